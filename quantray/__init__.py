@@ -1,0 +1,22 @@
+"""quantray: a Ray-native research and signal backend for quantitative trading.
+
+The one obvious entry point for a backtest is :func:`quantray.backtest`; subpackages hold the capabilities
+(``quantray.data``, ``quantray.engine``, ``quantray.strategies``, ...).
+
+Example:
+    >>> import quantray
+    >>> from quantray.data import sample_path
+    >>> res = quantray.backtest(sample_path(), "sma_cross", grid={"fast": [5, 10], "slow": [50]},
+    ...                         symbols=["MSFT"])
+    >>> len(res.table)
+    2
+"""
+
+from __future__ import annotations
+
+from quantray._backtest import BacktestDetail, BacktestResult, backtest
+from quantray.errors import QuantrayError
+
+__version__ = "0.1.0"
+
+__all__ = ["BacktestDetail", "BacktestResult", "QuantrayError", "__version__", "backtest"]

@@ -1,0 +1,7 @@
+"""``python -m quantray`` runs the CLI."""
+
+import sys
+
+from quantray.cli import main
+
+sys.exit(main())

@@ -1,0 +1,339 @@
+"""The ``quantray`` command: one verb per capability, calling the same functions as ``jobs/``.
+
+User errors (bad data, unknown strategy or parameter, malformed arguments) print one line ``quantray: error:
+...`` on stderr and exit with status 2, without a traceback. ``--json`` prints exactly one JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from quantray.errors import ConfigError, QuantrayError
+
+EXIT_USER_ERROR = 2
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting, so every usage error is one clean line."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise ConfigError(f"{self.prog}: {message}")
+
+
+def _num(text: str, what: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{what}: {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"{what}: {text!r} is not a finite number")
+    return value
+
+
+def _as_param(x: float) -> int | float:
+    return int(x) if float(x).is_integer() else x
+
+
+def parse_param(item: str) -> tuple[str, int | float]:
+    """``KEY=VALUE`` -> (key, number)."""
+    if "=" not in item:
+        raise ConfigError(f"--param {item!r}: expected KEY=VALUE")
+    key, _, value = item.partition("=")
+    return key.strip(), _as_param(_num(value, f"--param {key}"))
+
+
+def parse_grid(item: str) -> tuple[str, list[int | float]]:
+    """``KEY=START:STOP:STEP`` (STOP inclusive) or ``KEY=V1,V2,...`` -> (key, values)."""
+    if "=" not in item:
+        raise ConfigError(f"--grid {item!r}: expected KEY=START:STOP:STEP or KEY=V1,V2,...")
+    key, _, spec = item.partition("=")
+    key = key.strip()
+    if ":" in spec:
+        parts = spec.split(":")
+        if len(parts) != 3:
+            raise ConfigError(f"--grid {item!r}: expected KEY=START:STOP:STEP")
+        start, stop, step = (_num(p, f"--grid {key}") for p in parts)
+        if step <= 0:
+            raise ConfigError(f"--grid {key}: STEP must be > 0, got {step:g}")
+        if stop < start:
+            raise ConfigError(f"--grid {key}: STOP must be >= START, got START={start:g}, STOP={stop:g}")
+        count = math.floor((stop - start) / step + 1e-9) + 1
+        if count > 1_000_000:
+            raise ConfigError(f"--grid {key}: {count} values is too many (max 1,000,000)")
+        return key, [_as_param(round(start + i * step, 12)) for i in range(count)]
+    values = [_as_param(_num(v, f"--grid {key}")) for v in spec.split(",") if v.strip()]
+    if not values:
+        raise ConfigError(f"--grid {item!r}: no values")
+    return key, values
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if hasattr(x, "item"):
+        return _jsonable(x.item())
+    return x
+
+
+# ------------------------------------------------------------------------------------------------ verbs
+def _cmd_backtest(args: argparse.Namespace) -> int:
+    import quantray
+
+    params = dict(parse_param(p) for p in args.param or [])
+    grid = dict(parse_grid(g) for g in args.grid or [])
+    total_symbols: list[int] = []
+
+    def progress(done: int, total: int) -> None:
+        total_symbols[:] = [total]
+        if sys.stderr.isatty():
+            print(f"\rbacktest: {done}/{total} symbols", end="" if done < total else "\n", file=sys.stderr)
+
+    res = quantray.backtest(
+        args.data,
+        args.strategy,
+        params=params or None,
+        grid=grid or None,
+        symbols=args.symbol,
+        fees=args.fees,
+        slippage=args.slippage,
+        init_cash=args.init_cash,
+        execution=args.execution,
+        fixed_fee=args.fixed_fee,
+        progress=progress,
+    )
+    ranked = res.ranked(args.sort)
+    if args.json:
+        results = []
+        for r in ranked.to_dict("records"):
+            results.append(
+                {
+                    "symbol": r["symbol"],
+                    "params": {k: _jsonable(r[k]) for k in res.strategy.param_names},
+                    **{
+                        m: _jsonable(r[m])
+                        for m in (
+                            "final_equity",
+                            "total_return",
+                            "cagr",
+                            "sharpe",
+                            "sortino",
+                            "max_drawdown",
+                            "num_trades",
+                            "win_rate",
+                            "calmar",
+                            "volatility",
+                            "profit_factor",
+                            "exposure",
+                        )
+                    },
+                }
+            )
+        print(
+            json.dumps({"strategy": res.strategy.name, "execution": res.config.execution, "results": results})
+        )
+        return 0
+    _print_table(ranked, res.strategy.param_names, top=args.top, title=_title(res, len(ranked)))
+    return 0
+
+
+def _title(res: Any, n: int) -> str:
+    cfg = res.config
+    return (
+        f"{res.strategy.name}: {n} backtests, {len(set(res.table['symbol']))} symbols, execution={cfg.execution}, "
+        f"fees={cfg.fees:g}, slippage={cfg.slippage:g}, ranked by sharpe"
+    )
+
+
+def _print_table(df: Any, param_names: Sequence[str], *, top: int, title: str) -> None:
+    cols = [
+        "symbol",
+        *param_names,
+        "sharpe",
+        "cagr",
+        "total_return",
+        "max_drawdown",
+        "num_trades",
+        "win_rate",
+    ]
+    view = df[cols].head(top).copy()
+    view.insert(0, "rank", range(1, len(view) + 1))
+    fmt = {
+        "sharpe": "{:.2f}".format,
+        "cagr": "{:.1%}".format,
+        "total_return": "{:.1%}".format,
+        "max_drawdown": "{:.1%}".format,
+        "win_rate": "{:.0%}".format,
+    }
+    print(title)
+    print(view.to_string(index=False, formatters=fmt, na_rep="-"))
+    if len(df) > top:
+        print(f"... {len(df) - top} more rows (use --top N or --json)")
+
+
+def _cmd_data_validate(args: argparse.Namespace) -> int:
+    from quantray.data import read_bars, validate_bars
+    from quantray.errors import DataValidationError
+
+    try:  # under "raise" nothing is repaired: the report describes the file as it is
+        bars = read_bars(args.path, on_bad="raise")
+        report = validate_bars(bars, source=args.path)
+        n_rows = len(bars)
+    except DataValidationError as exc:
+        report = exc.report  # type: ignore[assignment]
+        n_rows = int(getattr(report, "n_rows", 0))
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "source": args.path,
+                    "ok": report.ok,
+                    "rows": n_rows,
+                    "errors": len(report.errors),
+                    "warnings": len(report.warnings),
+                    "issues": [
+                        {
+                            "symbol": i.symbol,
+                            "row": i.row,
+                            "ts": None if i.ts is None else str(i.ts),
+                            "column": i.column,
+                            "rule": i.rule,
+                            "value": _jsonable(i.value) if isinstance(i.value, int | float) else str(i.value),
+                            "severity": i.severity,
+                            "message": i.message,
+                        }
+                        for i in report.issues[: args.max_issues]
+                    ],
+                }
+            )
+        )
+    else:
+        print(report.summary(max_lines=args.max_issues))
+    return 0 if report.ok else 1
+
+
+def _cmd_data_info(args: argparse.Namespace) -> int:
+    from quantray.data import Panel, read_bars
+
+    bars = read_bars(args.path, on_bad="repair")
+    panel = Panel.from_bars(bars)
+    info = {
+        "source": args.path,
+        "rows": len(bars),
+        "symbols": len(panel.symbols),
+        "start": str(bars["ts"].min()),
+        "end": str(bars["ts"].max()),
+        "interval": str(panel.interval),
+        "calendar": panel.calendar,
+        "periods_per_year": panel.periods_per_year,
+        "first_symbols": list(panel.symbols[:10]),
+    }
+    if args.json:
+        print(json.dumps(info))
+    else:
+        for k, v in info.items():
+            print(f"{k:>17}: {v}")
+    return 0
+
+
+def _cmd_strategies_list(args: argparse.Namespace) -> int:
+    from quantray.strategies import list_strategies
+
+    specs = list_strategies()
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "name": s.name,
+                        "description": s.description,
+                        "pine": s.pine_template is not None,
+                        "params": {
+                            k: {
+                                "kind": p.kind,
+                                "low": p.low,
+                                "high": p.high,
+                                "default": p.default,
+                                "step": p.step,
+                                "doc": p.doc,
+                            }
+                            for k, p in s.params.items()
+                        },
+                    }
+                    for s in specs
+                ]
+            )
+        )
+        return 0
+    for s in specs:
+        print(f"{s.name}: {s.description}")
+        for k, p in s.params.items():
+            print(f"    {k} ({p.kind}, {p.low:g}..{p.high:g}, default {p.default:g}): {p.doc}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------ parser
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="quantray", description="Ray-native quant research: backtests, sweeps, data checks.")
+    sub = p.add_subparsers(dest="verb", required=True, parser_class=_Parser)
+
+    b = sub.add_parser("backtest", help="backtest a strategy on bars (one parameter set or a grid)")
+    b.add_argument("--data", required=True, help="Parquet/CSV path, partitioned dataset dir, or s3:// URL")
+    b.add_argument("--symbol", action="append", help="restrict to this symbol (repeatable)")
+    b.add_argument("--strategy", required=True, help="strategy name (see `quantray strategies list`)")
+    b.add_argument("--param", action="append", metavar="KEY=VALUE", help="a fixed parameter (repeatable)")
+    b.add_argument(
+        "--grid", action="append", metavar="KEY=START:STOP:STEP", help="a grid axis, STOP inclusive"
+    )
+    b.add_argument("--fees", type=float, default=0.0, help="proportional fee per trade (0.001 = 10 bp)")
+    b.add_argument("--slippage", type=float, default=0.0, help="price fraction paid per fill")
+    b.add_argument("--fixed-fee", type=float, default=0.0, help="cash fee per order")
+    b.add_argument("--init-cash", type=float, default=100_000.0)
+    b.add_argument("--execution", choices=["close", "next_open"], default="next_open")
+    b.add_argument("--sort", default="sharpe", help="rank by this metric (default sharpe)")
+    b.add_argument("--top", type=int, default=20, help="rows to print without --json")
+    b.add_argument("--json", action="store_true", help="print exactly one JSON object")
+    b.set_defaults(func=_cmd_backtest)
+
+    d = sub.add_parser("data", help="inspect and validate bar data")
+    dsub = d.add_subparsers(dest="data_verb", required=True, parser_class=_Parser)
+    dv = dsub.add_parser("validate", help="report every problem in a bar file (exit 1 if any error)")
+    dv.add_argument("path")
+    dv.add_argument("--json", action="store_true")
+    dv.add_argument("--max-issues", type=int, default=50)
+    dv.set_defaults(func=_cmd_data_validate)
+    di = dsub.add_parser("info", help="rows, symbols, range, interval and calendar of a bar source")
+    di.add_argument("path")
+    di.add_argument("--json", action="store_true")
+    di.set_defaults(func=_cmd_data_info)
+
+    s = sub.add_parser("strategies", help="the strategy registry")
+    ssub = s.add_subparsers(dest="strategies_verb", required=True, parser_class=_Parser)
+    sl = ssub.add_parser("list", help="list strategies with their parameter spaces")
+    sl.add_argument("--json", action="store_true")
+    sl.set_defaults(func=_cmd_strategies_list)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``quantray`` console script; returns the exit status."""
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="quantray: %(message)s")
+    warnings.simplefilter("default")
+    try:
+        args = build_parser().parse_args(argv)
+        handler: Handler = args.func
+        return handler(args)
+    except QuantrayError as exc:
+        print(f"quantray: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("quantray: interrupted", file=sys.stderr)
+        return 130
