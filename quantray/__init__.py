@@ -15,8 +15,17 @@ Example:
 from __future__ import annotations
 
 from quantray._backtest import BacktestDetail, BacktestResult, backtest
+from quantray._sweep import SweepResult, sweep
 from quantray.errors import QuantrayError
 
 __version__ = "0.1.0"
 
-__all__ = ["BacktestDetail", "BacktestResult", "QuantrayError", "__version__", "backtest"]
+__all__ = [
+    "BacktestDetail",
+    "BacktestResult",
+    "QuantrayError",
+    "SweepResult",
+    "__version__",
+    "backtest",
+    "sweep",
+]

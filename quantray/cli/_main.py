@@ -179,6 +179,80 @@ def _print_table(df: Any, param_names: Sequence[str], *, top: int, title: str) -
         print(f"... {len(df) - top} more rows (use --top N or --json)")
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from quantray._sweep_config import SweepConfig, run_sweep_config
+
+    raw: dict[str, Any] = {
+        "data": args.data,
+        "strategy": args.strategy,
+        "grid": dict(parse_grid(g) for g in args.grid or []),
+        "params": dict(parse_param(p) for p in args.param or []),
+        "execution": {
+            "execution": args.execution,
+            "fees": args.fees,
+            "slippage": args.slippage,
+            "fixed_fee": args.fixed_fee,
+            "init_cash": args.init_cash,
+        },
+        "out": args.out,
+        "resume": args.resume,
+        "overwrite": args.overwrite,
+        "chunk_seconds": args.chunk_seconds,
+        "ray": {"address": args.address, "num_cpus": args.num_cpus},
+        "rank": {"metric": args.sort, "top": args.top},
+    }
+    if args.symbol:
+        raw["symbols"] = args.symbol
+    if args.universe:
+        raw["universe"] = args.universe
+    cfg = SweepConfig.from_dict(raw, where="quantray sweep")
+    res = run_sweep_config(cfg, progress=not args.json)
+    ranked = res.table.sort_values(
+        [args.sort, "total_return", "symbol"],
+        ascending=[args.sort == "max_drawdown", False, True],
+        na_position="last",
+    )
+    from quantray.strategies import get_strategy
+
+    spec = get_strategy(cfg.strategy)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "strategy": spec.name,
+                    "out": res.out,
+                    "n_symbols": res.n_symbols,
+                    "n_param_sets": res.n_param_sets,
+                    "rows": len(res.table),
+                    "chunks": res.n_chunks,
+                    "chunks_run": res.chunks_run,
+                    "chunks_resumed": res.chunks_skipped,
+                    "elapsed_s": res.elapsed_s,
+                    "failures": [
+                        {"chunk": f.chunk_id, "slices": f.label, "error": f.error} for f in res.failures
+                    ],
+                    "top": [
+                        {k: _jsonable(v) for k, v in r.items()}
+                        for r in ranked.head(args.top).to_dict("records")
+                    ],
+                }
+            )
+        )
+    else:
+        _print_table(
+            ranked,
+            spec.param_names,
+            top=args.top,
+            title=f"{spec.name} sweep: {len(res.table)} backtests ({res.n_symbols} symbols x {res.n_param_sets} "
+            f"parameter sets) in {res.elapsed_s:.1f}s",
+        )
+        if res.out:
+            print(f"results: {res.out}")
+    for f in res.failures:
+        print(f"quantray: chunk {f.chunk_id} ({f.label}) failed: {f.error}", file=sys.stderr)
+    return 1 if res.failures else 0
+
+
 def _cmd_data_validate(args: argparse.Namespace) -> int:
     from quantray.data import read_bars, validate_bars
     from quantray.errors import DataValidationError
@@ -302,6 +376,29 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--top", type=int, default=20, help="rows to print without --json")
     b.add_argument("--json", action="store_true", help="print exactly one JSON object")
     b.set_defaults(func=_cmd_backtest)
+
+    w = sub.add_parser("sweep", help="sweep a grid over a universe on Ray (checkpointed, resumable)")
+    w.add_argument("--data", required=True, help="Parquet/CSV path, dataset dir, s3:// URL, or 'sample'")
+    w.add_argument("--symbol", action="append", help="restrict to this symbol (repeatable)")
+    w.add_argument("--universe", help="file with one symbol per line (or a CSV with a symbol column)")
+    w.add_argument("--strategy", required=True)
+    w.add_argument("--param", action="append", metavar="KEY=VALUE")
+    w.add_argument("--grid", action="append", metavar="KEY=START:STOP:STEP")
+    w.add_argument("--fees", type=float, default=0.0)
+    w.add_argument("--slippage", type=float, default=0.0)
+    w.add_argument("--fixed-fee", type=float, default=0.0)
+    w.add_argument("--init-cash", type=float, default=100_000.0)
+    w.add_argument("--execution", choices=["close", "next_open"], default="next_open")
+    w.add_argument("--out", help="output directory, local or s3:// (checkpoints + results.parquet)")
+    w.add_argument("--resume", action="store_true", help="recompute only the chunks missing from --out")
+    w.add_argument("--overwrite", action="store_true", help="replace what --out holds")
+    w.add_argument("--address", help="Ray address (default RAY_ADDRESS, else an embedded local cluster)")
+    w.add_argument("--num-cpus", type=int, help="CPUs of the embedded local cluster")
+    w.add_argument("--chunk-seconds", type=float, default=0.25, help="target work per task")
+    w.add_argument("--sort", default="sharpe")
+    w.add_argument("--top", type=int, default=20)
+    w.add_argument("--json", action="store_true")
+    w.set_defaults(func=_cmd_sweep)
 
     d = sub.add_parser("data", help="inspect and validate bar data")
     dsub = d.add_subparsers(dest="data_verb", required=True, parser_class=_Parser)

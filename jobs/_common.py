@@ -1,0 +1,33 @@
+"""Shared edge code of the jobs: YAML loading and one-line user errors."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from quantray.errors import ConfigError, QuantrayError
+
+
+def load_yaml(path: str) -> Any:
+    """Parse a YAML config file; errors name the file."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        return yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+
+
+def run_main(fn: Callable[[], int]) -> None:
+    """Run a job's main, turning quantray errors into one line on stderr and exit status 2."""
+    try:
+        code = fn()
+    except QuantrayError as exc:
+        print(f"job error: {exc}", file=sys.stderr)
+        code = 2
+    sys.exit(code)
