@@ -183,7 +183,7 @@ def sweep(
     panel = _to_panel(data, symbols)
     if not panel.symbols:
         raise ConfigError("the universe is empty: no symbol to sweep")
-    bars = {s: int(np.count_nonzero(~np.isnan(panel.column(s)))) for s in panel.symbols}
+    bars = {s: int(np.count_nonzero(~np.isnan(panel.close[:, panel.column(s)]))) for s in panel.symbols}
     plan = plan_chunks(bars, len(param_sets), chunk_seconds=chunk_seconds)
     sink = None
     skip: set[int] = set()

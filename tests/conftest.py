@@ -37,3 +37,20 @@ def sp500_path(shared_data: Path) -> Path:
 @pytest.fixture(scope="session")
 def crypto_path(shared_data: Path) -> Path:
     return shared_data / "crypto" / "binance_spot_1h_8pairs_2022-04_2025-04.parquet"
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One embedded local Ray cluster for the whole session (DESIGN.md §5: address="local", 2 CPUs,
+    a 300 MB object store, no dashboard, a short private temp dir)."""
+    import shutil
+    import tempfile
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    from quantray import dist
+
+    tmp = tempfile.mkdtemp(prefix="qrt-", dir="/tmp")
+    info = dist.connect(num_cpus=2, object_store_memory_mb=300, temp_dir=tmp)
+    yield info
+    dist.shutdown()
+    shutil.rmtree(tmp, ignore_errors=True)
