@@ -1,0 +1,98 @@
+# quantray on AWS, dev: VPC, data bucket, EKS with system / cpu / spot / gpu node groups, IRSA roles, the
+# cluster autoscaler, the NVIDIA device plugin, the KubeRay operator and (second apply) the Ray workloads of
+# infra/k8s/overlays/dev. docs/deploy.md walks through it.
+
+locals {
+  environment = "dev"
+  # Must equal the namespace of infra/k8s/overlays/dev (tests/deploy checks it).
+  ray_namespace = "quantray-dev"
+}
+
+resource "random_id" "suffix" {
+  byte_length = 3
+}
+
+module "naming" {
+  source        = "../../modules/common/naming"
+  environment   = local.environment
+  cloud         = "aws"
+  region        = var.region
+  unique_suffix = random_id.suffix.hex
+  extra_tags    = var.extra_tags
+}
+
+module "pools" {
+  source        = "../../modules/common/node_pools"
+  cloud         = "aws"
+  environment   = local.environment
+  machine_types = var.machine_types
+  max_nodes     = var.max_nodes
+  gpu_enabled   = var.gpu_enabled
+}
+
+module "network" {
+  source             = "../../modules/aws/network"
+  name               = module.naming.prefix
+  cluster_name       = module.naming.cluster_name
+  availability_zones = var.availability_zones
+  tags               = module.naming.tags
+}
+
+module "storage" {
+  source        = "../../modules/aws/storage"
+  bucket_name   = module.naming.bucket_name
+  force_destroy = true
+  tags          = module.naming.tags
+}
+
+module "eks" {
+  source              = "../../modules/aws/eks"
+  cluster_name        = module.naming.cluster_name
+  kubernetes_version  = var.kubernetes_version
+  subnet_ids          = module.network.private_subnet_ids
+  public_access_cidrs = var.api_allowed_cidrs
+  node_pools          = module.pools.pools
+  tags                = module.naming.tags
+}
+
+module "identity" {
+  source            = "../../modules/aws/identity"
+  name              = module.naming.prefix
+  oidc_provider_arn = module.eks.oidc_provider_arn
+  oidc_issuer       = module.eks.oidc_issuer
+  ray_namespace     = local.ray_namespace
+  bucket_arn        = module.storage.bucket_arn
+  kms_key_arn       = module.storage.kms_key_arn
+  cluster_name      = module.eks.cluster_name
+  tags              = module.naming.tags
+}
+
+module "cluster_autoscaler" {
+  source       = "../../modules/k8s/cluster_autoscaler"
+  cluster_name = module.eks.cluster_name
+  region       = var.region
+  role_arn     = module.identity.autoscaler_role_arn
+  depends_on   = [module.eks]
+}
+
+module "gpu_device_plugin" {
+  source     = "../../modules/k8s/gpu_device_plugin"
+  count      = var.gpu_enabled ? 1 : 0
+  depends_on = [module.eks]
+}
+
+module "kuberay_operator" {
+  source     = "../../modules/k8s/kuberay_operator"
+  depends_on = [module.eks]
+}
+
+module "ray_workloads" {
+  source         = "../../modules/k8s/ray_workloads"
+  count          = var.deploy_ray_workloads ? 1 : 0
+  manifests_file = "${path.module}/../../../infra/k8s/rendered/dev.yaml"
+  namespace      = local.ray_namespace
+  service_account_annotations = {
+    "eks.amazonaws.com/role-arn" = module.identity.ray_role_arn
+  }
+  depends_on = [module.kuberay_operator]
+}

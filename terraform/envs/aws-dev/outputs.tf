@@ -1,0 +1,24 @@
+output "cluster_name" {
+  description = "EKS cluster; `aws eks update-kubeconfig --name <this> --region <region>` configures kubectl."
+  value       = module.eks.cluster_name
+}
+
+output "bucket" {
+  description = "Data bucket: jobs write s3://<this>/..."
+  value       = module.storage.bucket_name
+}
+
+output "ray_role_arn" {
+  description = "IAM role the Ray pods assume (IRSA)."
+  value       = module.identity.ray_role_arn
+}
+
+output "ray_namespace" {
+  description = "Namespace of the Ray workloads."
+  value       = local.ray_namespace
+}
+
+output "kubeconfig_command" {
+  description = "Command that points kubectl at the cluster."
+  value       = "aws eks update-kubeconfig --name ${module.eks.cluster_name} --region ${var.region}"
+}

@@ -1,0 +1,29 @@
+output "cluster_name" {
+  description = "AKS cluster."
+  value       = module.aks.cluster_name
+}
+
+output "resource_group" {
+  description = "Resource group of everything."
+  value       = azurerm_resource_group.this.name
+}
+
+output "storage_account" {
+  description = "Storage account: jobs write abfs://data@<this>.dfs.core.windows.net/..."
+  value       = module.storage.storage_account_name
+}
+
+output "ray_client_id" {
+  description = "Client id of the Ray pods' managed identity (Workload Identity)."
+  value       = module.identity.ray_client_id
+}
+
+output "ray_namespace" {
+  description = "Namespace of the Ray workloads."
+  value       = local.ray_namespace
+}
+
+output "kubeconfig_command" {
+  description = "Command that points kubectl at the cluster (then `kubelogin convert-kubeconfig -l azurecli`)."
+  value       = "az aks get-credentials --resource-group ${azurerm_resource_group.this.name} --name ${module.aks.cluster_name}"
+}

@@ -1,0 +1,86 @@
+# quantray on GCP, dev: VPC with Cloud NAT, data bucket, a private zonal GKE cluster with system / cpu / spot /
+# gpu node pools (GKE autoscales them), Workload Identity, the KubeRay operator and (second apply) the Ray
+# workloads of infra/k8s/overlays/dev. docs/deploy.md walks through it.
+
+locals {
+  environment   = "dev"
+  ray_namespace = "quantray-dev" # must equal infra/k8s/overlays/dev's namespace (tests/deploy checks it)
+}
+
+resource "random_id" "suffix" {
+  byte_length = 3
+}
+
+module "naming" {
+  source        = "../../modules/common/naming"
+  environment   = local.environment
+  cloud         = "gcp"
+  region        = var.region
+  unique_suffix = random_id.suffix.hex
+  extra_tags    = var.extra_tags
+}
+
+module "pools" {
+  source        = "../../modules/common/node_pools"
+  cloud         = "gcp"
+  environment   = local.environment
+  machine_types = var.machine_types
+  max_nodes     = var.max_nodes
+  gpu_enabled   = var.gpu_enabled
+}
+
+module "network" {
+  source     = "../../modules/gcp/network"
+  name       = module.naming.prefix
+  project_id = var.project_id
+  region     = var.region
+}
+
+module "storage" {
+  source        = "../../modules/gcp/storage"
+  project_id    = var.project_id
+  bucket_name   = module.naming.bucket_name
+  location      = upper(var.region)
+  force_destroy = true
+  labels        = module.naming.labels
+}
+
+module "identity" {
+  source        = "../../modules/gcp/identity"
+  name          = module.naming.prefix
+  project_id    = var.project_id
+  bucket_name   = module.storage.bucket_name
+  ray_namespace = local.ray_namespace
+}
+
+module "gke" {
+  source               = "../../modules/gcp/gke"
+  cluster_name         = module.naming.cluster_name
+  project_id           = var.project_id
+  location             = var.zone
+  network_id           = module.network.network_id
+  subnetwork_id        = module.network.subnetwork_id
+  pods_range_name      = module.network.pods_range_name
+  services_range_name  = module.network.services_range_name
+  authorized_cidrs     = var.api_allowed_cidrs
+  node_service_account = module.identity.node_service_account
+  node_pools           = module.pools.pools
+  deletion_protection  = false
+  labels               = module.naming.labels
+}
+
+module "kuberay_operator" {
+  source     = "../../modules/k8s/kuberay_operator"
+  depends_on = [module.gke]
+}
+
+module "ray_workloads" {
+  source         = "../../modules/k8s/ray_workloads"
+  count          = var.deploy_ray_workloads ? 1 : 0
+  manifests_file = "${path.module}/../../../infra/k8s/rendered/dev.yaml"
+  namespace      = local.ray_namespace
+  service_account_annotations = {
+    "iam.gke.io/gcp-service-account" = module.identity.ray_service_account
+  }
+  depends_on = [module.kuberay_operator]
+}

@@ -1,0 +1,24 @@
+output "cluster_name" {
+  description = "GKE cluster."
+  value       = module.gke.cluster_name
+}
+
+output "bucket" {
+  description = "Data bucket: jobs write gs://<this>/..."
+  value       = module.storage.bucket_name
+}
+
+output "ray_service_account" {
+  description = "Google service account the Ray pods act as (Workload Identity)."
+  value       = module.identity.ray_service_account
+}
+
+output "ray_namespace" {
+  description = "Namespace of the Ray workloads."
+  value       = local.ray_namespace
+}
+
+output "kubeconfig_command" {
+  description = "Command that points kubectl at the cluster."
+  value       = "gcloud container clusters get-credentials ${module.gke.cluster_name} --zone ${var.zone} --project ${var.project_id}"
+}

@@ -1,0 +1,56 @@
+variable "name" {
+  type        = string
+  description = "Name prefix of the managed identity (from modules/common/naming)."
+}
+
+variable "resource_group_name" {
+  type        = string
+  description = "Resource group holding the identity."
+}
+
+variable "location" {
+  type        = string
+  description = "Azure region."
+
+  validation {
+    condition     = can(regex("^[a-z]+[0-9]?$", var.location))
+    error_message = "location must be an Azure region name such as eastus or westeurope (lowercase, no spaces)."
+  }
+}
+
+variable "oidc_issuer_url" {
+  type        = string
+  description = "AKS OIDC issuer URL (modules/azure/aks output)."
+
+  validation {
+    condition     = startswith(var.oidc_issuer_url, "https://")
+    error_message = "oidc_issuer_url must be the https:// issuer URL of the AKS cluster."
+  }
+}
+
+variable "container_id" {
+  type        = string
+  description = "Resource id of the data container: the only scope the Ray pods get a role on."
+}
+
+variable "ray_namespace" {
+  type        = string
+  description = "Kubernetes namespace of the Ray pods (infra/k8s overlay namespace)."
+
+  validation {
+    condition     = can(regex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", var.ray_namespace))
+    error_message = "ray_namespace must be a Kubernetes namespace name: lowercase letters, digits and '-', at most 63 characters."
+  }
+}
+
+variable "ray_service_account" {
+  type        = string
+  description = "Kubernetes service account of the Ray pods (infra/k8s/base/serviceaccount.yaml)."
+  default     = "quantray-ray"
+}
+
+variable "tags" {
+  type        = map(string)
+  description = "Tags for every resource."
+  default     = {}
+}

@@ -1,0 +1,19 @@
+output "network_id" {
+  description = "VPC network id."
+  value       = google_compute_network.this.id
+}
+
+output "subnetwork_id" {
+  description = "Node subnet id."
+  value       = google_compute_subnetwork.nodes.id
+}
+
+output "pods_range_name" {
+  description = "Secondary range name for pods."
+  value       = "pods"
+}
+
+output "services_range_name" {
+  description = "Secondary range name for services."
+  value       = "services"
+}

@@ -1,0 +1,69 @@
+# The quantray Ray workloads on a cluster that already runs the KubeRay operator (modules/k8s/kuberay_operator):
+# the namespace, the Ray token Secret (random, kept in terraform state: use an encrypted remote backend), and
+# the objects of one rendered overlay (infra/k8s/rendered/<overlay>.yaml), applied with server-side apply.
+#
+# kubernetes_manifest needs the Ray CRDs at *plan* time, so apply the operator first (docs/deploy.md: the
+# environment roots gate this module behind deploy_ray_workloads).
+
+locals {
+  documents = [for doc in split("\n---\n", file(var.manifests_file)) : yamldecode(doc) if trimspace(doc) != ""]
+
+  selected = {
+    for doc in local.documents : "${doc.kind}/${doc.metadata.name}" => (
+      doc.kind != "ServiceAccount" ? doc : merge(doc, {
+        metadata = merge(doc.metadata, {
+          annotations = merge(lookup(doc.metadata, "annotations", {}), var.service_account_annotations)
+        })
+      })
+    ) if contains(var.kinds, doc.kind)
+  }
+}
+
+resource "kubernetes_namespace_v1" "this" {
+  metadata {
+    name = var.namespace
+    labels = {
+      "app.kubernetes.io/part-of" = "quantray"
+      # Ray pods meet "restricted"; the containers KubeRay injects (autoscaler sidecar, init containers) are
+      # only guaranteed to meet "baseline", so enforce that and warn/audit on the stricter level.
+      "pod-security.kubernetes.io/enforce" = "baseline"
+      "pod-security.kubernetes.io/warn"    = "restricted"
+      "pod-security.kubernetes.io/audit"   = "restricted"
+    }
+  }
+}
+
+resource "random_password" "ray_token" {
+  length  = 64
+  special = false
+}
+
+resource "kubernetes_secret_v1" "ray_token" {
+  metadata {
+    name      = var.token_secret_name
+    namespace = kubernetes_namespace_v1.this.metadata[0].name
+  }
+  type = "Opaque"
+  data = {
+    auth_token = random_password.ray_token.result
+  }
+}
+
+resource "kubernetes_manifest" "ray" {
+  for_each = local.selected
+  manifest = each.value
+
+  field_manager {
+    name            = "terraform-quantray"
+    force_conflicts = true
+  }
+
+  depends_on = [kubernetes_secret_v1.ray_token]
+
+  lifecycle {
+    precondition {
+      condition     = try(each.value.metadata.namespace, "") == var.namespace
+      error_message = "Every rendered object must be in namespace ${var.namespace}: render the overlay whose namespace matches."
+    }
+  }
+}

@@ -1,0 +1,14 @@
+output "namespace" {
+  description = "Namespace of the Ray workloads."
+  value       = kubernetes_namespace_v1.this.metadata[0].name
+}
+
+output "objects" {
+  description = "Applied objects, as kind/name."
+  value       = sort(keys(kubernetes_manifest.ray))
+}
+
+output "token_secret_name" {
+  description = "Secret with the Ray auth token (kubectl get secret <name> -o jsonpath='{.data.auth_token}' | base64 -d)."
+  value       = kubernetes_secret_v1.ray_token.metadata[0].name
+}

@@ -1,0 +1,37 @@
+variable "manifests_file" {
+  type        = string
+  description = "Rendered manifests of one overlay: infra/k8s/rendered/<overlay>.yaml (infra/scripts/render_k8s.py)."
+}
+
+variable "namespace" {
+  type        = string
+  description = "Namespace of the Ray workloads; must equal the overlay's namespace."
+
+  validation {
+    condition     = can(regex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", var.namespace))
+    error_message = "namespace must be a DNS label: lowercase letters, digits and '-', at most 63 characters."
+  }
+}
+
+variable "kinds" {
+  type        = list(string)
+  description = "Kinds from the rendered file to apply. RayJob is left out by default: a sweep is a one-off submission (kubectl create -f / ray job submit), not standing infrastructure."
+  default     = ["ServiceAccount", "RayCluster", "RayService", "RayCronJob"]
+
+  validation {
+    condition     = alltrue([for k in var.kinds : contains(["ServiceAccount", "RayCluster", "RayService", "RayCronJob", "RayJob"], k)])
+    error_message = "kinds may contain only ServiceAccount, RayCluster, RayService, RayCronJob and RayJob."
+  }
+}
+
+variable "service_account_annotations" {
+  type        = map(string)
+  description = "Workload-identity annotations for the Ray service account: eks.amazonaws.com/role-arn, iam.gke.io/gcp-service-account or azure.workload.identity/client-id."
+  default     = {}
+}
+
+variable "token_secret_name" {
+  type        = string
+  description = "Secret holding the Ray auth token (key auth_token); infra/k8s authOptions.secretName."
+  default     = "quantray-ray-token"
+}

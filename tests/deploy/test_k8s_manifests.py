@@ -1,0 +1,381 @@
+"""infra/k8s: the kustomize base and overlays, rendered and validated against the KubeRay v1.7.0 CRDs.
+
+- Every overlay renders (infra/scripts/kustomize_lite.py; cross-checked against ``kubectl kustomize`` when
+  kubectl is installed) and every object validates against its CRD's openAPIV3Schema with unknown keys
+  rejected (Kubernetes would prune them silently: no CRD here sets x-kubernetes-preserve-unknown-fields).
+- The committed renders (infra/k8s/rendered, applied by terraform) are up to date.
+- The RayService's serveConfigV2 is serve/config.yaml, verbatim.
+- What the deployment promises: autoscaler v2, head with num-cpus 0, spot and GPU groups, token auth, the
+  sweep and quarterly entrypoints, pods that fit the node pools of terraform/modules/common/node_pools.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import ray
+import yaml
+from deploy_support import (
+    K8S_DIR,
+    REPO_ROOT,
+    TERRAFORM_DIR,
+    crd_schemas,
+    kuberay_crd_dir,
+    load_hcl,
+    load_script,
+    manifest_errors,
+    pyproject,
+)
+
+kustomize_lite = load_script("kustomize_lite")
+render_k8s = load_script("render_k8s")
+sync_serve_config = load_script("sync_serve_config")
+
+OVERLAYS = sorted(p.name for p in (K8S_DIR / "overlays").iterdir() if (p / "kustomization.yaml").is_file())
+SERVE_CONFIG = REPO_ROOT / "serve" / "config.yaml"
+
+
+@pytest.fixture(scope="module")
+def crd_dir() -> Path:
+    path = kuberay_crd_dir()
+    if not path.is_dir():
+        pytest.skip(f"KubeRay CRDs not found at {path} (set QUANTRAY_KUBERAY_CRDS)")
+    return path
+
+
+@pytest.fixture(scope="module", params=OVERLAYS)
+def rendered(request: pytest.FixtureRequest) -> tuple[str, list[dict[str, Any]]]:
+    return request.param, kustomize_lite.render(K8S_DIR / "overlays" / request.param)
+
+
+def by_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [o for o in objects if o["kind"] == kind]
+
+
+def cluster_specs(objects: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """(owner, RayClusterSpec) of every RayCluster and RayService."""
+    specs = [(f"RayCluster/{o['metadata']['name']}", o["spec"]) for o in by_kind(objects, "RayCluster")]
+    specs += [
+        (f"RayService/{o['metadata']['name']}", o["spec"]["rayClusterConfig"])
+        for o in by_kind(objects, "RayService")
+    ]
+    return specs
+
+
+def pod_templates(node: Any) -> list[dict[str, Any]]:
+    found = []
+    if isinstance(node, dict):
+        if "containers" in node and isinstance(node["containers"], list):
+            found.append(node)
+        for value in node.values():
+            found += pod_templates(value)
+    elif isinstance(node, list):
+        for item in node:
+            found += pod_templates(item)
+    return found
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Schema validation
+# ---------------------------------------------------------------------------------------------------------
+
+
+def test_crds_are_the_kuberay_ones(crd_dir: Path) -> None:
+    kinds = {kind for _, kind in crd_schemas(crd_dir)}
+    assert {"RayCluster", "RayJob", "RayService", "RayCronJob"} <= kinds
+
+
+def test_overlay_objects_validate_against_crds(
+    rendered: tuple[str, list[dict[str, Any]]], crd_dir: Path
+) -> None:
+    overlay, objects = rendered
+    assert {o["kind"] for o in objects} == {
+        "ServiceAccount",
+        "RayCluster",
+        "RayJob",
+        "RayService",
+        "RayCronJob",
+    }
+    problems = {f"{o['kind']}/{o['metadata']['name']}": manifest_errors(o, crd_dir) for o in objects}
+    assert {k: v for k, v in problems.items() if v} == {}, overlay
+
+
+@pytest.mark.parametrize(
+    ("kind", "path", "bad_key"),
+    [
+        ("RayCluster", ["spec"], "enableInTreeAutoscalling"),
+        ("RayCluster", ["spec", "workerGroupSpecs", 0], "minReplica"),
+        ("RayCluster", ["spec", "headGroupSpec", "template", "spec", "containers", 0], "imagePullPolice"),
+        ("RayService", ["spec", "rayClusterConfig", "autoscalerOptions"], "verison"),
+        ("RayJob", ["spec"], "entrypoints"),
+        ("RayCronJob", ["spec", "jobTemplate"], "clusterSelecter"),
+        ("RayCluster", ["metadata"], "label"),
+    ],
+)
+def test_misspelled_key_is_rejected_and_named(
+    kind: str, path: list[Any], bad_key: str, crd_dir: Path
+) -> None:
+    objects = kustomize_lite.render(K8S_DIR / "overlays" / OVERLAYS[0])
+    obj = copy.deepcopy(by_kind(objects, kind)[0])
+    node = obj
+    for step in path:
+        node = node[step]
+    node[bad_key] = "x"
+    errors = manifest_errors(obj, crd_dir)
+    assert any(bad_key in e for e in errors), errors
+
+
+def test_wrong_type_is_rejected(crd_dir: Path) -> None:
+    objects = kustomize_lite.render(K8S_DIR / "overlays" / OVERLAYS[0])
+    cluster = copy.deepcopy(by_kind(objects, "RayCluster")[0])
+    cluster["spec"]["workerGroupSpecs"][0]["maxReplicas"] = "eight"
+    assert any("maxReplicas" in e for e in manifest_errors(cluster, crd_dir))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Rendering
+# ---------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(
+    shutil.which("kubectl") is None, reason="kubectl not on PATH (kustomize_lite is checked alone)"
+)
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_kustomize_lite_matches_kubectl_kustomize(overlay: str) -> None:
+    result = subprocess.run(
+        ["kubectl", "kustomize", str(K8S_DIR / "overlays" / overlay)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    key = lambda o: (o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"])  # noqa: E731
+    theirs = sorted(yaml.safe_load_all(result.stdout), key=key)
+    ours = sorted(kustomize_lite.render(K8S_DIR / "overlays" / overlay), key=key)
+    assert ours == theirs
+
+
+def test_rendered_files_are_current() -> None:
+    stale = render_k8s.write_all(check=True)
+    assert stale == [], f"run `python infra/scripts/render_k8s.py` (stale: {stale})"
+
+
+def test_kustomize_lite_refuses_what_it_does_not_implement(tmp_path: Path) -> None:
+    (tmp_path / "kustomization.yaml").write_text("resources: []\nnamePrefix: x-\n")
+    with pytest.raises(kustomize_lite.KustomizeError, match="namePrefix"):
+        kustomize_lite.render(tmp_path)
+
+
+def test_json6902_test_op_guards_group_order(tmp_path: Path) -> None:
+    base = K8S_DIR / "base"
+    (tmp_path / "kustomization.yaml").write_text(
+        f"resources: [{base}]\n"
+        "patches:\n"
+        "  - target: {kind: RayCluster, name: quantray}\n"
+        "    patch: '[{op: test, path: /spec/workerGroupSpecs/0/groupName, value: gpu}]'\n"
+    )
+    with pytest.raises(kustomize_lite.KustomizeError, match="test failed"):
+        kustomize_lite.render(tmp_path)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Serve config
+# ---------------------------------------------------------------------------------------------------------
+
+
+def test_rayservice_serve_config_is_serve_config_yaml() -> None:
+    if not SERVE_CONFIG.is_file():
+        pytest.skip("serve/config.yaml not built yet")
+    manifest = yaml.safe_load((K8S_DIR / "base" / "rayservice.yaml").read_text())
+    assert manifest["spec"]["serveConfigV2"] == SERVE_CONFIG.read_text(), (
+        "run `python infra/scripts/sync_serve_config.py`"
+    )
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # pydantic deprecations inside ray.serve
+def test_serve_config_v2_is_a_valid_serve_deploy_config() -> None:
+    from ray.serve.schema import ServeDeploySchema
+
+    manifest = yaml.safe_load((K8S_DIR / "base" / "rayservice.yaml").read_text())
+    ServeDeploySchema.model_validate(yaml.safe_load(manifest["spec"]["serveConfigV2"]))
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        "applications:\n- name: signals\n  import_path: serve.signals:app\n",
+        "# comment\nproxy_location: EveryNode\n\napplications: []\n",
+        "applications: []",
+        "applications: []\n\n\n",
+        "  applications: []\n",
+    ],
+)
+def test_sync_embeds_any_config_verbatim_and_idempotently(config: str) -> None:
+    manifest = (K8S_DIR / "base" / "rayservice.yaml").read_text()
+    once = sync_serve_config.embed(manifest, config)
+    assert yaml.safe_load(once)["spec"]["serveConfigV2"] == config
+    assert sync_serve_config.embed(once, config) == once
+    # Only the block changed: everything before it is byte-identical.
+    head = manifest[: manifest.index("serveConfigV2:")]
+    assert once.startswith(head)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# What the manifests promise
+# ---------------------------------------------------------------------------------------------------------
+
+
+def test_autoscaler_v2_head_without_cpus_and_token_auth(rendered: tuple[str, list[dict[str, Any]]]) -> None:
+    _, objects = rendered
+    for owner, spec in cluster_specs(objects):
+        assert spec["rayVersion"] == ray.__version__, owner
+        assert spec["enableInTreeAutoscaling"] is True, owner
+        assert spec["autoscalerOptions"]["version"] == "v2", owner
+        assert spec["authOptions"] == {"mode": "token", "secretName": "quantray-ray-token"}, owner
+        head = spec["headGroupSpec"]
+        assert head["rayStartParams"]["num-cpus"] == "0", owner
+        env = {e["name"]: e.get("value") for e in head["template"]["spec"]["containers"][0]["env"]}
+        assert env.get("RAY_enable_autoscaler_v2") == "1", owner
+        for group in spec["workerGroupSpecs"]:
+            assert group["minReplicas"] <= group["maxReplicas"], (owner, group["groupName"])
+            assert "replicas" not in group, f"{owner}/{group['groupName']}: the autoscaler owns replicas"
+            assert group["template"]["spec"]["restartPolicy"] == "Never", (
+                "autoscaler v2 needs restartPolicy Never"
+            )
+
+
+def test_research_cluster_has_cpu_spot_and_gpu_groups(rendered: tuple[str, list[dict[str, Any]]]) -> None:
+    _, objects = rendered
+    (cluster,) = by_kind(objects, "RayCluster")
+    groups = {g["groupName"]: g for g in cluster["spec"]["workerGroupSpecs"]}
+    assert set(groups) == {"cpu", "cpu-spot", "gpu"}
+    spot = groups["cpu-spot"]["template"]["spec"]
+    assert spot["nodeSelector"] == {"quantray.io/pool": "spot"}
+    assert {t["key"] for t in spot["tolerations"]} >= {"quantray.io/spot"}
+    gpu = groups["gpu"]["template"]["spec"]
+    assert gpu["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert gpu["containers"][0]["image"].endswith("-gpu")
+
+
+def test_jobs_run_on_the_research_cluster(rendered: tuple[str, list[dict[str, Any]]]) -> None:
+    _, objects = rendered
+    (cluster,) = by_kind(objects, "RayCluster")
+    (job,) = by_kind(objects, "RayJob")
+    (cron,) = by_kind(objects, "RayCronJob")
+    assert job["spec"]["entrypoint"] == "python -m jobs.sweep --config jobs/configs/sample.yaml"
+    assert cron["spec"]["jobTemplate"]["entrypoint"].startswith("python -m jobs.quarterly")
+    for spec in (job["spec"], cron["spec"]["jobTemplate"]):
+        assert spec["clusterSelector"] == {"ray.io/cluster": cluster["metadata"]["name"]}
+        env = spec["submitterPodTemplate"]["spec"]["containers"][0]["env"]
+        assert {"name": "RAY_AUTH_MODE", "value": "token"} in env
+
+
+def _entrypoint_flags(entrypoint: str) -> list[str]:
+    return [word for word in entrypoint.split() if word.startswith("--")]
+
+
+def test_sweep_entrypoint_matches_jobs_sweep() -> None:
+    sweep = REPO_ROOT / "jobs" / "sweep.py"
+    if not sweep.is_file():
+        pytest.skip("jobs/sweep.py not built yet")
+    job = yaml.safe_load((K8S_DIR / "base" / "rayjob-sweep.yaml").read_text())
+    entrypoint = job["spec"]["entrypoint"]
+    config = entrypoint.split("--config", 1)[1].split()[0]
+    assert (REPO_ROOT / config).is_file(), f"{config} (RayJob entrypoint) does not exist"
+    for flag in _entrypoint_flags(entrypoint):
+        assert f'"{flag}"' in sweep.read_text(), f"jobs/sweep.py has no {flag} option"
+
+
+def test_quarterly_entrypoint_matches_jobs_quarterly() -> None:
+    quarterly = REPO_ROOT / "jobs" / "quarterly.py"
+    if not quarterly.is_file():
+        pytest.skip("jobs/quarterly.py not built yet")
+    cron = yaml.safe_load((K8S_DIR / "base" / "raycronjob-quarterly.yaml").read_text())
+    entrypoint = cron["spec"]["jobTemplate"]["entrypoint"]
+    for flag in _entrypoint_flags(entrypoint):
+        assert f'"{flag}"' in quarterly.read_text(), f"jobs/quarterly.py has no {flag} option"
+    if "--config" in entrypoint:
+        config = entrypoint.split("--config", 1)[1].split()[0]
+        assert (REPO_ROOT / config).is_file(), f"{config} (RayCronJob entrypoint) does not exist"
+
+
+def test_images_are_the_quantray_image(rendered: tuple[str, list[dict[str, Any]]]) -> None:
+    _, objects = rendered
+    tag = f"{pyproject()['project']['version']}-ray{ray.__version__}"
+    images = {c["image"] for o in objects for t in pod_templates(o) for c in t["containers"]}
+    assert images == {f"ghcr.io/quantray/quantray:{tag}", f"ghcr.io/quantray/quantray:{tag}-gpu"}
+
+
+def test_pods_are_hardened(rendered: tuple[str, list[dict[str, Any]]]) -> None:
+    _, objects = rendered
+    for obj in objects:
+        for template in pod_templates(obj):
+            assert template["securityContext"]["runAsNonRoot"] is True
+            assert template["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+            for container in template["containers"]:
+                assert container["securityContext"]["allowPrivilegeEscalation"] is False
+                assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+                assert container["resources"]["limits"], container["name"]
+
+
+def _quantity_cpu(value: Any) -> float:
+    text = str(value)
+    return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
+
+
+def _quantity_gib(value: Any) -> float:
+    text = str(value)
+    units = {"Gi": 1.0, "Mi": 1 / 1024, "G": 1e9 / 2**30, "M": 1e6 / 2**30}
+    for suffix, factor in units.items():
+        if text.endswith(suffix):
+            return float(text[: -len(suffix)]) * factor
+    return float(text) / 2**30
+
+
+def test_pods_fit_node_pools_and_pools_hold_max_replicas(rendered: tuple[str, list[dict[str, Any]]]) -> None:
+    """Every Ray pod fits its pool's default machine, and the pool's max nodes hold every group at max."""
+    overlay, objects = rendered
+    pools_tf = load_hcl(TERRAFORM_DIR / "modules" / "common" / "node_pools" / "main.tf")["locals"][0]
+    env = {"dev": "dev", "prod": "prod"}[overlay]
+    demand: dict[str, int] = {}
+    for cloud, catalogue in pools_tf["catalogue"].items():
+        needed: dict[str, float] = {}
+        for owner, spec in cluster_specs(objects):
+            groups = [("head", spec["headGroupSpec"], 1)] + [
+                (g["groupName"], g, g["maxReplicas"]) for g in spec["workerGroupSpecs"]
+            ]
+            for name, group, count in groups:
+                pod = group["template"]["spec"]
+                pool = pod["nodeSelector"]["quantray.io/pool"]
+                machine = catalogue[pool]
+                requests = pod["containers"][0]["resources"]["requests"]
+                # Allocatable after kubelet/system reservations and daemonsets (conservative).
+                cpu_free, mem_free = machine["vcpus"] - 0.5, machine["memory_gib"] * 0.85 - 1
+                if name == "head":  # the autoscaler sidecar runs in the head pod
+                    sidecar = spec["autoscalerOptions"]["resources"]["requests"]
+                    cpu_free -= _quantity_cpu(sidecar["cpu"])
+                    mem_free -= _quantity_gib(sidecar["memory"])
+                per_node = min(
+                    math.floor(cpu_free / _quantity_cpu(requests["cpu"])),
+                    math.floor(mem_free / _quantity_gib(requests["memory"])),
+                    machine["gpus"] // int(requests.get("nvidia.com/gpu", 0))
+                    if requests.get("nvidia.com/gpu")
+                    else 99,
+                )
+                assert per_node >= 1, (
+                    f"{cloud}: {owner}/{name} does not fit on {pool} ({machine['types'][0]})"
+                )
+                needed[pool] = needed.get(pool, 0) + count / per_node
+        for pool, nodes in needed.items():
+            demand[f"{cloud}/{pool}"] = math.ceil(nodes)
+            bound = pools_tf["bounds"][env][pool][1]
+            assert math.ceil(nodes) <= bound, (
+                f"{cloud} {env}: pool {pool} max {bound} < {math.ceil(nodes)} nodes needed"
+            )
+    assert demand
