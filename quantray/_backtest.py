@@ -98,9 +98,9 @@ class BacktestDetail:
         exit_bar = tr["exit_bar"].to_numpy()
         trades = pd.DataFrame(
             {
-                "entry_time": index[entry] if len(tr) else pd.DatetimeIndex([], tz="UTC"),
+                "entry_time": pd.DatetimeIndex(index[entry]).as_unit("ns"),
                 "exit_time": pd.DatetimeIndex(
-                    [index[int(b)] if b >= 0 else pd.NaT for b in exit_bar], tz="UTC"
+                    [index[int(b)] if b >= 0 else pd.NaT for b in exit_bar], dtype="datetime64[ns, UTC]"
                 ),
                 "direction": tr["direction"].astype(np.int64),
                 "size": tr["size"],

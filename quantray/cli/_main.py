@@ -141,15 +141,15 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
             json.dumps({"strategy": res.strategy.name, "execution": res.config.execution, "results": results})
         )
         return 0
-    _print_table(ranked, res.strategy.param_names, top=args.top, title=_title(res, len(ranked)))
+    _print_table(ranked, res.strategy.param_names, top=args.top, title=_title(res, len(ranked), args.sort))
     return 0
 
 
-def _title(res: Any, n: int) -> str:
+def _title(res: Any, n: int, metric: str) -> str:
     cfg = res.config
     return (
         f"{res.strategy.name}: {n} backtests, {len(set(res.table['symbol']))} symbols, execution={cfg.execution}, "
-        f"fees={cfg.fees:g}, slippage={cfg.slippage:g}, ranked by sharpe"
+        f"fees={cfg.fees:g}, slippage={cfg.slippage:g}, ranked by {metric}"
     )
 
 

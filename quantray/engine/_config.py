@@ -100,6 +100,9 @@ class ExecutionConfig:
             raise ConfigError(f"`init_cash` must be a positive number, got {self.init_cash!r}")
         if not isinstance(self.impact_window, int) or self.impact_window < 2:
             raise ConfigError(f"`impact_window` must be an integer >= 2, got {self.impact_window!r}")
+        # floats only: an int here would make numba compile a second specialisation of every kernel
+        for name in ("fees", "slippage", "fixed_fee", "impact_k", "participation", "init_cash", "risk_free"):
+            object.__setattr__(self, name, float(getattr(self, name)))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExecutionConfig:

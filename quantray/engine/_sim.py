@@ -63,6 +63,8 @@ def _sell(cash, pos, qty, price, slippage, imp, fees, fixed_fee):
     adj = price * (1.0 - slippage - imp)
     acq = qty * adj
     fee = acq * fees + fixed_fee
+    if acq - fee < 0.0:  # the fees would exceed the proceeds: rejected, as vectorbt does (CantCoverFees)
+        return cash, pos, 0.0, adj, 0.0
     return cash + acq - fee, pos - qty, qty, adj, fee
 
 
@@ -115,16 +117,17 @@ def sim_bar(
     gp,
     gl,
     tflow,
+    n_upd,
 ):
     """Advance the simulation by one bar.
 
     ``tgt`` is the target decided on this bar's close. With ``next_open`` the order placed on the previous
     bar (``pend``) is filled at this bar's open first. ``work`` is 1.0 while an order is still being worked
-    (participation cap). ``cfg`` is ``(next_open, fees, slippage, fixed_fee, impact_k, participation)``
+    (participation cap). ``cfg`` is ``(next_open, fees, slippage, fixed_fee, impact_k, participation, rf)`` (rf per bar)
     (a tuple keeps the call under CPython's 30-argument limit for inlinable calls). Returns the updated state followed by the fills of this bar:
     ``nfill, q1, p1, f1, q2, p2, f2`` with signed quantities (buy > 0).
     """
-    next_open, fees, slippage, fixed_fee, impact_k, participation = cfg
+    next_open, fees, slippage, fixed_fee, impact_k, participation, rf = cfg
     if next_open:
         fill_tgt = pend
         price = o[t]
@@ -159,15 +162,11 @@ def sim_bar(
                 imp = _impact(qty, impact_k, sig[t], adv[t])
                 if cur > 0.0:
                     cash2, pos2, q, ap, fee = _sell(cash, pos, qty, price, slippage, imp, fees, fixed_fee)
-                    tflow += cash2 - cash
-                    cash = cash2
-                    pos = pos2
-                    nfill = 1
-                    q1 = -q
-                    p1 = ap
-                    f1 = fee
+                    q = -q
                 else:
                     cash2, pos2, q, ap, fee = _buy(cash, pos, qty, price, slippage, imp, fees, fixed_fee)
+                work = 1.0  # still closing unless the position is gone below
+                if q != 0.0:
                     tflow += cash2 - cash
                     cash = cash2
                     pos = pos2
@@ -175,28 +174,29 @@ def sim_bar(
                     q1 = q
                     p1 = ap
                     f1 = fee
-                if abs(pos) <= 1e-12 * qty:
-                    pos = 0.0
-                    n_closed, n_wins, gp, gl = _close_trade(tflow, n_closed, n_wins, gp, gl)
-                    tflow = 0.0
-                    work = 0.0
-                else:
-                    work = 1.0
+                    if abs(pos) <= 1e-12 * qty:
+                        pos = 0.0
+                        n_closed, n_wins, gp, gl = _close_trade(tflow, n_closed, n_wins, gp, gl)
+                        tflow = 0.0
+                        work = 0.0
             cap -= qty
-        # 2) open (or keep building) a position in the target direction
+        # 2) open (or keep building) a position in the target direction. ``work`` carries the order between
+        #    bars under a participation cap: 1.0 for a long (it keeps spending the remaining cash), the
+        #    remaining quantity for a short (its size is fixed when the order is placed).
         if fill_tgt != 0.0 and (pos == 0.0 or work != 0.0) and cap > 0.0:
             same_side = (pos == 0.0) or (pos > 0.0) == (fill_tgt > 0.0)
             if same_side:
-                if pos == 0.0:
-                    n_trades += 1.0
-                    tflow = 0.0
-                # all-in size from the cash, then capped by participation
                 adj0 = price * (1.0 + slippage) if fill_tgt > 0.0 else price * (1.0 - slippage)
                 avail = (cash - fixed_fee) / (1.0 + fees)
-                want = avail / adj0 if avail > 0.0 else 0.0
+                if fill_tgt < 0.0 and pos < 0.0:
+                    want = work  # the rest of a short order placed earlier
+                else:
+                    want = avail / adj0 if avail > 0.0 else 0.0
                 capped = want > cap
                 qty = cap if capped else want
+                q = 0.0
                 if qty > 0.0:
+                    opening = pos == 0.0
                     imp = _impact(qty, impact_k, sig[t], adv[t])
                     if fill_tgt > 0.0:
                         if capped or imp > 0.0:
@@ -210,23 +210,29 @@ def sim_bar(
                     else:
                         cash2, pos2, q, ap, fee = _sell(cash, pos, qty, price, slippage, imp, fees, fixed_fee)
                         q = -q
-                    tflow += cash2 - cash
-                    cash = cash2
-                    pos = pos2
-                    if nfill == 0:
-                        nfill = 1
-                        q1 = q
-                        p1 = ap
-                        f1 = fee
-                    else:
-                        nfill = 2
-                        q2 = q
-                        p2 = ap
-                        f2 = fee
-                work = 1.0 if capped else 0.0
-                if fill_tgt < 0.0 and pos < 0.0 and not capped:
-                    # a short entry is one order: the cash it raised is not re-invested
+                    if q != 0.0:
+                        if opening:  # a trade is counted when its first fill happens, not when it is wanted
+                            n_trades += 1.0
+                            tflow = 0.0
+                        tflow += cash2 - cash
+                        cash = cash2
+                        pos = pos2
+                        if nfill == 0:
+                            nfill = 1
+                            q1 = q
+                            p1 = ap
+                            f1 = fee
+                        else:
+                            nfill = 2
+                            q2 = q
+                            p2 = ap
+                            f2 = fee
+                if not capped or q == 0.0 and pos == 0.0:
                     work = 0.0
+                elif fill_tgt > 0.0:
+                    work = 1.0
+                else:
+                    work = want - qty
         elif fill_tgt == 0.0 and pos == 0.0:
             work = 0.0
 
@@ -237,8 +243,9 @@ def sim_bar(
         r = eq / eq_prev - 1.0
         sum_r += r
         sum_r2 += r * r
-        dn = min(r, 0.0)  # branch-free: the sign of a return is a coin flip for the branch predictor
+        dn = min(r - rf, 0.0)  # branch-free: the sign of a return is a coin flip for the branch predictor
         sum_dn2 += dn * dn
+        n_upd += 1.0
         eq_prev = eq
     if pos != 0.0:
         expo += 1.0
@@ -271,6 +278,7 @@ def sim_bar(
         gp,
         gl,
         tflow,
+        n_upd,
         nfill,
         q1,
         p1,
@@ -304,6 +312,7 @@ def finish_metrics(
     gp,
     gl,
     tflow,
+    n_upd,
 ):
     """Write the metrics row (order of ``METRIC_NAMES``) from the online accumulators.
 
@@ -333,7 +342,9 @@ def finish_metrics(
         if sd > 1e-14 * max(abs(mean), 1e-300) and sd > 0.0:
             # risk-free adjusts the mean only (a constant shift leaves the deviation unchanged)
             sharpe = (mean - rf) / sd * math.sqrt(ann)
-        dn = math.sqrt(sum_dn2 / n)
+        # bars skipped by the loop (flat, unchanged equity) have r = 0: their downside is min(0 - rf, 0)^2
+        m0 = min(-rf, 0.0)
+        dn = math.sqrt((sum_dn2 + (n - n_upd) * m0 * m0) / n)
         if dn > 0.0:
             sortino = (mean - rf) * ann / (dn * math.sqrt(ann))
         else:
@@ -409,8 +420,9 @@ def simulate_records(
     gp = 0.0
     gl = 0.0
     tflow = 0.0
+    n_upd = 0.0
     k = 0
-    cfg = (next_open, fees, slippage, fixed_fee, impact_k, participation)
+    cfg = (next_open, fees, slippage, fixed_fee, impact_k, participation, rf)
     for t in range(n):
         tg = float(target[t])
         (
@@ -433,6 +445,7 @@ def simulate_records(
             gp,
             gl,
             tflow,
+            n_upd,
             nfill,
             q1,
             p1,
@@ -468,6 +481,7 @@ def simulate_records(
             gp,
             gl,
             tflow,
+            n_upd,
         )
         equity[t] = cash + pos * c[t]
         if nfill >= 1:
@@ -504,5 +518,6 @@ def simulate_records(
         gp,
         gl,
         tflow,
+        n_upd,
     )
     return k

@@ -221,7 +221,7 @@ def render_pine(
     if "allow_short" in values:
         mapping["allow_short_bool"] = "true" if values["allow_short"] else "false"
     mapping.update(
-        title=title or f"quantray {spec.name}",
+        title=_pine_string(title or f"quantray {spec.name}"),
         symbol=symbol,
         fees_percent=_pine_literal(round(fees * 100.0, 10)),
         init_cash=_pine_literal(init_cash),
@@ -231,6 +231,11 @@ def render_pine(
     for key, val in mapping.items():
         out = out.replace("{{" + key + "}}", val)
     return out
+
+
+def _pine_string(text: str) -> str:
+    """Escape text for a double-quoted Pine string literal."""
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
 
 
 def _pine_literal(v: ParamValue) -> str:

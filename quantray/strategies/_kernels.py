@@ -56,6 +56,17 @@ def _ema_update(x, t, w, alpha, s):
     return s + alpha * (x[t] - s)
 
 
+#: Differences smaller than this fraction of the price level are ties: running sums round differently from
+#: an exact mean, and a tie must not flip a signal on rounding noise.
+TIE_RTOL = 1e-12
+
+
+@njit(cache=True, inline="always")
+def _tie(d, scale):
+    """``d``, or exactly 0.0 when it is within rounding noise of the price level ``scale``."""
+    return 0.0 if abs(d) <= TIE_RTOL * abs(scale) else d
+
+
 @njit(cache=True, inline="always")
 def _cross(d, prev, tgt):
     """+1 on a cross above (d > 0 and prev <= 0), 0 on a cross below (d < 0 and prev >= 0)."""
@@ -73,7 +84,7 @@ def _step_sma_cross(t, c, fast, slow, inv_fast, inv_slow, s0, s1, s2, s3):
     prev = s2
     tgt = s3
     if t >= slow - 1:
-        d = fs * inv_fast - ss * inv_slow
+        d = _tie(fs * inv_fast - ss * inv_slow, ss * inv_slow)
         if t >= slow:
             tgt = _cross(d, prev, tgt)
         prev = d
@@ -87,7 +98,7 @@ def _step_ema_cross(t, c, fast, slow, af, aslow, s0, s1, s2, s3):
     prev = s2
     tgt = s3
     if t >= slow - 1:
-        d = ef - es
+        d = _tie(ef - es, es)
         if t >= slow:
             tgt = _cross(d, prev, tgt)
         prev = d
@@ -139,10 +150,11 @@ def _step_bollinger(t, c, w, k, s0, s1, s2):
     if t >= w - 1:
         mid = sm / w
         var = sq / w - mid * mid
-        sd = np.sqrt(var) if var > 0.0 else 0.0
-        if c[t] < mid - k * sd:
+        eps = TIE_RTOL * abs(mid)
+        sd = np.sqrt(var) if var > eps * eps else 0.0
+        if c[t] < mid - k * sd - eps:
             tgt = 1.0
-        elif c[t] > mid:
+        elif c[t] > mid + eps:
             tgt = 0.0
     return sm, sq, tgt
 
@@ -196,7 +208,7 @@ def _step_macd(t, c, fast, slow, sig, af, aslow, asig, s0, s1, s2, s3, s4):
         else:
             esig = esig + asig * (m - esig)
         if u >= sig - 1:
-            d = m - esig
+            d = _tie(m - esig, es)
             if u >= sig:
                 tgt = _cross(d, prev, tgt)
             prev = d
@@ -364,7 +376,8 @@ def fused_run(
     gp = 0.0
     gl = 0.0
     tflow = 0.0
-    cfg = (next_open, fees, slippage, fixed_fee, impact_k, participation)
+    n_upd = 0.0
+    cfg = (next_open, fees, slippage, fixed_fee, impact_k, participation, rf)
     for t in range(n):
         s0, s1, s2, s3, s4, s5, tgt = step(
             sid, t, o, h, l, c, v, i0, i1, i2, f0, f1, f2, s0, s1, s2, s3, s4, s5
@@ -389,6 +402,7 @@ def fused_run(
             gp,
             gl,
             tflow,
+            n_upd,
             _nf,
             _q1,
             _p1,
@@ -424,6 +438,7 @@ def fused_run(
             gp,
             gl,
             tflow,
+            n_upd,
         )
     finish_metrics(
         out,
@@ -447,6 +462,7 @@ def fused_run(
         gp,
         gl,
         tflow,
+        n_upd,
     )
 
 
