@@ -139,6 +139,7 @@ def _cmd_cpcv(args: argparse.Namespace) -> int:
         config=_config(args),
         params=_params(args) or None,
         warmup_bars=args.warmup_bars,
+        benchmark=None if args.benchmark == "cash" else args.benchmark,
     )
     payload: dict[str, Any] = {
         "symbol": res.symbol,
@@ -157,12 +158,17 @@ def _cmd_cpcv(args: argparse.Namespace) -> int:
     if len(res.param_sets) >= 2:
         rep = overfitting_report(
             res.trial_returns,
+            res.benchmark_returns,
             periods_per_year=res.periods_per_year,
             n_partitions=args.partitions,
             n_boot=args.boot,
             seed=args.seed,
         )
-        payload["overfitting"] = {**rep.to_dict(), "best_params": res.param_sets[rep.best]}
+        payload["overfitting"] = {
+            **rep.to_dict(),
+            "best_params": res.param_sets[rep.best],
+            "spa_benchmark": args.benchmark,
+        }
         text += "\noverfitting: " + ", ".join(
             f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in rep.to_dict().items()
         )
@@ -172,7 +178,13 @@ def _cmd_cpcv(args: argparse.Namespace) -> int:
 def _cmd_montecarlo(args: argparse.Namespace) -> int:
     import quantray
     from quantray.errors import ConfigError
-    from quantray.research import bootstrap_returns, bootstrap_trades, parametric_returns, rebacktest, trade_returns
+    from quantray.research import (
+        bootstrap_returns,
+        bootstrap_trades,
+        parametric_returns,
+        rebacktest,
+        trade_returns,
+    )
 
     params = _params(args)
     symbol = _one_symbol(args)
@@ -231,7 +243,9 @@ def _cmd_montecarlo(args: argparse.Namespace) -> int:
                 )
         else:
             if method not in ("iid", "shuffle"):
-                raise ConfigError(f"montecarlo: --target trades takes --method iid or shuffle, got {method!r}")
+                raise ConfigError(
+                    f"montecarlo: --target trades takes --method iid or shuffle, got {method!r}"
+                )
             tr = trade_returns(det.trades)
             if tr.size < 2:
                 raise ConfigError(f"montecarlo: {sym} has {tr.size} closed trades; need at least 2")
@@ -310,8 +324,10 @@ def add_research_parsers(subparsers: Any, parser_class: type[argparse.ArgumentPa
     """Add the ``walkforward``, ``cpcv``, ``montecarlo`` and ``regimes`` verbs.
 
     Args:
-        subparsers: the object returned by the main parser's ``add_subparsers(...)``.
-        parser_class: the parser class for the new sub-parsers (the CLI's error-raising parser).
+        subparsers: the object returned by the main parser's ``add_subparsers(..., parser_class=...)``; the
+            verbs' parsers are created by it, so they are of its parser class.
+        parser_class: the CLI's parser class, for nested sub-commands (none of these verbs has any yet); it
+            must be an ``argparse.ArgumentParser`` subclass.
 
     Example:
         >>> import argparse
@@ -320,9 +336,9 @@ def add_research_parsers(subparsers: Any, parser_class: type[argparse.ArgumentPa
         >>> p.parse_args(["regimes", "--data", "x.parquet", "--strategy", "sma_cross"]).kind
         'volatility'
     """
-    w = subparsers.add_parser(
-        "walkforward", help="walk-forward optimisation (rolling or anchored)", parser_class=parser_class
-    )
+    if not (isinstance(parser_class, type) and issubclass(parser_class, argparse.ArgumentParser)):
+        raise TypeError(f"parser_class must be an argparse.ArgumentParser subclass, got {parser_class!r}")
+    w = subparsers.add_parser("walkforward", help="walk-forward optimisation (rolling or anchored)")
     _common(w, grid=True)
     w.add_argument("--train-bars", type=int, required=True, help="bars per training window")
     w.add_argument("--test-bars", type=int, required=True, help="bars per out-of-sample window")
@@ -331,9 +347,7 @@ def add_research_parsers(subparsers: Any, parser_class: type[argparse.ArgumentPa
     w.add_argument("--min-trades", type=int, default=0, help="in-sample entries a set needs to be eligible")
     w.set_defaults(func=_cmd_walkforward)
 
-    c = subparsers.add_parser(
-        "cpcv", help="combinatorial purged cross-validation + overfitting statistics", parser_class=parser_class
-    )
+    c = subparsers.add_parser("cpcv", help="combinatorial purged cross-validation + overfitting statistics")
     _common(c, grid=True)
     c.add_argument("--groups", type=int, default=6, help="N groups (default 6)")
     c.add_argument("--test-groups", type=int, default=2, help="k test groups per split (default 2)")
@@ -344,11 +358,14 @@ def add_research_parsers(subparsers: Any, parser_class: type[argparse.ArgumentPa
     c.add_argument("--partitions", type=int, default=16, help="CSCV partitions S for PBO (default 16)")
     c.add_argument("--boot", type=int, default=1000, help="bootstrap replicates of the SPA test")
     c.add_argument("--seed", type=int, default=0)
+    c.add_argument(
+        "--benchmark",
+        default="cash",
+        help="SPA / Reality Check benchmark: cash (0 return, default) or a strategy name such as buy_and_hold",
+    )
     c.set_defaults(func=_cmd_cpcv)
 
-    m = subparsers.add_parser(
-        "montecarlo", help="Monte Carlo of a strategy: price paths, returns or trades", parser_class=parser_class
-    )
+    m = subparsers.add_parser("montecarlo", help="Monte Carlo of a strategy: price paths, returns or trades")
     _common(m, grid=False)
     m.add_argument(
         "--target",
@@ -366,12 +383,14 @@ def add_research_parsers(subparsers: Any, parser_class: type[argparse.ArgumentPa
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--batch", type=int, default=64, help="paths per batch (the unit of fan-out)")
     m.add_argument("--block", type=float, default=20.0, help="mean block length of the stationary bootstrap")
-    m.add_argument("--horizon", type=int, default=None, help="bars (or trades) per path; default: as observed")
+    m.add_argument(
+        "--horizon", type=int, default=None, help="bars (or trades) per path; default: as observed"
+    )
     m.add_argument("--ruin", type=float, default=0.5, help="risk of ruin = P(max drawdown >= RUIN)")
     m.add_argument("--level", type=float, default=0.95, help="confidence level of the intervals")
     m.set_defaults(func=_cmd_montecarlo)
 
-    r = subparsers.add_parser("regimes", help="strategy metrics per market regime", parser_class=parser_class)
+    r = subparsers.add_parser("regimes", help="strategy metrics per market regime")
     _common(r, grid=False)
     r.add_argument("--kind", choices=["volatility", "trend"], default="volatility")
     r.add_argument("--window", type=int, default=None, help="feature window (default 21 vol, 63 trend)")

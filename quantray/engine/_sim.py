@@ -227,7 +227,7 @@ def sim_bar(
                             q2 = q
                             p2 = ap
                             f2 = fee
-                if not capped or q == 0.0 and pos == 0.0:
+                if not capped or (q == 0.0 and pos == 0.0):
                     work = 0.0
                 elif fill_tgt > 0.0:
                     work = 1.0

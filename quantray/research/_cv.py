@@ -177,6 +177,7 @@ class CPCVResult:
         path_returns: per-bar OOS returns of each path (columns ``path_0..``), indexed by timestamp.
         trial_returns: the T × m per-bar returns of every parameter set (reusable for PBO, SPA, DSR).
         param_sets: the parameter sets (columns of ``trial_returns``).
+        benchmark_returns: per-bar returns of the ``benchmark`` strategy on the same bars, or None.
         symbol, strategy, metric, n_groups, n_test_groups, label_horizon, embargo, periods_per_year: inputs.
     """
 
@@ -185,6 +186,7 @@ class CPCVResult:
     path_returns: pd.DataFrame
     trial_returns: F64 = field(repr=False)
     param_sets: list[dict[str, Any]] = field(repr=False)
+    benchmark_returns: F64 | None = field(default=None, repr=False)
     symbol: str = ""
     strategy: str = ""
     metric: str = "sharpe"
@@ -229,6 +231,7 @@ def cpcv(
     params: Mapping[str, Any] | None = None,
     periods_per_year: float | None = None,
     warmup_bars: int = 0,
+    benchmark: str | StrategySpec | None = None,
 ) -> CPCVResult:
     """Combinatorial purged cross-validation of a grid search on one symbol.
 
@@ -255,6 +258,9 @@ def cpcv(
         params: fixed values for parameters outside the grid.
         periods_per_year: annualisation (inferred by default).
         warmup_bars: bars left out at the start (indicator warm-up).
+        benchmark: a strategy (e.g. ``"buy_and_hold"``, default parameters) simulated on the same bars with
+            the same costs; its returns are kept as ``benchmark_returns`` for :func:`spa_test` /
+            :func:`overfitting_report`.
 
     Example:
         >>> from quantray.data import sample_path
@@ -284,6 +290,18 @@ def cpcv(
         bars_per_day=sd.bars_per_day,
         start=warmup,
     )
+    bench = None
+    if benchmark is not None:
+        bspec = get_strategy(benchmark)
+        bench = trial_returns(
+            arrays,
+            bspec,
+            [bspec.validate_params(None)],
+            config=cfg,
+            periods_per_year=ppy,
+            bars_per_day=sd.bars_per_day,
+            start=warmup,
+        )[:, 0]
     T = R.shape[0]
     splits = cpcv_splits(
         T, n_groups=n_groups, n_test_groups=n_test_groups, label_horizon=label_horizon, embargo=embargo
@@ -337,6 +355,7 @@ def cpcv(
         path_returns=pd.DataFrame(P, index=idx, columns=[f"path_{p}" for p in range(P.shape[1])]),
         trial_returns=R,
         param_sets=[dict(p) for p in param_sets],
+        benchmark_returns=bench,
         symbol=sym,
         strategy=spec.name,
         metric=metric,

@@ -422,11 +422,6 @@ def _garch_batch(
     )
 
 
-def _garch_h0(p: GarchParams) -> float:
-    v = p.unconditional_variance
-    return v if math.isfinite(v) else p.backcast
-
-
 def parametric_returns(
     returns: ArrayLike,
     *,
@@ -441,7 +436,9 @@ def parametric_returns(
 ) -> MonteCarloResult:
     """Fit GBM or GARCH(1,1) to the log returns of ``returns`` and simulate ``n_paths`` return paths.
 
-    GARCH paths start from the fitted unconditional variance. ``params`` of the result holds the fit.
+    GARCH paths start from the sample variance of the log returns (robust when the fit is close to integrated,
+    alpha + beta ≈ 1, where the unconditional variance explodes). GARCH describes asset returns; a strategy's
+    returns with long flat spells fit it poorly. ``params`` of the result holds the fit.
 
     Example:
         >>> import numpy as np
@@ -462,10 +459,11 @@ def parametric_returns(
         )
         params: dict[str, Any] = {"mu": g.mu, "sigma": g.sigma}
     elif model == "garch":
-        gp = fit_garch(np.log1p(r))
+        x = np.log1p(r)
+        gp = fit_garch(x)
         fn = functools.partial(
             _garch_batch,
-            g=(gp.mu, gp.omega, gp.alpha, gp.beta, _garch_h0(gp)),
+            g=(gp.mu, gp.omega, gp.alpha, gp.beta, float(x.var())),
             seed=seed,
             horizon=h,
             init_cash=float(init_cash),
@@ -495,7 +493,8 @@ class PathSource:
         logret, oc, hc, lc, vol: per source bar (bars 1..n−1): close-to-close log return and the open/close,
             high/close, low/close ratios and volume.
         bar0: (o, h, l, c, v) of the first real bar, the start of every path.
-        model: GBM (mu, sigma, 0, 0, 0) or GARCH (mu, omega, alpha, beta, h0) parameters of log returns.
+        model: GBM (mu, sigma, 0, 0, 0) or GARCH (mu, omega, alpha, beta, h0) parameters of log returns;
+            GARCH paths start from h0 = the sample variance of the log returns.
         mean_block: stationary-bootstrap mean block length (1 = i.i.d.).
     """
 
@@ -535,7 +534,7 @@ def price_path_source(
     elif method == "garch":
         mode, mb = k.MODE_GARCH, 1.0
         gp = fit_garch(logret)
-        model[:] = (gp.mu, gp.omega, gp.alpha, gp.beta, _garch_h0(gp))
+        model[:] = (gp.mu, gp.omega, gp.alpha, gp.beta, float(logret.var()))
     else:
         raise ParameterError(
             f"unknown price-path method {method!r}; valid: ['iid', 'stationary', 'gbm', 'garch']"
@@ -692,8 +691,11 @@ def rebacktest(
     params_out: dict[str, Any] = {"symbol": sym, "strategy": spec.name, **p, "horizon": h}
     if method == "stationary":
         params_out["mean_block"] = float(mean_block)
-    if method in ("gbm", "garch"):
-        params_out.update({f"model_{i}": float(x) for i, x in enumerate(src.model)})
+    if method == "gbm":
+        params_out.update({"gbm_mu": float(src.model[0]), "gbm_sigma": float(src.model[1])})
+    elif method == "garch":
+        names = ("garch_mu", "garch_omega", "garch_alpha", "garch_beta", "garch_h0")
+        params_out.update({n: float(x) for n, x in zip(names, src.model, strict=True)})
     return MonteCarloResult(
         samples=_frame(rows, METRIC_NAMES),
         observed=dict(zip(METRIC_NAMES, (float(x) for x in obs), strict=True)),

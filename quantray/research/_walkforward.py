@@ -230,7 +230,8 @@ def walk_forward(
     """Walk-forward optimisation: optimise on a window, trade the winner on the next, roll on.
 
     Each symbol is treated separately on its own bars (see :func:`walk_forward_windows` for the windows and
-    :func:`evaluate_window` for what happens inside one). The out-of-sample windows are stitched into one
+    :func:`evaluate_window` for what happens inside one); a symbol with fewer than ``train_bars + 2`` bars is
+    left out (an error when it is the only one). The out-of-sample windows are stitched into one
     equity curve per symbol by compounding their returns.
 
     Walk-forward efficiency (Pardo): WFE = annualised OOS return / annualised IS return = CAGR of the stitched
