@@ -31,3 +31,27 @@ def run_main(fn: Callable[[], int]) -> None:
         print(f"job error: {exc}", file=sys.stderr)
         code = 2
     sys.exit(code)
+
+
+def reject_unknown(data: Any, valid: list[str], where: str) -> dict[str, Any]:
+    """A mapping whose keys are all in ``valid`` (else a ConfigError listing them)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
+    unknown = sorted(set(data) - set(valid))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; valid keys: {sorted(valid)}")
+    return data
+
+
+def resolve_data(data: str) -> str:
+    """``sample`` means the bundled S&P 500 sample."""
+    from quantray.data import sample_path
+
+    return sample_path() if data == "sample" else data
+
+
+def write_parquet(df: Any, url: str) -> None:
+    """Write a DataFrame as Parquet to a local path or fsspec URL (creating local parents)."""
+    if "://" not in url:
+        Path(url).parent.mkdir(parents=True, exist_ok=True)
+    df.to_parquet(url, index=False)

@@ -400,6 +400,10 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--json", action="store_true")
     w.set_defaults(func=_cmd_sweep)
 
+    from quantray.cli._research import add_research_parsers
+
+    add_research_parsers(sub, _Parser)
+
     d = sub.add_parser("data", help="inspect and validate bar data")
     dsub = d.add_subparsers(dest="data_verb", required=True, parser_class=_Parser)
     dv = dsub.add_parser("validate", help="report every problem in a bar file (exit 1 if any error)")

@@ -8,7 +8,15 @@ Example:
 from __future__ import annotations
 
 from quantray.dist._connect import ClusterInfo, connect, is_connected, shutdown
-from quantray.dist._fanout import Chunk, ChunkFailure, FanOutReport, ProgressLine, fan_out
+from quantray.dist._fanout import (
+    Chunk,
+    ChunkFailure,
+    FanOutReport,
+    ProgressLine,
+    fan_out,
+    ray_map,
+    ray_mapper,
+)
 from quantray.dist._sink import ParquetSink
 
 __all__ = [
@@ -21,5 +29,7 @@ __all__ = [
     "connect",
     "fan_out",
     "is_connected",
+    "ray_map",
+    "ray_mapper",
     "shutdown",
 ]

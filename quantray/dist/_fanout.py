@@ -184,3 +184,50 @@ def _nbytes(obj: Any) -> int:
         return len(pickle.dumps(obj, protocol=5))
     except Exception:  # noqa: BLE001
         return 0
+
+
+def ray_map(
+    fn: Callable[[Any], Any],
+    items: Iterable[Any],
+    *,
+    num_cpus: float = 1.0,
+    max_retries: int = 3,
+    progress: bool = True,
+    desc: str = "tasks",
+    address: str | None = None,
+) -> list[Any]:
+    """``list(map(fn, items))`` on Ray, results in input order; raises if any item failed.
+
+    This is the ``mapper`` the research functions accept (walk-forward windows, Monte Carlo path batches).
+    """
+    from quantray.errors import QuantrayError
+
+    todo = list(items)
+    results: list[Any] = [None] * len(todo)
+
+    def keep(ch: Chunk, res: Any) -> None:
+        results[ch.id] = res
+
+    rep = fan_out(
+        fn,
+        [Chunk(i, it, label=f"item {i}") for i, it in enumerate(todo)],
+        on_result=keep,
+        num_cpus=num_cpus,
+        max_retries=max_retries,
+        progress=progress,
+        desc=desc,
+        address=address,
+    )
+    if rep.failures:
+        f = rep.failures[0]
+        raise QuantrayError(f"{len(rep.failures)} of {len(todo)} tasks failed; first: {f.label}: {f.error}")
+    return results
+
+
+def ray_mapper(**options: Any) -> Callable[[Callable[[Any], Any], Iterable[Any]], list[Any]]:
+    """A mapper with fixed options, e.g. ``walk_forward(..., mapper=ray_mapper(desc="walk-forward"))``."""
+
+    def mapper(fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
+        return ray_map(fn, items, **options)
+
+    return mapper
