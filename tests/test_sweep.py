@@ -178,3 +178,35 @@ def test_killed_driver_resumes_to_the_identical_table(tmp_path: Path, reference:
     final = pd.read_parquet(out / "results.parquet")
     assert not final.duplicated(KEY).any()
     pd.testing.assert_frame_equal(_sorted(final), reference)
+
+
+def _make_kernel_that_kills_its_worker_once(marker: str):
+    def close_above_open_dies_once(o, h, l, c, v, n):
+        import os as _os
+
+        if not _os.path.exists(marker):
+            with open(marker, "w") as f:
+                f.write(str(_os.getpid()))
+            _os._exit(1)  # the Ray worker process dies in the middle of the sweep
+        return ((c > o) & (np.arange(c.size) % n == 0)).astype(np.int8)
+
+    return close_above_open_dies_once
+
+
+@pytest.mark.usefixtures("ray_local")
+def test_killed_worker_mid_sweep_leaves_the_complete_identical_table(tmp_path: Path) -> None:
+    marker = tmp_path / "worker-died"
+    spec = StrategySpec(
+        name="dies_once",
+        params={"n": ParamSpace.int(1, 400, default=1)},
+        signal_kernel=_make_kernel_that_kills_its_worker_once(str(marker)),
+    )
+    grid = {"n": list(range(1, 61))}
+    res = quantray.sweep(sample_path(), spec, grid=grid, out=str(tmp_path / "s"), chunk_seconds=0.05)
+    assert marker.exists() and int(marker.read_text()) != os.getpid(), "a worker (not the driver) died"
+    assert not res.failures and res.out is not None
+    ref = quantray.backtest(sample_path(), spec, grid=grid).table  # the marker exists: nothing dies now
+    pd.testing.assert_frame_equal(
+        res.table.sort_values(["symbol", "n"]).reset_index(drop=True),
+        ref.sort_values(["symbol", "n"]).reset_index(drop=True),
+    )
