@@ -19,6 +19,7 @@ from quantray.cli._main import _print_table
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="jobs.sweep", description=__doc__.splitlines()[0])
     ap.add_argument("--config", required=True, help="YAML file (see jobs/configs/sample.yaml)")
+    ap.add_argument("--data", help="override `data` (path or URL of bars, or 'sample')")
     ap.add_argument("--out", help="override `out` (local path or s3:// URL)")
     ap.add_argument("--resume", action="store_true", help="continue a previous run of the same job")
     ap.add_argument("--overwrite", action="store_true", help="replace an existing output")
@@ -26,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     raw = load_yaml(args.config)
     if isinstance(raw, dict):
-        for key in ("out", "address"):
+        for key in ("data", "out", "address"):
             val = getattr(args, key)
             if val is not None and key == "address":
                 raw.setdefault("ray", {})["address"] = val
