@@ -32,7 +32,7 @@ from numba import njit
 N_METRICS = 15
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _buy(cash, pos, qty_wanted, price, slippage, imp, fees, fixed_fee):
     """Buy ``qty_wanted`` units (np.inf = all cash). Returns (cash, pos, qty, adj_price, fee)."""
     adj = price * (1.0 + slippage + imp)
@@ -57,7 +57,7 @@ def _buy(cash, pos, qty_wanted, price, slippage, imp, fees, fixed_fee):
     return cash - total, pos + qty_wanted, qty_wanted, adj, fee
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _sell(cash, pos, qty, price, slippage, imp, fees, fixed_fee):
     """Sell ``qty`` units. Returns (cash, pos, qty, adj_price, fee)."""
     adj = price * (1.0 - slippage - imp)
@@ -68,14 +68,14 @@ def _sell(cash, pos, qty, price, slippage, imp, fees, fixed_fee):
     return cash + acq - fee, pos - qty, qty, adj, fee
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _impact(qty, k, sig, adv):
     if k <= 0.0 or adv <= 0.0 or not (sig > 0.0):
         return 0.0
     return k * sig * math.sqrt(qty / adv)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _close_trade(tflow, n_closed, n_wins, gp, gl):
     """Book a closed trade whose cash flows sum to ``tflow``."""
     n_closed += 1.0
@@ -87,7 +87,7 @@ def _close_trade(tflow, n_closed, n_wins, gp, gl):
     return n_closed, n_wins, gp, gl
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def sim_bar(
     t,
     tgt,
@@ -289,7 +289,7 @@ def sim_bar(
     )
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def finish_metrics(
     out,
     n,
@@ -374,7 +374,7 @@ def finish_metrics(
     out[14] = n_closed
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def simulate_records(
     o,
     c,

@@ -33,7 +33,7 @@ SID_MACD = 6
 SID_MOMENTUM = 7
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _rolling_sum(x, t, w, s):
     """Sum of x[t-w+1..t] given s = sum of x[t-w..t-1] (or the partial sum while t < w).
 
@@ -46,7 +46,7 @@ def _rolling_sum(x, t, w, s):
     return s
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _ema_update(x, t, w, alpha, s):
     """EMA seeded with the SMA of the first w values (TradingView's ``ta.ema``); NaN-free warm-up sum before."""
     if t < w - 1:
@@ -61,13 +61,13 @@ def _ema_update(x, t, w, alpha, s):
 TIE_RTOL = 1e-12
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _tie(d, scale):
     """``d``, or exactly 0.0 when it is within rounding noise of the price level ``scale``."""
     return 0.0 if abs(d) <= TIE_RTOL * abs(scale) else d
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _cross(d, prev, tgt):
     """+1 on a cross above (d > 0 and prev <= 0), 0 on a cross below (d < 0 and prev >= 0)."""
     if d > 0.0 and prev <= 0.0:
@@ -77,7 +77,7 @@ def _cross(d, prev, tgt):
     return tgt
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _step_sma_cross(t, c, fast, slow, inv_fast, inv_slow, s0, s1, s2, s3):
     fs = _rolling_sum(c, t, fast, s0)
     ss = _rolling_sum(c, t, slow, s1)
@@ -91,7 +91,7 @@ def _step_sma_cross(t, c, fast, slow, inv_fast, inv_slow, s0, s1, s2, s3):
     return fs, ss, prev, tgt
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _step_ema_cross(t, c, fast, slow, af, aslow, s0, s1, s2, s3):
     ef = _ema_update(c, t, fast, af, s0)
     es = _ema_update(c, t, slow, aslow, s1)
@@ -105,7 +105,7 @@ def _step_ema_cross(t, c, fast, slow, af, aslow, s0, s1, s2, s3):
     return ef, es, prev, tgt
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _rsi_update(c, t, w, alpha, g, lo):
     """Wilder RSI state (avg gain, avg loss), seeded with the simple mean of the first w changes."""
     if t == 0:
@@ -120,14 +120,14 @@ def _rsi_update(c, t, w, alpha, g, lo):
     return g + alpha * (up - g), lo + alpha * (dn - lo)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _rsi_value(g, lo):
     if lo == 0.0:
         return 100.0 if g > 0.0 else 50.0
     return 100.0 - 100.0 / (1.0 + g / lo)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _step_rsi_reversion(t, c, w, alpha, lower, upper, s0, s1, s2):
     g, lo = _rsi_update(c, t, w, alpha, s0, s1)
     tgt = s2
@@ -140,7 +140,7 @@ def _step_rsi_reversion(t, c, w, alpha, lower, upper, s0, s1, s2):
     return g, lo, tgt
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _step_bollinger(t, c, w, k, s0, s1, s2):
     sm = _rolling_sum(c, t, w, s0)
     sq = s1 + c[t] * c[t]
@@ -159,7 +159,7 @@ def _step_bollinger(t, c, w, k, s0, s1, s2):
     return sm, sq, tgt
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _step_donchian(t, h, l, c, w, we, s0, s1, s2, s3, s4):
     """Breakout above the highest high of the previous w bars; exit below the lowest low of the previous we."""
     mx, mxi, mn, mni, tgt = s0, s1, s2, s3, s4
@@ -191,7 +191,7 @@ def _step_donchian(t, h, l, c, w, we, s0, s1, s2, s3, s4):
     return mx, mxi, mn, mni, tgt
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _step_macd(t, c, fast, slow, sig, af, aslow, asig, s0, s1, s2, s3, s4):
     ef = _ema_update(c, t, fast, af, s0)
     es = _ema_update(c, t, slow, aslow, s1)
@@ -215,7 +215,7 @@ def _step_macd(t, c, fast, slow, sig, af, aslow, asig, s0, s1, s2, s3, s4):
     return ef, es, esig, prev, tgt
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _step_momentum(t, c, lb, allow_short, thr, s0):
     tgt = s0
     if t >= lb:
@@ -229,7 +229,7 @@ def _step_momentum(t, c, lb, allow_short, thr, s0):
     return tgt
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def step(sid, t, o, h, l, c, v, i0, i1, i2, f0, f1, f2, s0, s1, s2, s3, s4, s5):
     """Dispatch one incremental signal step; returns (s0..s5, target)."""
     tgt = 0.0
@@ -259,7 +259,7 @@ def step(sid, t, o, h, l, c, v, i0, i1, i2, f0, f1, f2, s0, s1, s2, s3, s4, s5):
     return s0, s1, s2, s3, s4, s5, tgt
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def init_state(sid):
     """Initial state slots of strategy ``sid`` (NaN marks a 'previous value' that does not exist yet)."""
     if sid == SID_SMA_CROSS or sid == SID_EMA_CROSS:
@@ -269,7 +269,7 @@ def init_state(sid):
     return 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def derive(sid, p0, p1, p2):
     """Map a row of user parameters to the kernel scalars (i0, i1, i2, f0, f1, f2)."""
     i0 = 0
@@ -313,7 +313,7 @@ def derive(sid, p0, p1, p2):
     return i0, i1, i2, f0, f1, f2
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def signal_array(sid, o, h, l, c, v, i0, i1, i2, f0, f1, f2):
     """Target position per bar (int8: -1, 0, +1) of built-in ``sid``; same arithmetic as the fused kernel."""
     n = c.shape[0]
@@ -327,7 +327,7 @@ def signal_array(sid, o, h, l, c, v, i0, i1, i2, f0, f1, f2):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def fused_run(
     sid,
     o,
@@ -467,7 +467,7 @@ def fused_run(
     )
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def batch_run(
     sid,
     o,
