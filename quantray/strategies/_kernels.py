@@ -18,7 +18,7 @@ free.
 from __future__ import annotations
 
 import numpy as np
-from numba import literally, njit, prange
+from numba import njit, prange
 
 from quantray.engine._sim import N_METRICS, finish_metrics, sim_bar
 
@@ -355,7 +355,6 @@ def fused_run(
     out,
 ):
     """One parameter set: signals, fills, costs, equity and metrics in a single pass over the bars."""
-    literally(sid)  # compile one specialisation per strategy: the dispatch in ``step`` folds away
     n = c.shape[0]
     s0, s1, s2, s3, s4, s5 = init_state(sid)
     cash = init_cash
@@ -489,7 +488,6 @@ def batch_run(
     rf,
 ):
     """Evaluate every row of ``params`` (m x 3 floats) against one symbol in parallel; returns (m, N_METRICS)."""
-    literally(sid)
     m = params.shape[0]
     out = np.empty((m, N_METRICS))
     for j in prange(m):
