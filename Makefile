@@ -41,6 +41,9 @@ typecheck: $(STAMP)
 ## make bench: the side-by-side performance harnesses (quantray vs vectorbt); prints tables, writes JSON
 bench: $(STAMP)
 	$(PY) -m benchmarks.w1_sma_grid
+	$(PY) -m benchmarks.w2_many_params
+	$(PY) -m benchmarks.w3_ray_scaling
+	$(PY) -m benchmarks.w4_montecarlo
 
 clean:
 	find quantray -name '__pycache__' -type d -prune -exec rm -rf {} +
