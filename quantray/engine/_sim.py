@@ -91,11 +91,11 @@ def _close_trade(tflow, n_closed, n_wins, gp, gl):
 def sim_bar(
     t,
     tgt,
-    o,
-    c,
-    v,
-    sig,
-    adv,
+    o_t,
+    c_t,
+    v_t,
+    sig_t,
+    adv_t,
     cfg,
     # --- state (returned updated, same order) ---
     cash,
@@ -130,11 +130,11 @@ def sim_bar(
     next_open, fees, slippage, fixed_fee, impact_k, participation, rf = cfg
     if next_open:
         fill_tgt = pend
-        price = o[t]
+        price = o_t
         pend = tgt
     else:
         fill_tgt = tgt
-        price = c[t]
+        price = c_t
 
     nfill = 0
     q1 = 0.0
@@ -152,14 +152,14 @@ def sim_bar(
     if fill_tgt != cur or work != 0.0:
         cap = np.inf
         if participation > 0.0:
-            cap = participation * v[t]
+            cap = participation * v_t
         # 1) reduce/close an existing position that disagrees with the target
         if cur != 0.0 and fill_tgt != cur:
             qty = abs(pos)
             if qty > cap:
                 qty = cap
             if qty > 0.0:
-                imp = _impact(qty, impact_k, sig[t], adv[t])
+                imp = _impact(qty, impact_k, sig_t, adv_t)
                 if cur > 0.0:
                     cash2, pos2, q, ap, fee = _sell(cash, pos, qty, price, slippage, imp, fees, fixed_fee)
                     q = -q
@@ -197,7 +197,7 @@ def sim_bar(
                 q = 0.0
                 if qty > 0.0:
                     opening = pos == 0.0
-                    imp = _impact(qty, impact_k, sig[t], adv[t])
+                    imp = _impact(qty, impact_k, sig_t, adv_t)
                     if fill_tgt > 0.0:
                         if capped or imp > 0.0:
                             cash2, pos2, q, ap, fee = _buy(
@@ -237,7 +237,7 @@ def sim_bar(
             work = 0.0
 
     # --- mark to market at the close and update online metrics ---
-    ct = c[t]
+    ct = c_t
     eq = cash + pos * ct
     if pos != 0.0 or eq != eq_prev:
         r = eq / eq_prev - 1.0
@@ -456,11 +456,11 @@ def simulate_records(
         ) = sim_bar(
             t,
             tg,
-            o,
-            c,
-            v,
-            sig,
-            adv,
+            o[t],
+            c[t],
+            v[t],
+            sig[t],
+            adv[t],
             cfg,
             cash,
             pos,

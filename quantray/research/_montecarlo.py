@@ -389,7 +389,9 @@ def fit_garch(x: ArrayLike) -> GarchParams:
         if best is None or res.fun < best.fun:
             best = res
     if best is None or not np.all(np.isfinite(best.x)):
-        raise ConfigError(f"GARCH(1,1) fit did not converge on {z.size} returns; try method='gbm' or 'stationary'")
+        raise ConfigError(
+            f"GARCH(1,1) fit did not converge on {z.size} returns; try method='gbm' or 'stationary'"
+        )
     mu, om, al, be = (float(v) for v in best.x)
     return GarchParams(
         mu=mu * s,

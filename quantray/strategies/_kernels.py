@@ -33,27 +33,32 @@ SID_MACD = 6
 SID_MOMENTUM = 7
 
 
+# Every incremental step below takes SCALARS: the bar loop reads the few array elements a step needs
+# (``gather``) and passes values. Passing arrays into inlined functions made numba emit an atomic reference
+# count increment and decrement per array per bar, which cost more than the whole strategy and simulator.
+
+
 @njit(cache=True, inline="always", error_model="numpy")
-def _rolling_sum(x, t, w, s):
-    """Sum of x[t-w+1..t] given s = sum of x[t-w..t-1] (or the partial sum while t < w).
+def _roll(s, x_t, x_old, t, w):
+    """Running sum of the last w values: add x[t], drop x[t-w] (``x_old``) once t >= w.
 
     A running sum's rounding error grows like a random walk (~sqrt(n) ulps), i.e. ~1e-14 relative after 10^6
     bars; an exact periodic re-summation was measured to cost 4x in the fused loop, so none is done.
     """
-    s += x[t]
+    s += x_t
     if t >= w:
-        s -= x[t - w]
+        s -= x_old
     return s
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _ema_update(x, t, w, alpha, s):
+def _ema_update(x_t, t, w, alpha, s):
     """EMA seeded with the SMA of the first w values (TradingView's ``ta.ema``); NaN-free warm-up sum before."""
     if t < w - 1:
-        return s + x[t]
+        return s + x_t
     if t == w - 1:
-        return (s + x[t]) / w
-    return s + alpha * (x[t] - s)
+        return (s + x_t) / w
+    return s + alpha * (x_t - s)
 
 
 #: Differences smaller than this fraction of the price level are ties: running sums round differently from
@@ -78,9 +83,9 @@ def _cross(d, prev, tgt):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _step_sma_cross(t, c, fast, slow, inv_fast, inv_slow, s0, s1, s2, s3):
-    fs = _rolling_sum(c, t, fast, s0)
-    ss = _rolling_sum(c, t, slow, s1)
+def _step_sma_cross(t, ct, c_fast, c_slow, fast, slow, inv_fast, inv_slow, s0, s1, s2, s3):
+    fs = _roll(s0, ct, c_fast, t, fast)
+    ss = _roll(s1, ct, c_slow, t, slow)
     prev = s2
     tgt = s3
     if t >= slow - 1:
@@ -92,9 +97,9 @@ def _step_sma_cross(t, c, fast, slow, inv_fast, inv_slow, s0, s1, s2, s3):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _step_ema_cross(t, c, fast, slow, af, aslow, s0, s1, s2, s3):
-    ef = _ema_update(c, t, fast, af, s0)
-    es = _ema_update(c, t, slow, aslow, s1)
+def _step_ema_cross(t, ct, fast, slow, af, aslow, s0, s1, s2, s3):
+    ef = _ema_update(ct, t, fast, af, s0)
+    es = _ema_update(ct, t, slow, aslow, s1)
     prev = s2
     tgt = s3
     if t >= slow - 1:
@@ -106,11 +111,11 @@ def _step_ema_cross(t, c, fast, slow, af, aslow, s0, s1, s2, s3):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _rsi_update(c, t, w, alpha, g, lo):
+def _rsi_update(ct, cp, t, w, alpha, g, lo):
     """Wilder RSI state (avg gain, avg loss), seeded with the simple mean of the first w changes."""
     if t == 0:
         return 0.0, 0.0
-    ch = c[t] - c[t - 1]
+    ch = ct - cp
     up = ch if ch > 0.0 else 0.0
     dn = -ch if ch < 0.0 else 0.0
     if t < w:
@@ -128,8 +133,8 @@ def _rsi_value(g, lo):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _step_rsi_reversion(t, c, w, alpha, lower, upper, s0, s1, s2):
-    g, lo = _rsi_update(c, t, w, alpha, s0, s1)
+def _step_rsi_reversion(t, ct, cp, w, alpha, lower, upper, s0, s1, s2):
+    g, lo = _rsi_update(ct, cp, t, w, alpha, s0, s1)
     tgt = s2
     if t >= w:
         r = _rsi_value(g, lo)
@@ -141,27 +146,28 @@ def _step_rsi_reversion(t, c, w, alpha, lower, upper, s0, s1, s2):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _step_bollinger(t, c, w, k, s0, s1, s2):
-    sm = _rolling_sum(c, t, w, s0)
-    sq = s1 + c[t] * c[t]
-    if t >= w:
-        sq -= c[t - w] * c[t - w]
+def _step_bollinger(t, ct, c_old, w, k, s0, s1, s2):
+    sm = _roll(s0, ct, c_old, t, w)
+    sq = _roll(s1, ct * ct, c_old * c_old, t, w)
     tgt = s2
     if t >= w - 1:
         mid = sm / w
         var = sq / w - mid * mid
         eps = TIE_RTOL * abs(mid)
         sd = np.sqrt(var) if var > eps * eps else 0.0
-        if c[t] < mid - k * sd - eps:
+        if ct < mid - k * sd - eps:
             tgt = 1.0
-        elif c[t] > mid + eps:
+        elif ct > mid + eps:
             tgt = 0.0
     return sm, sq, tgt
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def _step_donchian(t, h, l, c, w, we, s0, s1, s2, s3, s4):
-    """Breakout above the highest high of the previous w bars; exit below the lowest low of the previous we."""
+    """Breakout above the highest high of the previous w bars; exit below the lowest low of the previous we.
+
+    Not inlined and called behind a loop-invariant branch: it needs the arrays for its occasional rescan.
+    """
     mx, mxi, mn, mni, tgt = s0, s1, s2, s3, s4
     if t >= w and c[t] > mx:
         tgt = 1.0
@@ -192,9 +198,9 @@ def _step_donchian(t, h, l, c, w, we, s0, s1, s2, s3, s4):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _step_macd(t, c, fast, slow, sig, af, aslow, asig, s0, s1, s2, s3, s4):
-    ef = _ema_update(c, t, fast, af, s0)
-    es = _ema_update(c, t, slow, aslow, s1)
+def _step_macd(t, ct, fast, slow, sig, af, aslow, asig, s0, s1, s2, s3, s4):
+    ef = _ema_update(ct, t, fast, af, s0)
+    es = _ema_update(ct, t, slow, aslow, s1)
     esig = s2
     prev = s3
     tgt = s4
@@ -216,10 +222,10 @@ def _step_macd(t, c, fast, slow, sig, af, aslow, asig, s0, s1, s2, s3, s4):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _step_momentum(t, c, lb, allow_short, thr, s0):
+def _step_momentum(t, ct, c_lb, lb, allow_short, thr, s0):
     tgt = s0
     if t >= lb:
-        m = c[t] / c[t - lb] - 1.0
+        m = ct / c_lb - 1.0
         if m > thr:
             tgt = 1.0
         elif allow_short != 0 and m < -thr:
@@ -230,29 +236,30 @@ def _step_momentum(t, c, lb, allow_short, thr, s0):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def step(sid, t, o, h, l, c, v, i0, i1, i2, f0, f1, f2, s0, s1, s2, s3, s4, s5):
-    """Dispatch one incremental signal step; returns (s0..s5, target)."""
+def step(sid, t, ct, cp, x1, x2, i0, i1, i2, f0, f1, f2, s0, s1, s2, s3, s4, s5):
+    """Dispatch one incremental signal step of a scalar strategy; returns (s0..s5, target).
+
+    ``ct = c[t]``, ``cp = c[t-1]``, ``x1 = c[t-i0]``, ``x2 = c[t-i1]`` (0 where the index is negative) are read
+    by the bar loop. Donchian needs whole windows and is stepped by :func:`_step_donchian` directly.
+    """
     tgt = 0.0
     if sid == SID_SMA_CROSS:
-        s0, s1, s2, s3 = _step_sma_cross(t, c, i0, i1, f0, f1, s0, s1, s2, s3)
+        s0, s1, s2, s3 = _step_sma_cross(t, ct, x1, x2, i0, i1, f0, f1, s0, s1, s2, s3)
         tgt = s3
     elif sid == SID_EMA_CROSS:
-        s0, s1, s2, s3 = _step_ema_cross(t, c, i0, i1, f0, f1, s0, s1, s2, s3)
+        s0, s1, s2, s3 = _step_ema_cross(t, ct, i0, i1, f0, f1, s0, s1, s2, s3)
         tgt = s3
     elif sid == SID_RSI_REVERSION:
-        s0, s1, s2 = _step_rsi_reversion(t, c, i0, f0, f1, f2, s0, s1, s2)
+        s0, s1, s2 = _step_rsi_reversion(t, ct, cp, i0, f0, f1, f2, s0, s1, s2)
         tgt = s2
     elif sid == SID_BOLLINGER_REVERSION:
-        s0, s1, s2 = _step_bollinger(t, c, i0, f0, s0, s1, s2)
+        s0, s1, s2 = _step_bollinger(t, ct, x1, i0, f0, s0, s1, s2)
         tgt = s2
-    elif sid == SID_DONCHIAN_BREAKOUT:
-        s0, s1, s2, s3, s4 = _step_donchian(t, h, l, c, i0, i1, s0, s1, s2, s3, s4)
-        tgt = s4
     elif sid == SID_MACD:
-        s0, s1, s2, s3, s4 = _step_macd(t, c, i0, i1, i2, f0, f1, f2, s0, s1, s2, s3, s4)
+        s0, s1, s2, s3, s4 = _step_macd(t, ct, i0, i1, i2, f0, f1, f2, s0, s1, s2, s3, s4)
         tgt = s4
     elif sid == SID_MOMENTUM:
-        s0 = _step_momentum(t, c, i0, i1, f0, s0)
+        s0 = _step_momentum(t, ct, x1, i0, i1, f0, s0)
         tgt = s0
     else:  # buy and hold
         tgt = 1.0
@@ -320,9 +327,17 @@ def signal_array(sid, o, h, l, c, v, i0, i1, i2, f0, f1, f2):
     out = np.zeros(n, dtype=np.int8)
     s0, s1, s2, s3, s4, s5 = init_state(sid)
     for t in range(n):
-        s0, s1, s2, s3, s4, s5, tgt = step(
-            sid, t, o, h, l, c, v, i0, i1, i2, f0, f1, f2, s0, s1, s2, s3, s4, s5
-        )
+        if sid == SID_DONCHIAN_BREAKOUT:
+            s0, s1, s2, s3, s4 = _step_donchian(t, h, l, c, i0, i1, s0, s1, s2, s3, s4)
+            tgt = s4
+        else:
+            ct = c[t]
+            cp = c[t - 1] if t >= 1 else ct
+            x1 = c[t - i0] if t >= i0 else 0.0
+            x2 = c[t - i1] if t >= i1 else 0.0
+            s0, s1, s2, s3, s4, s5, tgt = step(
+                sid, t, ct, cp, x1, x2, i0, i1, i2, f0, f1, f2, s0, s1, s2, s3, s4, s5
+            )
         out[t] = np.int8(tgt)
     return out
 
@@ -379,9 +394,17 @@ def fused_run(
     n_upd = 0.0
     cfg = (next_open, fees, slippage, fixed_fee, impact_k, participation, rf)
     for t in range(n):
-        s0, s1, s2, s3, s4, s5, tgt = step(
-            sid, t, o, h, l, c, v, i0, i1, i2, f0, f1, f2, s0, s1, s2, s3, s4, s5
-        )
+        if sid == SID_DONCHIAN_BREAKOUT:
+            s0, s1, s2, s3, s4 = _step_donchian(t, h, l, c, i0, i1, s0, s1, s2, s3, s4)
+            tgt = s4
+        else:
+            ct = c[t]
+            cp = c[t - 1] if t >= 1 else ct
+            x1 = c[t - i0] if t >= i0 else 0.0
+            x2 = c[t - i1] if t >= i1 else 0.0
+            s0, s1, s2, s3, s4, s5, tgt = step(
+                sid, t, ct, cp, x1, x2, i0, i1, i2, f0, f1, f2, s0, s1, s2, s3, s4, s5
+            )
         (
             cash,
             pos,
@@ -413,11 +436,11 @@ def fused_run(
         ) = sim_bar(
             t,
             tgt,
-            o,
-            c,
-            v,
-            sig,
-            adv,
+            o[t],
+            c[t],
+            v[t],
+            sig[t],
+            adv[t],
             cfg,
             cash,
             pos,
