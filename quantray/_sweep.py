@@ -19,7 +19,7 @@ from quantray.errors import ConfigError, QuantrayError
 from quantray.strategies import StrategySpec, get_strategy
 
 #: Conservative evaluation rate (bar × parameter-set per second per CPU) used to size chunks.
-EVALS_PER_SECOND = 5e7
+EVALS_PER_SECOND = 1.2e8
 
 
 @dataclass(frozen=True, slots=True)

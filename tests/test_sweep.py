@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 import quantray
+import quantray.data
 from quantray._sweep import plan_chunks
 from quantray._sweep_config import SweepConfig
 from quantray.data import sample_path
@@ -24,7 +25,7 @@ from quantray.errors import ConfigError, ParameterError
 from quantray.strategies import ParamSpace, StrategySpec
 
 REPO = Path(__file__).resolve().parents[1]
-GRID = {"fast": list(range(5, 55, 5)), "slow": list(range(60, 410, 10))}  # 350 sets: several chunks
+GRID = {"fast": list(range(5, 55, 5)), "slow": list(range(60, 1005, 5))}  # 1,890 sets: ~8 chunks
 KEY = ["symbol", "fast", "slow"]
 
 
@@ -100,8 +101,13 @@ def test_failing_symbol_is_named_and_the_others_finish(tmp_path: Path) -> None:
     )
     assert res.failures, "the AMZN chunk must fail"
     assert any("symbol=AMZN" in f.error and "cannot trade this one" in f.error for f in res.failures)
-    assert "AMZN" not in set(res.table["symbol"])
-    assert len(set(res.table["symbol"])) >= 10  # the other chunks finished and were kept
+    # exactly the symbols of the failed chunk(s) are missing: the other chunks finished and were kept
+    panel = quantray.data.Panel.from_bars(quantray.data.read_bars(sample_path(), on_bad="repair"))
+    bars = {sym: panel.arrays(sym)[4].size for sym in panel.symbols}
+    plan = plan_chunks(bars, 350, chunk_seconds=0.05)
+    failed = {sl.symbol for f in res.failures for sl in plan[f.chunk_id]}
+    assert "AMZN" in failed and len(plan) > len(res.failures)
+    assert set(res.table["symbol"]) == set(panel.symbols) - failed
     assert res.out is None  # no final results.parquet while a chunk is missing
 
 
@@ -109,7 +115,7 @@ def _write_config(path: Path, **over: object) -> Path:
     cfg = {
         "data": "sample",
         "strategy": "sma_cross",
-        "grid": {"fast": "5:50:5", "slow": "60:400:10"},
+        "grid": {"fast": "5:50:5", "slow": "60:1000:5"},
         "execution": {"fees": 0.001},
         "chunk_seconds": 0.05,
         "ray": {"num_cpus": 2},
