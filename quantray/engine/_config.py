@@ -104,6 +104,19 @@ class ExecutionConfig:
         for name in ("fees", "slippage", "fixed_fee", "impact_k", "participation", "init_cash", "risk_free"):
             object.__setattr__(self, name, float(getattr(self, name)))
 
+    def kernel_args(self) -> tuple[bool, float, float, float, float, float, float]:
+        """The scalars the simulation kernels take, in their order: ``(next_open, fees, slippage, fixed_fee,
+        impact_k, participation, init_cash)``."""
+        return (
+            self.execution == "next_open",
+            self.fees,
+            self.slippage,
+            self.fixed_fee,
+            self.impact_k,
+            self.participation,
+            self.init_cash,
+        )
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExecutionConfig:
         """Build from a mapping, rejecting unknown keys with the list of valid ones."""
