@@ -14,7 +14,7 @@ export PYTHONDONTWRITEBYTECODE ?=
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip setuptools wheel
-	$(PIP) install --quiet -e '.[dev,serve]'
+	$(PIP) install --quiet -e '.[dev,serve,live,reports]'
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 

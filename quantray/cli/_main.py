@@ -400,9 +400,17 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--json", action="store_true")
     w.set_defaults(func=_cmd_sweep)
 
+    from quantray.cli._live import add_live_parsers
+    from quantray.cli._reports import add_report_parsers
     from quantray.cli._research import add_research_parsers
+    from quantray.cli._search import add_lifecycle_parsers, add_search_parsers
+    from quantray.cli._serve import add_serve_parsers
 
     add_research_parsers(sub, _Parser)
+    add_search_parsers(sub, _Parser)
+    add_live_parsers(sub, _Parser)
+    add_report_parsers(sub, _Parser)
+    add_serve_parsers(sub, _Parser)
 
     d = sub.add_parser("data", help="inspect and validate bar data")
     dsub = d.add_subparsers(dest="data_verb", required=True, parser_class=_Parser)
@@ -421,6 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
     sl = ssub.add_parser("list", help="list strategies with their parameter spaces")
     sl.add_argument("--json", action="store_true")
     sl.set_defaults(func=_cmd_strategies_list)
+    add_lifecycle_parsers(ssub, _Parser)
     return p
 
 
