@@ -405,11 +405,13 @@ def build_parser() -> argparse.ArgumentParser:
     from quantray.cli._research import add_research_parsers
     from quantray.cli._search import add_lifecycle_parsers, add_search_parsers
     from quantray.cli._serve import add_serve_parsers
+    from quantray.cli._tradingview import add_tradingview_parsers
 
     add_research_parsers(sub, _Parser)
     add_search_parsers(sub, _Parser)
     add_live_parsers(sub, _Parser)
     add_report_parsers(sub, _Parser)
+    add_tradingview_parsers(sub, _Parser)
     add_serve_parsers(sub, _Parser)
 
     d = sub.add_parser("data", help="inspect and validate bar data")
