@@ -9,6 +9,7 @@ Example:
 
 from __future__ import annotations
 
+from quantray.reports._build import RETURN_METRICS, build_quarterly_report, equity_metrics
 from quantray.reports._model import (
     LOWER_IS_BETTER,
     REPORT_METRICS,
@@ -23,18 +24,62 @@ from quantray.reports._model import (
     quarter_bounds,
     report_dir,
 )
+from quantray.reports._portfolio import (
+    BenchmarkSpec,
+    Portfolio,
+    SelectionConfig,
+    StrategyGrid,
+    list_portfolios,
+    load_portfolio,
+)
+from quantray.reports._render import (
+    FORMATS,
+    Branding,
+    RenderConfig,
+    TemplateError,
+    parse_formats,
+    render_html,
+    render_markdown,
+    render_pdf,
+    render_report,
+    render_xlsx,
+)
+from quantray.reports._store import ReportWriteError, SavedReport, StaleReportError, save_report
 
 __all__ = [
+    "FORMATS",
     "LOWER_IS_BETTER",
     "REPORT_METRICS",
+    "RETURN_METRICS",
     "SCHEMA_VERSION",
+    "BenchmarkSpec",
+    "Branding",
+    "Portfolio",
     "QuarterlyReport",
+    "RenderConfig",
     "ReportNotFoundError",
     "ReportRow",
+    "ReportWriteError",
+    "SavedReport",
+    "SelectionConfig",
+    "StaleReportError",
+    "StrategyGrid",
+    "TemplateError",
+    "build_quarterly_report",
+    "equity_metrics",
+    "list_portfolios",
     "list_reports",
     "load_latest_report",
+    "load_portfolio",
     "load_report",
+    "parse_formats",
     "parse_quarter",
     "quarter_bounds",
+    "render_html",
+    "render_markdown",
+    "render_pdf",
+    "render_report",
+    "render_xlsx",
     "report_dir",
+    "save_report",
 ]
