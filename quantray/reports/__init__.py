@@ -9,7 +9,12 @@ Example:
 
 from __future__ import annotations
 
-from quantray.reports._build import RETURN_METRICS, build_quarterly_report, equity_metrics
+from quantray.reports._build import (
+    RETURN_METRICS,
+    build_quarterly_report,
+    equity_metrics,
+    latest_complete_quarter,
+)
 from quantray.reports._model import (
     LOWER_IS_BETTER,
     REPORT_METRICS,
@@ -23,6 +28,14 @@ from quantray.reports._model import (
     parse_quarter,
     quarter_bounds,
     report_dir,
+)
+from quantray.reports._notify import (
+    EmailConfig,
+    NotificationError,
+    NotifyConfig,
+    WebhookConfig,
+    send_email,
+    send_webhook,
 )
 from quantray.reports._portfolio import (
     BenchmarkSpec,
@@ -54,6 +67,9 @@ __all__ = [
     "SCHEMA_VERSION",
     "BenchmarkSpec",
     "Branding",
+    "EmailConfig",
+    "NotificationError",
+    "NotifyConfig",
     "Portfolio",
     "QuarterlyReport",
     "RenderConfig",
@@ -65,8 +81,10 @@ __all__ = [
     "StaleReportError",
     "StrategyGrid",
     "TemplateError",
+    "WebhookConfig",
     "build_quarterly_report",
     "equity_metrics",
+    "latest_complete_quarter",
     "list_portfolios",
     "list_reports",
     "load_latest_report",
@@ -82,4 +100,6 @@ __all__ = [
     "render_xlsx",
     "report_dir",
     "save_report",
+    "send_email",
+    "send_webhook",
 ]

@@ -62,7 +62,13 @@ from quantray.reports._model import (
 )
 from quantray.reports._portfolio import Portfolio, load_portfolio
 
-__all__ = ["RETURN_METRICS", "build_quarterly_report", "equity_metrics", "timeframe_label"]
+__all__ = [
+    "RETURN_METRICS",
+    "build_quarterly_report",
+    "equity_metrics",
+    "latest_complete_quarter",
+    "timeframe_label",
+]
 
 log = logging.getLogger("quantray.reports")
 
@@ -337,6 +343,39 @@ def _plain(x: Any) -> Any:
     return x
 
 
+def latest_complete_quarter(url: str, *, symbols: Sequence[str] | None = None) -> tuple[int, int]:
+    """The newest calendar quarter that the data covers to its end (within 7 days: year-end holidays).
+
+    Example:
+        >>> from quantray.data import sample_path
+        >>> latest_complete_quarter(sample_path())
+        (2017, 4)
+    """
+    import pyarrow.dataset as ds
+
+    from quantray.data import read_bars
+
+    end: pd.Timestamp | None = None
+    try:  # fast path: read only the timestamp column of a Parquet source
+        dset = ds.dataset(url, format="parquet")
+        col = next(
+            (c for c in ("ts", "date", "timestamp", "Date", "datetime") if c in dset.schema.names), None
+        )
+        if col is not None:
+            end = pd.Timestamp(dset.to_table(columns=[col]).column(col).to_pandas().max())
+    except Exception:
+        end = None
+    if end is None:
+        end = pd.Timestamp(
+            read_bars(url, symbols=list(symbols) if symbols else None, on_bad="repair")["ts"].max()
+        )
+    end = end.tz_localize("UTC") if end.tzinfo is None else end.tz_convert("UTC")
+    year, q = end.year, (end.month - 1) // 3 + 1
+    while quarter_bounds(year, q)[1] > end + pd.Timedelta(days=7):
+        year, q = (year, q - 1) if q > 1 else (year - 1, 4)
+    return year, q
+
+
 # ---------------------------------------------------------------------------------------------- builder
 def build_quarterly_report(
     portfolio: str | Portfolio,
@@ -354,7 +393,8 @@ def build_quarterly_report(
 
     Args:
         portfolio: a bundled name (``quantray portfolios list``), a YAML path or a :class:`Portfolio`.
-        quarter: ``"2017Q4"`` or ``(2017, 4)``.
+        quarter: ``"2017Q4"``, ``(2017, 4)`` or ``"latest"`` (the newest complete quarter of the data, see
+            :func:`latest_complete_quarter`).
         data: override the portfolio's bars URL.
         symbols: restrict to these symbols.
         use_ray: run the selection sweeps on Ray through :func:`quantray.sweep` (``address`` / ``num_cpus``
@@ -371,10 +411,15 @@ def build_quarterly_report(
 
     say = progress or (lambda msg: log.info(msg))
     pf = load_portfolio(portfolio)
-    year, q = parse_quarter(quarter) if isinstance(quarter, str) else (int(quarter[0]), int(quarter[1]))
-    q_start, q_end = quarter_bounds(year, q)
     url = pf.data_url(data)
     wanted = list(symbols) if symbols else (list(pf.symbols) if pf.symbols else None)
+    if isinstance(quarter, str) and quarter.strip().lower() == "latest":
+        year, q = latest_complete_quarter(url, symbols=wanted)
+    elif isinstance(quarter, str):
+        year, q = parse_quarter(quarter)
+    else:
+        year, q = int(quarter[0]), int(quarter[1])
+    q_start, q_end = quarter_bounds(year, q)
     cfg = pf.costs
     say(f"reading {url}")
     try:

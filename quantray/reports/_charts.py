@@ -10,7 +10,10 @@ import pandas as pd
 
 from quantray.reports._model import QuarterlyReport
 
-__all__ = ["ChartData", "chart_data", "matplotlib_figures", "plotly_figures"]
+#: Above this many symbols the monthly heatmap shows sectors instead of symbols.
+MAX_HEATMAP_SYMBOLS = 30
+
+__all__ = ["MAX_HEATMAP_SYMBOLS", "ChartData", "chart_data", "matplotlib_figures", "plotly_figures"]
 
 
 class ChartData:
@@ -55,9 +58,13 @@ def chart_data(report: QuarterlyReport, *, top: int = 5) -> ChartData:
     syms = [r.symbol for r in report.rows if r.symbol in filled]
     dti = pd.DatetimeIndex(filled.index)
     month_key = (dti.tz_convert("UTC") if dti.tz is not None else dti).strftime("%Y-%m")
-    monthly = (1.0 + rets[["portfolio", *syms]] if "portfolio" in rets else 1.0 + rets[syms]).groupby(
-        month_key
-    ).prod() - 1.0
+    growth = (1.0 + rets).groupby(month_key).prod() - 1.0
+    if len(syms) <= MAX_HEATMAP_SYMBOLS:
+        monthly = growth[[c for c in ("portfolio", *syms) if c in growth]]
+    else:  # a large portfolio: one row per sector (equal-weight mean of its symbols' monthly returns)
+        sector_of = {r.symbol: r.sector or "Unclassified" for r in report.rows}
+        by_sector = growth[syms].T.groupby(lambda s: sector_of.get(s, "Unclassified")).mean().T
+        monthly = pd.concat([growth[["portfolio"]] if "portfolio" in growth else None, by_sector], axis=1)
     ppy = float(report.periods_per_year)
     n = len(rets)
     window = max(5, min(round(ppy / 12), max(5, n // 2)))
