@@ -1,12 +1,12 @@
-"""serve/app.py: the quantray Serve API, deployed on the session's local Ray and called over real HTTP.
+"""serve/app.py: generated files in sync, and the basic routes over real HTTP on the shared Serve instance.
 
 - serve/config.yaml is what `serve build serve.app:app` writes today; serve/openapi.json is the app's OpenAPI
-  document today (both regenerated here and compared).
+  document today (both regenerated here and compared), with the key security schemes and the routes.
 - The deployment declares check_health and autoscaling (1..4 replicas on ongoing requests).
-- On loopback: GET /v1/health, GET /v1/strategies (the 8 built-ins with their parameter spaces),
+- On loopback: GET /v1/health (no key), GET /v1/strategies (the 8 built-ins with their parameter spaces),
   POST /v1/backtest on the bundled sample whose rows equal quantray.backtest in-process, a bad strategy
-  answers 422 naming it, an oversize grid or symbol list answers 413, a malformed body answers 422.
-Serve is shut down at the end of the module (the Ray session itself is shared with other tests).
+  answers 422 naming it, an oversize grid or symbol list answers 413, a malformed body answers 422, and a data
+  path the server was not configured with is refused (the API never opens a client's path).
 """
 
 from __future__ import annotations
@@ -14,26 +14,21 @@ from __future__ import annotations
 import json
 import math
 import os
-import socket
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import httpx
 import pytest
 import yaml
+from conftest import REPO_ROOT, bearer
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-
-import quantray  # noqa: E402
-from quantray.data import sample_path  # noqa: E402
-from quantray.strategies import list_strategies  # noqa: E402
-from serve import app as serve_app  # noqa: E402
+import quantray
+from quantray.data import sample_path
+from quantray.strategies import list_strategies
+from serve import app as serve_app
 
 SERVE_DIR = REPO_ROOT / "serve"
 BUILTINS = {
@@ -46,11 +41,29 @@ BUILTINS = {
     "rsi_reversion",
     "sma_cross",
 }
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Generated files are in sync (no Ray needed)
-# ---------------------------------------------------------------------------------------------------------
+EXPECTED_PATHS = {
+    "/v1/health",
+    "/v1/whoami",
+    "/v1/strategies",
+    "/v1/signals",
+    "/v1/signals/{symbol}/{strategy}",
+    "/v1/signals/{symbol}/{strategy}/history",
+    "/v1/signals/refresh",
+    "/v1/portfolio",
+    "/v1/reports/latest",
+    "/v1/reports/latest/top",
+    "/v1/backtest",
+    "/v1/backtests",
+    "/v1/backtests/{job_id}",
+    "/v1/backtests/{job_id}/result",
+    "/v1/tradingview/webhook",
+    "/v1/alerts",
+    "/v1/webhooks",
+    "/v1/webhooks/{sub_id}",
+    "/v1/webhooks/{sub_id}/ping",
+    "/v1/webhooks/dead-letters",
+    "/v1/audit",
+}
 
 
 def test_config_yaml_is_what_serve_build_writes(tmp_path: Path) -> None:
@@ -58,6 +71,7 @@ def test_config_yaml_is_what_serve_build_writes(tmp_path: Path) -> None:
     serve_cli = Path(sys.executable).with_name("serve")
     env = {**os.environ, "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    env["QUANTRAY_HOME"] = str(tmp_path / "home")
     proc = subprocess.run(
         [str(serve_cli), "build", "serve.app:app", "-o", str(out)],
         cwd=REPO_ROOT,
@@ -71,6 +85,7 @@ def test_config_yaml_is_what_serve_build_writes(tmp_path: Path) -> None:
         "serve/config.yaml is stale: run `serve build serve.app:app -o serve/config.yaml` "
         "then `python infra/scripts/sync_serve_config.py`"
     )
+    assert not (tmp_path / "home").exists(), "building the app must not create server state"
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -92,12 +107,23 @@ def test_openapi_json_is_generated_from_the_app() -> None:
     assert committed == serve_app.openapi_json(), "serve/openapi.json is stale: run `python -m serve.app`"
     doc = json.loads(committed)
     assert doc["openapi"].startswith("3.")
-    assert set(doc["paths"]) == {"/v1/health", "/v1/strategies", "/v1/backtest"}
-    assert "BacktestRequest" in doc["components"]["schemas"]
+    assert set(doc["paths"]) == EXPECTED_PATHS
+    schemes = doc["components"]["securitySchemes"]
+    assert schemes["HTTPBearer"]["scheme"] == "bearer"
+    assert schemes["APIKeyHeader"] == {**schemes["APIKeyHeader"], "in": "header", "name": "X-API-Key"}
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            secured = bool(op.get("security"))
+            public = path in ("/v1/health", "/v1/tradingview/webhook")
+            assert secured != public, (method, path)
+            if secured:
+                assert {"401", "403", "429"} <= set(op["responses"]), (method, path)
     post = doc["paths"]["/v1/backtest"]["post"]
     assert "413" in post["responses"]
     body_schema = post["requestBody"]["content"]["application/json"]["schema"]
-    assert body_schema == {"$ref": "#/components/schemas/BacktestRequest"}  # a JSON body, not a query param
+    assert body_schema == {"$ref": "#/components/schemas/BacktestRequest"}
+    tv = doc["paths"]["/v1/tradingview/webhook"]["post"]["requestBody"]["content"]
+    assert set(tv) == {"application/json", "text/plain"}
 
 
 def test_deployment_declares_health_check() -> None:
@@ -113,56 +139,22 @@ def test_deployment_declares_health_check() -> None:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def test_health_needs_no_key(http: httpx.Client) -> None:
+    r = http.get("/v1/health")
+    assert r.status_code == 200
+    assert r.json() == {"status": "ok", "version": quantray.__version__, "strategies": len(list_strategies())}
 
 
-@pytest.fixture(scope="module")
-def base_url(ray_local: Any) -> Any:
-    from ray import serve
-
-    port = _free_port()
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
-    try:
-        # Replicas import serve.app by name: make the repository root importable there too.
-        deployment = serve_app.Ingress.options(
-            ray_actor_options={"num_cpus": 1, "runtime_env": {"env_vars": {"PYTHONPATH": str(REPO_ROOT)}}}
-        )
-        serve.run(deployment.bind(), name="quantray", route_prefix="/")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        serve.shutdown()
-
-
-def _call(url: str, body: dict[str, Any] | None = None, timeout: float = 120) -> tuple[int, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read())
-
-
-def test_health(base_url: str) -> None:
-    status, body = _call(f"{base_url}/v1/health")
-    assert status == 200
-    assert body == {"status": "ok", "version": quantray.__version__, "strategies": len(list_strategies())}
-
-
-def test_strategies_lists_the_builtins_with_their_params(base_url: str) -> None:
-    status, body = _call(f"{base_url}/v1/strategies")
-    assert status == 200
-    by_name = {s["name"]: s for s in body["strategies"]}
+def test_strategies_lists_the_builtins_with_their_params(http: httpx.Client, api: SimpleNamespace) -> None:
+    assert http.get("/v1/strategies").status_code == 401
+    r = http.get("/v1/strategies", headers=bearer(api.admin))
+    assert r.status_code == 200
+    by_name = {s["name"]: s for s in r.json()["strategies"]}
     assert set(by_name) >= BUILTINS
     sma = by_name["sma_cross"]
-    assert sma["description"]
     assert set(sma["params"]) == {"fast", "slow"}
     fast = sma["params"]["fast"]
     assert fast["kind"] == "int" and fast["low"] == 1 and fast["high"] == 500 and fast["default"] == 10
-    assert fast["doc"]
     assert by_name["buy_and_hold"]["params"] == {}
 
 
@@ -172,7 +164,7 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
-def test_backtest_equals_quantray_backtest_in_process(base_url: str) -> None:
+def test_backtest_equals_quantray_backtest_in_process(http: httpx.Client, api: SimpleNamespace) -> None:
     body = {
         "data": "sample",
         "symbols": ["AAPL", "MSFT"],
@@ -182,8 +174,9 @@ def test_backtest_equals_quantray_backtest_in_process(base_url: str) -> None:
         "slippage": 0.0005,
         "execution": "next_open",
     }
-    status, got = _call(f"{base_url}/v1/backtest", body)
-    assert status == 200, got
+    r = http.post("/v1/backtest", json=body, headers=bearer(api.admin))
+    assert r.status_code == 200, r.text
+    got = r.json()
     expected = (
         quantray.backtest(
             sample_path(),
@@ -199,30 +192,38 @@ def test_backtest_equals_quantray_backtest_in_process(base_url: str) -> None:
     )
     assert got["strategy"] == "sma_cross" and got["rank_by"] == "sharpe"
     assert len(got["rows"]) == len(expected) == 8
-    assert {r["symbol"] for r in got["rows"]} == {"AAPL", "MSFT"}
     for row, exp in zip(got["rows"], expected, strict=True):
         assert set(row) == set(exp) == set(got["columns"])
         bad = {k: (row[k], v) for k, v in exp.items() if not _same(row[k], v)}
         assert not bad, bad
 
 
-def test_unknown_strategy_is_422_naming_it(base_url: str) -> None:
-    status, body = _call(f"{base_url}/v1/backtest", {"strategy": "no_such_strategy", "symbols": ["AAPL"]})
-    assert status == 422
-    assert isinstance(body["detail"], str) and "no_such_strategy" in body["detail"]
+def test_unknown_strategy_is_422_naming_it(http: httpx.Client, api: SimpleNamespace) -> None:
+    r = http.post(
+        "/v1/backtest", json={"strategy": "no_such_strategy", "symbols": ["AAPL"]}, headers=bearer(api.admin)
+    )
+    assert r.status_code == 422
+    assert isinstance(r.json()["detail"], str) and "no_such_strategy" in r.json()["detail"]
 
 
-def test_malformed_body_is_422(base_url: str) -> None:
-    status, body = _call(f"{base_url}/v1/backtest", {"symbols": ["AAPL"]})  # no strategy
-    assert status == 422
-    assert any(e["loc"][-1] == "strategy" for e in body["detail"])
+def test_client_paths_are_refused(http: httpx.Client, api: SimpleNamespace) -> None:
+    body = {"strategy": "sma_cross", "data": "/etc/passwd"}
+    r = http.post("/v1/backtest", json=body, headers=bearer(api.admin))
+    assert r.status_code == 422
+    assert "not configured" in r.json()["detail"] and "sample" in r.json()["detail"]
 
 
-def test_oversize_requests_are_413(base_url: str) -> None:
+def test_malformed_body_is_422(http: httpx.Client, api: SimpleNamespace) -> None:
+    r = http.post("/v1/backtest", json={"symbols": ["AAPL"]}, headers=bearer(api.admin))  # no strategy
+    assert r.status_code == 422
+    assert any(e["loc"][-1] == "strategy" for e in r.json()["detail"])
+
+
+def test_oversize_requests_are_413(http: httpx.Client, api: SimpleNamespace) -> None:
     grid = {"fast": list(range(1, 42)), "slow": list(range(100, 400, 10))}  # 41 x 30 = 1230 combinations
-    status, body = _call(f"{base_url}/v1/backtest", {"strategy": "sma_cross", "grid": grid})
-    assert status == 413
-    assert "1230" in body["detail"]
+    r = http.post("/v1/backtest", json={"strategy": "sma_cross", "grid": grid}, headers=bearer(api.admin))
+    assert r.status_code == 413
+    assert "1230" in r.json()["detail"]
     many = [f"S{i}" for i in range(serve_app.MAX_SYMBOLS + 1)]
-    status, body = _call(f"{base_url}/v1/backtest", {"strategy": "sma_cross", "symbols": many})
-    assert status == 413
+    r = http.post("/v1/backtest", json={"strategy": "sma_cross", "symbols": many}, headers=bearer(api.admin))
+    assert r.status_code == 413
