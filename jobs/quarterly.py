@@ -67,8 +67,18 @@ def _portfolio_items(raw: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _export_tradingview(report: Any, top: int, out_dir: str) -> dict[str, Any]:
-    """Call the TradingView export when it is installed; a logged note otherwise."""
+def _export_tradingview(
+    report: Any, top: int, out_dir: str, *, secret_env: str | None = None, storage_options: Any = None
+) -> dict[str, Any]:
+    """Call the TradingView export when it is installed (a logged note otherwise).
+
+    The webhook secret embedded in the alerts comes from the environment variable ``secret_env`` (else the
+    exporter generates one; it is never written to the summary). An ``s3://`` destination is exported to a
+    local temporary directory first, then uploaded file by file.
+    """
+    import os
+    import tempfile
+
     try:
         from quantray.reports import tradingview
     except ImportError as exc:  # pragma: no cover - the package is part of quantray
@@ -78,11 +88,25 @@ def _export_tradingview(report: Any, top: int, out_dir: str) -> dict[str, Any]:
         note = "TradingView export skipped: quantray.reports.tradingview.export_tradingview is not available"
         log.warning(note)
         return {"skipped": note}
-    result = fn(report, top=top, out=out_dir)
-    files: Any = getattr(result, "files", None)
-    if files is None and isinstance(result, Mapping):
-        files = result.get("files")
-    return {"out": out_dir, "files": [str(f) for f in files] if files else None}
+    secret = os.environ.get(secret_env) if secret_env else None
+    if secret_env and not secret:
+        raise ConfigError(f"tradingview.secret_env: environment variable {secret_env} is not set")
+    remote = "://" in out_dir and not out_dir.startswith("file://")
+    local = tempfile.mkdtemp(prefix="qr-tv-") + "/tradingview" if remote else out_dir
+    result = fn(report, top=top, out=local, secret=secret)
+    files = [str(f) for f in getattr(result, "files", ())]
+    if remote:
+        import fsspec
+
+        fs, base = fsspec.core.url_to_fs(out_dir, **dict(storage_options or {}))
+        for rel in files:
+            fs.put_file(os.path.join(local, rel), f"{base.rstrip('/')}/{rel}")
+    return {
+        "out": out_dir,
+        "files": files,
+        "symbols": [getattr(s, "symbol", str(s)) for s in getattr(result, "symbols", ())],
+        "secret_generated": bool(getattr(result, "secret_generated", False)),
+    }
 
 
 def run_job(cfg: Mapping[str, Any], *, where: str = "config") -> dict[str, Any]:
@@ -102,7 +126,9 @@ def run_job(cfg: Mapping[str, Any], *, where: str = "config") -> dict[str, Any]:
     out = str(cfg.get("out") or "results")
     formats = parse_formats(cfg.get("formats") or "html,pdf,xlsx,md")
     render = RenderConfig.from_dict(cfg.get("render"), where=f"{where}: render")
-    tv = reject_unknown(dict(cfg.get("tradingview") or {}), ["enabled", "top"], f"{where}: tradingview")
+    tv = reject_unknown(
+        dict(cfg.get("tradingview") or {}), ["enabled", "top", "secret_env"], f"{where}: tradingview"
+    )
     notify = NotifyConfig.from_dict(cfg.get("notify"), where=f"{where}: notify")
     ray_cfg = reject_unknown(
         dict(cfg.get("ray") or {}), ["address", "num_cpus", "object_store_memory_mb"], f"{where}: ray"
@@ -168,7 +194,13 @@ def run_job(cfg: Mapping[str, Any], *, where: str = "config") -> dict[str, Any]:
             if tv.get("enabled", True):
                 tv_dir = f"{saved.url}/tradingview"
                 try:
-                    entry["tradingview"] = _export_tradingview(report, int(tv.get("top", 10)), tv_dir)
+                    entry["tradingview"] = _export_tradingview(
+                        report,
+                        int(tv.get("top", 10)),
+                        tv_dir,
+                        secret_env=tv.get("secret_env"),
+                        storage_options=so,
+                    )
                 except QuantrayError as exc:
                     entry["tradingview"] = {"error": str(exc)}
                     summary["errors"].append(f"{item['name']}: TradingView export: {exc}")
