@@ -278,6 +278,9 @@ def _attribution(
     ppy: float,
     sector_table: pd.DataFrame,
     notes: list[str],
+    *,
+    monthly: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame] | None = None,
+    factors_path: str | None = None,
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """Benchmark-relative figures and attribution; quantray.portfolio's when available, else a basic fallback."""
     relative: dict[str, float] = {}
@@ -313,17 +316,44 @@ def _attribution(
             }
         )
         attribution["relative_source"] = "basic (quantray.portfolio not available)"
-    if qp is not None and hasattr(qp, "brinson_fachler") and not sector_table.empty:
-        try:
+    if qp is not None and hasattr(qp, "brinson_fachler") and monthly is not None:
+        try:  # monthly periods linked over the quarter with Cariño's coefficients
+            wp, rp, wb, rb = monthly
             bf = qp.brinson_fachler(
-                portfolio_weights=sector_table.set_index("sector")["weight"],
-                portfolio_returns=sector_table.set_index("sector")["strategy_return"],
-                benchmark_weights=sector_table.set_index("sector")["benchmark_weight"],
-                benchmark_returns=sector_table.set_index("sector")["benchmark_return"],
+                portfolio_weights=wp, portfolio_returns=rp, benchmark_weights=wb, benchmark_returns=rb
             )
             attribution["brinson_fachler"] = _plain(bf)
+            attribution["brinson_benchmark"] = "equal-weight buy and hold of the same symbols (passive)"
         except Exception as exc:
             notes.append(f"brinson_fachler not included ({type(exc).__name__}: {exc})")
+    if qp is not None and hasattr(qp, "active_passive_breakdown"):
+        try:
+            ap = qp.active_passive_breakdown(port_r, periods_per_year=ppy, benchmark=bench_r)
+            attribution["active_passive"] = {
+                k: v for k, v in _plain(ap).items() if not isinstance(v, list | dict) or k == "summary"
+            }
+        except Exception as exc:
+            notes.append(f"active/passive breakdown not included ({type(exc).__name__}: {exc})")
+    if qp is not None and factors_path and hasattr(qp, "factor_attribution"):
+        try:
+            factors = qp.load_fama_french(factors_path)
+            fa = qp.factor_attribution(port_r, factors, periods_per_year=ppy)
+            d = _plain(fa)
+            attribution["factors"] = {
+                k: d[k]
+                for k in (
+                    "alpha",
+                    "alpha_annualised",
+                    "betas",
+                    "t_stats",
+                    "r_squared",
+                    "total_contributions",
+                    "n_obs",
+                )
+                if k in d
+            }
+        except Exception as exc:
+            notes.append(f"factor attribution not included ({type(exc).__name__}: {exc})")
     return relative, attribution
 
 
@@ -552,7 +582,18 @@ def build_quarterly_report(
     port_r = pd.Series(returns_from_equity(port.to_numpy(), init), index=quarter_index)
     bench_r = pd.Series(returns_from_equity(bench.to_numpy(), init), index=quarter_index)
     sector_table = _sector_table(rows)
-    relative, attribution = _attribution(port_r, bench_r, ppy, sector_table, notes)
+    sleeves = filled * weight
+    passive = bh_frame.fillna(1.0) * init * weight
+    monthly = _monthly_sector_inputs(rows, sleeves, passive, init)
+    relative, attribution = _attribution(
+        port_r,
+        bench_r,
+        ppy,
+        sector_table,
+        notes,
+        monthly=monthly,
+        factors_path=pf.data_url(pf.factors) if pf.factors else None,
+    )
     equity = eq.copy()
     equity["portfolio"] = port
     equity["benchmark"] = bench
@@ -588,6 +629,34 @@ def build_quarterly_report(
         title=pf.description,
         equity=equity,
     )
+
+
+def _monthly_sector_inputs(
+    rows: Sequence[ReportRow], sleeves: pd.DataFrame, passive: pd.DataFrame, init: float
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame] | None:
+    """Brinson inputs per calendar month (rows) and sector (columns): start-of-month weights and the month's
+    returns, of the strategies' sleeves and of the passive equal-weight buy-and-hold of the same symbols."""
+    if sleeves.empty:
+        return None
+    sector_of = {r.symbol: r.sector or "Unclassified" for r in rows}
+    dti = pd.DatetimeIndex(sleeves.index)
+    month = (dti.tz_convert("UTC") if dti.tz is not None else dti).strftime("%Y-%m")
+
+    def per_month(values: pd.DataFrame, start_each: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+        by_sector = values.T.groupby(lambda s: sector_of[s]).sum().T
+        ends = by_sector.groupby(month).last()
+        first = pd.Series(
+            {k: sum(start_each for s in sector_of if sector_of[s] == k) for k in by_sector.columns}
+        )
+        starts = pd.concat([first.to_frame().T, ends.iloc[:-1]], ignore_index=True)
+        starts.index = ends.index
+        weights = starts.div(starts.sum(axis=1), axis=0)
+        return weights, ends / starts - 1.0
+
+    each = init / len(rows)
+    wp, rp = per_month(sleeves[[r.symbol for r in rows]], each)
+    wb, rb = per_month(passive[[r.symbol for r in rows]], each)
+    return wp, rp, wb, rb
 
 
 def _reweight(r: ReportRow, w: float) -> ReportRow:

@@ -176,6 +176,7 @@ class Portfolio:
     benchmark: BenchmarkSpec = field(default_factory=BenchmarkSpec)
     strategies: tuple[StrategyGrid, ...] = ()
     selection: SelectionConfig = field(default_factory=SelectionConfig)
+    factors: str | None = None
     source: str = ""
 
     def __post_init__(self) -> None:

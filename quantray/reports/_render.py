@@ -246,7 +246,20 @@ def _context(report: QuarterlyReport, cfg: RenderConfig) -> dict[str, Any]:
         }
         for s in (bf.get("by_sector") or [])
     ]
+    fac = report.attribution.get("factors") or {}
+    factor_rows = [
+        {
+            "factor": k,
+            "beta": fmt_value(v, "ratio"),
+            "t": fmt_value((fac.get("t_stats") or {}).get(k), "ratio"),
+            "contribution": fmt_value((fac.get("total_contributions") or {}).get(k), "pct"),
+        }
+        for k, v in (fac.get("betas") or {}).items()
+    ]
     return {
+        "factors": factor_rows,
+        "factor_r2": fmt_value(fac.get("r_squared"), "ratio"),
+        "factor_alpha": fmt_value(fac.get("alpha_annualised"), "pct"),
         "report": report,
         "brand": cfg.branding,
         "logo": cfg.branding.logo_data_uri(),
@@ -711,6 +724,17 @@ def render_xlsx(report: QuarterlyReport, config: RenderConfig | None = None) -> 
                 for s in bf["by_sector"]
             ],
             [None, "0.00%", "0.00%", "0.00%", "0.00%"],
+        )
+    fac = report.attribution.get("factors") or {}
+    if fac.get("betas"):
+        sheet(
+            "Factors",
+            ["factor", "beta", "t_stat", "total_contribution"],
+            [
+                [k, v, (fac.get("t_stats") or {}).get(k), (fac.get("total_contributions") or {}).get(k)]
+                for k, v in fac["betas"].items()
+            ],
+            [None, "0.000", "0.00", "0.00%"],
         )
     eq = report.equity
     if eq is not None and not eq.empty:

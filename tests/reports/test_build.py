@@ -76,6 +76,24 @@ def test_sample_benchmark_is_equal_weight_buy_and_hold_of_the_raw_bars(sample_re
     np.testing.assert_allclose(rel["beta"], np.cov(p, b)[0, 1] / np.var(b, ddof=1), rtol=1e-9)
 
 
+def test_brinson_links_monthly_periods_to_the_quarter(sample_report) -> None:
+    """Cariño-linked monthly Brinson effects add up to portfolio minus passive (equal-weight buy and hold)."""
+    bf = sample_report.attribution["brinson_fachler"]
+    assert len(bf["by_period"]) == 3  # October, November, December
+    np.testing.assert_allclose(
+        bf["portfolio_return"], sample_report.portfolio_metrics["total_return"], rtol=1e-9
+    )
+    np.testing.assert_allclose(
+        bf["benchmark_return"], sample_report.benchmark["metrics"]["total_return"], rtol=1e-9
+    )
+    t = bf["totals"]
+    np.testing.assert_allclose(
+        t["allocation"] + t["selection"] + t["interaction"],
+        bf["portfolio_return"] - bf["benchmark_return"],
+        atol=1e-12,
+    )
+
+
 def test_selection_is_the_best_candidate_before_the_quarter(sample_report) -> None:
     """Re-run the selection with quantray.backtest on the bars that end before the quarter."""
     import quantray
@@ -166,6 +184,8 @@ def test_sp500_portfolio_against_the_index(sp500_path, shared_data) -> None:
     np.testing.assert_allclose(rep.equity["benchmark"].to_numpy(), want, rtol=1e-9)
     assert rep.benchmark["name"] == "S&P 500 index"
     assert 0.05 < rep.benchmark["metrics"]["total_return"] < 0.07  # the S&P 500 rose about 6.1% in 2017Q4
+    fac = rep.attribution["factors"]  # Fama-French 5 + momentum from the shared data
+    assert set(fac["betas"]) == {"Mkt-RF", "SMB", "HML", "RMW", "CMA", "Mom"} and 0 < fac["r_squared"] < 1
 
 
 def test_crypto_portfolio_hourly(crypto_path) -> None:
