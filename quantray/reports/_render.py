@@ -461,8 +461,7 @@ def render_pdf(report: QuarterlyReport, config: RenderConfig | None = None) -> b
     )
     for key in ("drawdown", "rolling_sharpe", "distribution"):
         story.append(Spacer(1, 0.2 * cm))
-        story.append(Image(io.BytesIO(_fig_png(figs.pop(key))), width=17 * cm, height=5.4 * cm))
-    story.append(PageBreak())
+        story.append(Image(io.BytesIO(_fig_png(figs.pop(key))), width=16 * cm, height=5.1 * cm))
     mfig = figs.pop("monthly")
     w, h = mfig.get_size_inches()
     story.append(Image(io.BytesIO(_fig_png(mfig)), width=17 * cm, height=17 * cm * h / w))
