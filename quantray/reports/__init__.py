@@ -103,3 +103,12 @@ __all__ = [
     "send_email",
     "send_webhook",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """``export_tradingview`` re-exported lazily from :mod:`quantray.reports.tradingview`."""
+    if name == "export_tradingview":
+        from quantray.reports import tradingview
+
+        return getattr(tradingview, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
