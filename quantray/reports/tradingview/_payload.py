@@ -13,7 +13,9 @@ message is valid JSON, otherwise as ``text/plain``. Both forms are accepted here
   ``secret=s3cr3t ticker=AAPL strategy=sma_cross action=buy price=123.4``.
 
 Required fields: ``secret``, ``ticker``, ``strategy``, ``action``. ``action`` is normalised: ``buy``/``long`` ->
-``buy``; ``sell``/``short`` -> ``sell``; ``exit``/``flat``/``close`` -> ``flat``.
+``buy``; ``sell``/``short`` -> ``sell``; ``exit``/``flat``/``close`` -> ``flat``; ``notify`` -> ``notify`` (an
+informational alert that asks for no position change, e.g. the export's large-move alert; see
+:data:`TRADE_ACTIONS` for the ones that do).
 """
 
 from __future__ import annotations
@@ -56,7 +58,11 @@ _ACTIONS = {
     "exit": "flat",
     "flat": "flat",
     "close": "flat",
+    "notify": "notify",
 }
+
+#: Normalised actions that ask for a position change (``notify`` does not).
+TRADE_ACTIONS: frozenset[str] = frozenset({"buy", "sell", "flat"})
 _TEXT_PAIR = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*[=:]\s*(\"[^\"]*\"|[^\s,;]+)")
 
 
