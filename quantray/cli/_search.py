@@ -1,17 +1,512 @@
-"""``quantray tune``, ``quantray discover``, ``quantray abtest`` and ``quantray strategies promote|retire|status``
-(issue: strategy search and discovery)."""
+"""``quantray tune``, ``quantray discover``, ``quantray abtest`` and ``quantray strategies promote|retire|status|
+monitor`` (strategy search, discovery, A/B tests and the lifecycle registry).
+
+Each handler returns an exit status and, with ``--json``, prints exactly one JSON object on stdout.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 from typing import Any
 
+__all__ = ["add_lifecycle_parsers", "add_search_parsers"]
 
+
+def _clean(x: Any) -> Any:
+    from quantray.cli._research import _clean as clean
+
+    return clean(x)
+
+
+def _emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> int:
+    if args.json:
+        print(json.dumps(_clean(payload)))
+    else:
+        print(text)
+    return 0
+
+
+def _data(path: str) -> str:
+    from quantray.data import sample_path
+
+    return str(sample_path()) if path == "sample" else path
+
+
+def _exec_config(args: argparse.Namespace) -> Any:
+    from quantray.engine import ExecutionConfig
+
+    return ExecutionConfig(execution=args.execution, fees=args.fees, slippage=args.slippage)
+
+
+def _gates(args: argparse.Namespace) -> Any:
+    from quantray.search import Gates
+
+    return Gates(
+        min_dsr=args.min_dsr,
+        max_pbo=args.max_pbo,
+        min_trades=args.min_oos_trades,
+        min_oos_sharpe=args.min_oos_sharpe,
+    )
+
+
+def _add_costs(p: argparse.ArgumentParser, fees: float = 0.0) -> None:
+    p.add_argument("--fees", type=float, default=fees, help=f"proportional fee per trade (default {fees:g})")
+    p.add_argument("--slippage", type=float, default=0.0, help="price fraction paid per fill")
+    p.add_argument("--execution", choices=["close", "next_open"], default="next_open")
+
+
+def _add_gates(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--min-dsr", type=float, default=0.95, help="gate: deflated Sharpe ratio >= (default 0.95)"
+    )
+    p.add_argument(
+        "--max-pbo", type=float, default=0.5, help="gate: probability of overfitting <= (default 0.5)"
+    )
+    p.add_argument("--min-oos-trades", type=int, default=5, help="gate: out-of-sample entries >= (default 5)")
+    p.add_argument(
+        "--min-oos-sharpe", type=float, default=0.0, help="gate: out-of-sample Sharpe >= (default 0)"
+    )
+
+
+# ------------------------------------------------------------------------------------------------ discover
+def _cmd_discover(args: argparse.Namespace) -> int:
+    from quantray.search import DiscoverConfig, Registry, discover
+
+    cfg = DiscoverConfig(
+        population=args.population,
+        generations=args.generations,
+        seed=args.seed,
+        algorithm=args.algorithm,
+        folds=args.folds,
+        holdout=args.holdout,
+        hall_of_fame=args.hall_of_fame,
+        parsimony=args.parsimony,
+        min_trades=args.min_trades,
+        batch_size=args.batch_size,
+        backend="local" if args.local else "ray",
+        execution=_exec_config(args),
+        gates=_gates(args),
+    )
+    if not args.local:
+        from quantray.dist import connect
+
+        connect(args.address, num_cpus=args.num_cpus)
+    registry = None if args.no_register else Registry(args.registry, gates=cfg.gates)
+    try:
+        res = discover(
+            _data(args.data), symbols=args.symbol, config=cfg, registry=registry, progress=not args.json
+        )
+    finally:
+        if registry is not None:
+            registry.close()
+    if args.pine_dir:
+        out = Path(args.pine_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        for name, text in res.pine.items():
+            (out / f"{name}.pine").write_text(text, encoding="utf-8")
+    payload = {
+        "seed": res.seed,
+        "symbols": res.symbols,
+        "population": cfg.population,
+        "generations": cfg.generations,
+        "algorithm": cfg.algorithm,
+        "n_evaluated": res.n_evaluated,
+        "tasks": res.tasks,
+        "elapsed_s": res.elapsed_s,
+        "hall_of_fame": res.hall_of_fame.to_dict("records"),
+        "validation": res.validation.to_dict("records"),
+        "survivors": [s.name for s in res.survivors],
+        "registered": res.registered,
+        "registry": None if args.no_register else (args.registry or _default_url()),
+        "gates": cfg.gates.__dict__,
+        "history": res.generations.to_dict("records"),
+    }
+    view = res.validation[["name", "rule", "oos_sharpe", "dsr", "pbo", "oos_trades", "passed"]]
+    text = (
+        f"discover: {res.n_evaluated} distinct rules evaluated over {cfg.generations} generations "
+        f"(seed {res.seed}, {res.elapsed_s:.1f}s); {len(res.survivors)} of {len(view)} passed the gates, "
+        f"registered: {res.registered or 'none'}\n"
+        + view.to_string(index=False, float_format=lambda v: f"{v:.3f}")
+    )
+    return _emit(args, payload, text)
+
+
+def _default_url() -> str:
+    from quantray.search import default_registry_url
+
+    return default_registry_url()
+
+
+# ------------------------------------------------------------------------------------------------ tune
+def _cmd_tune(args: argparse.Namespace) -> int:
+    from quantray.cli._main import parse_param
+    from quantray.dist import connect
+    from quantray.search import SearchConfig, tune
+    from quantray.search._tune import parse_objectives, parse_range
+
+    space: dict[str, Any] = {}
+    for item in args.space or []:
+        key, sep, rng = item.partition("=")
+        if not sep:
+            from quantray.errors import ConfigError
+
+            raise ConfigError(f"--space {item!r}: expected KEY=LOW:HIGH[:STEP]")
+        space[key.strip()] = parse_range(key.strip(), rng)
+    cfg = SearchConfig(
+        strategy=args.strategy,
+        space=space,
+        fixed=dict(parse_param(p) for p in args.param or []),
+        searcher=args.searcher,
+        metric=args.metric,
+        objectives=parse_objectives(args.objectives) if args.objectives else (),
+        scheduler=args.scheduler,
+        num_samples=args.samples,
+        max_concurrent=args.max_concurrent,
+        folds=args.folds,
+        holdout=args.holdout,
+        seed=args.seed,
+        storage_path=args.storage,
+        name=args.name,
+        execution=_exec_config(args),
+    )
+    connect(args.address, num_cpus=args.num_cpus)
+    res = tune(_data(args.data), cfg, symbols=args.symbol, resume=args.resume, overwrite=args.overwrite)
+    registered = None
+    if args.register and res.best is not None:
+        from quantray.search import Registry
+
+        with Registry(args.registry) as reg:
+            name = args.register
+            metrics = {
+                f"oos_{k}" if k in ("sharpe", "max_drawdown", "total_return") else k: v
+                for k, v in res.holdout.items()
+            }
+            metrics["oos_mean_return"] = None
+            reg.add_candidate(
+                name,
+                strategy=cfg.strategy,
+                params=res.best,
+                metrics=metrics,
+                source="tune",
+                reason=f"best of {len(res.trials)} trials ({cfg.searcher})",
+            )
+            registered = name
+    payload = {
+        "strategy": cfg.strategy,
+        "searcher": cfg.searcher,
+        "objectives": [list(o) for o in cfg.objectives_or_metric()],
+        "experiment": res.path,
+        "restored": res.restored,
+        "n_trials": len(res.trials),
+        "best": res.best,
+        "best_score": res.best_score,
+        "holdout": res.holdout,
+        "pareto": res.pareto.to_dict("records"),
+        "trials": res.trials.to_dict("records"),
+        "registered": registered,
+        "elapsed_s": res.elapsed_s,
+    }
+    text = (
+        f"tune {cfg.strategy} ({cfg.searcher}{', ' + cfg.scheduler if cfg.scheduler != 'none' else ''}): "
+        f"{len(res.trials)} trials -> {res.path}\n"
+    )
+    if res.best is not None:
+        text += f"best {res.best} ({cfg.metric} {res.best_score:.4f}); holdout {res.holdout}"
+    else:
+        text += (
+            f"Pareto front ({len(res.pareto)} trials), written to {res.path}/pareto.csv\n"
+            + res.pareto.to_string(index=False)
+        )
+    return _emit(args, payload, text)
+
+
+# ------------------------------------------------------------------------------------------------ abtest
+def _strategy_arg(text: str) -> tuple[str, dict[str, Any]]:
+    from quantray.cli._main import parse_param
+
+    name, _, rest = text.partition(":")
+    params = dict(parse_param(p) for p in rest.split(",") if p.strip()) if rest else {}
+    return name.strip(), params
+
+
+def _cmd_abtest(args: argparse.Namespace) -> int:
+    import quantray
+    from quantray.errors import ConfigError
+    from quantray.search import ab_test
+
+    rets = []
+    syms: set[str] = set()
+    ppy = 252.0
+    for label, text in (("A", args.a), ("B", args.b)):
+        name, params = _strategy_arg(text)
+        res = quantray.backtest(
+            _data(args.data),
+            name,
+            params=params or None,
+            symbols=[args.symbol] if args.symbol else None,
+            config=_exec_config(args),
+        )
+        syms = set(res.table["symbol"])
+        if len(syms) != 1:
+            raise ConfigError(f"abtest: --symbol is required when the data holds {len(syms)} symbols")
+        det = res.detail(next(iter(syms)), params or None)
+        eq = det.equity.to_numpy()
+        rets.append(eq / __import__("numpy").concatenate([[res.config.init_cash], eq[:-1]]) - 1.0)
+        ppy = res.periods_per_year
+        del label
+    out = ab_test(
+        rets[0],
+        rets[1],
+        periods_per_year=ppy,
+        method=args.method,
+        bootstrap=args.bootstrap,
+        n_boot=args.boot,
+        mean_block=args.block,
+        alpha=args.alpha,
+        power=args.power,
+        seed=args.seed,
+    )
+    payload = {"a": args.a, "b": args.b, "symbol": next(iter(syms)), **out.to_dict()}
+    text = (
+        f"A/B {args.a} vs {args.b} on {payload['symbol']} ({out.n} bars): Sharpe {out.sharpe_a:.3f} vs "
+        f"{out.sharpe_b:.3f} (diff {out.diff:+.3f}); JK-Memmel z={out.jk_z:.3f} p={out.jk_p:.4f}"
+        + (
+            f"; bootstrap p={out.boot_p:.4f} CI [{out.ci_low:.3f}, {out.ci_high:.3f}]"
+            if out.boot_p is not None
+            else ""
+        )
+        + f"; min bars {out.min_n:g}\nverdict: {out.verdict} (confidence {out.confidence:.3f}, by {out.method})"
+    )
+    return _emit(args, payload, text)
+
+
+# ------------------------------------------------------------------------------------------------ lifecycle
+def _registry(args: argparse.Namespace) -> Any:
+    from quantray.search import Registry
+
+    gates = _gates(args) if hasattr(args, "min_dsr") else None
+    return Registry(args.registry, gates=gates)
+
+
+def _cmd_promote(args: argparse.Namespace) -> int:
+    with _registry(args) as reg:
+        rec = reg.promote(args.name, reason=args.reason)
+        hist = reg.history(args.name)
+    e = hist[-1]
+    return _emit(
+        args,
+        {
+            **rec.to_dict(),
+            "event": e.__class__.__name__ and {"from": e.from_state, "to": e.to_state, "reason": e.reason},
+        },
+        f"{rec.name}: {e.from_state} -> {e.to_state} ({e.reason})",
+    )
+
+
+def _cmd_retire(args: argparse.Namespace) -> int:
+    with _registry(args) as reg:
+        rec = reg.retire(args.name, reason=args.reason)
+    return _emit(args, rec.to_dict(), f"{rec.name}: live -> retired ({args.reason})")
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    with _registry(args) as reg:
+        if args.name:
+            rec = reg.get(args.name)
+            hist = reg.history(args.name)
+            payload = {
+                **rec.to_dict(),
+                "history": [
+                    {"at": e.at, "from": e.from_state, "to": e.to_state, "reason": e.reason} for e in hist
+                ],
+            }
+            text = f"{rec.name}: {rec.state} ({rec.source}, {rec.strategy} {rec.params})\n" + "\n".join(
+                f"  {e.at}  {e.from_state or '-'} -> {e.to_state}: {e.reason}" for e in hist
+            )
+            return _emit(args, payload, text)
+        recs = reg.list(args.state)
+    payload = {"registry": reg.url, "strategies": [r.to_dict() for r in recs]}
+    lines = [f"{r.name:24s} {r.state:10s} {r.source:9s} {r.strategy}" for r in recs]
+    return _emit(args, payload, "\n".join(lines) or f"no strategies in {reg.url}")
+
+
+def _cmd_monitor(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    import quantray
+    from quantray.errors import ConfigError
+    from quantray.search import MonitorConfig, rule_spec
+
+    with _registry(args) as reg:
+        rec = reg.get(args.name)
+        spec: Any = rule_spec(rec.rule, name=rec.name) if rec.rule else rec.strategy
+        res = quantray.backtest(
+            _data(args.data),
+            spec,
+            params=rec.params or None,
+            symbols=[args.symbol] if args.symbol else None,
+            config=_exec_config(args),
+        )
+        syms = sorted(set(res.table["symbol"]))
+        if len(syms) != 1:
+            raise ConfigError(f"monitor: --symbol is required when the data holds {len(syms)} symbols")
+        eq = res.detail(syms[0], rec.params or None).equity.to_numpy()
+        if args.last_bars:
+            eq = eq[-(args.last_bars + 1) :]
+            r = eq[1:] / eq[:-1] - 1.0
+        else:
+            r = eq / np.concatenate([[res.config.init_cash], eq[:-1]]) - 1.0
+        cfg = MonitorConfig(
+            drawdown_multiple=args.drawdown_multiple, max_drawdown=args.max_drawdown, decay_alpha=args.alpha
+        )
+        rep = reg.monitor(
+            args.name, r, periods_per_year=res.periods_per_year, config=cfg, retire=not args.dry_run
+        )
+    text = (
+        f"{args.name}: "
+        + ("; ".join(rep.breaches) if rep.breaches else "healthy")
+        + (" -> retired" if rep.retired else "")
+    )
+    return _emit(args, rep.to_dict(), text)
+
+
+# ------------------------------------------------------------------------------------------------ parsers
 def add_search_parsers(subparsers: Any, parser_class: type[argparse.ArgumentParser]) -> None:
-    """Add ``tune``, ``discover``, ``abtest``; not built yet, so nothing is added."""
-    del subparsers, parser_class
+    """Add the ``tune``, ``discover`` and ``abtest`` verbs.
+
+    Example:
+        >>> p = argparse.ArgumentParser(prog="quantray")
+        >>> add_search_parsers(p.add_subparsers(dest="verb"), argparse.ArgumentParser)
+        >>> p.parse_args(["discover", "--data", "sample", "--population", "8"]).generations
+        20
+    """
+    if not (isinstance(parser_class, type) and issubclass(parser_class, argparse.ArgumentParser)):
+        raise TypeError(f"parser_class must be an argparse.ArgumentParser subclass, got {parser_class!r}")
+    d = subparsers.add_parser(
+        "discover", help="genetic discovery of trading rules (DEAP on Ray), validated OOS"
+    )
+    d.add_argument("--data", required=True, help="bars: path, dataset dir, s3:// URL, or 'sample'")
+    d.add_argument("--symbol", action="append", help="discover on this symbol (repeatable; default all)")
+    d.add_argument("--population", type=int, default=64)
+    d.add_argument("--generations", type=int, default=20)
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--algorithm", choices=["simple", "nsga2"], default="simple")
+    d.add_argument("--folds", type=int, default=3, help="folds of the discovery segment (default 3)")
+    d.add_argument(
+        "--holdout", type=float, default=0.3, help="tail fraction kept for validation (default 0.3)"
+    )
+    d.add_argument("--hall-of-fame", type=int, default=10, help="rules kept and validated (default 10)")
+    d.add_argument("--parsimony", type=float, default=0.005, help="fitness penalty per tree node")
+    d.add_argument("--min-trades", type=int, default=10, help="discovery entries per symbol to be scored")
+    d.add_argument("--batch-size", type=int, default=16, help="individuals per Ray task")
+    d.add_argument("--local", action="store_true", help="evaluate in this process instead of Ray tasks")
+    d.add_argument("--address", help="Ray address (default RAY_ADDRESS, else an embedded local cluster)")
+    d.add_argument("--num-cpus", type=int, help="CPUs of the embedded local cluster")
+    d.add_argument("--registry", help="registry URL (default sqlite under $QUANTRAY_HOME)")
+    d.add_argument("--no-register", action="store_true", help="do not write survivors to the registry")
+    d.add_argument("--pine-dir", help="write each survivor's Pine Script v6 here")
+    _add_costs(d, fees=0.0005)
+    _add_gates(d)
+    d.add_argument("--json", action="store_true", help="print exactly one JSON object")
+    d.set_defaults(func=_cmd_discover)
+
+    t = subparsers.add_parser("tune", help="Ray Tune search of a strategy's parameters (Optuna TPE, ASHA)")
+    t.add_argument("--data", required=True)
+    t.add_argument("--symbol", action="append", help="restrict to this symbol (repeatable)")
+    t.add_argument("--strategy", required=True, help="strategy name (see `quantray strategies list`)")
+    t.add_argument(
+        "--space", action="append", metavar="KEY=LOW:HIGH[:STEP]", help="narrow a parameter's space"
+    )
+    t.add_argument("--param", action="append", metavar="KEY=VALUE", help="hold a parameter fixed")
+    t.add_argument("--searcher", choices=["optuna", "random", "grid"], default="optuna")
+    t.add_argument("--metric", default="sharpe")
+    t.add_argument("--objectives", help="multi-objective, e.g. sharpe:max,max_drawdown:min (Pareto front)")
+    t.add_argument("--scheduler", choices=["asha", "none"], default="asha")
+    t.add_argument("--samples", type=int, default=20, help="trials (default 20)")
+    t.add_argument("--max-concurrent", type=int, default=2)
+    t.add_argument("--folds", type=int, default=4)
+    t.add_argument("--holdout", type=float, default=0.2)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument(
+        "--storage", help="experiment storage: directory or s3:// URL (default $QUANTRAY_HOME/tune)"
+    )
+    t.add_argument("--name", help="experiment name (default tune-<strategy>)")
+    t.add_argument(
+        "--resume", action="store_true", help="continue the stored experiment after an interruption"
+    )
+    t.add_argument("--overwrite", action="store_true", help="start afresh over an existing experiment")
+    t.add_argument(
+        "--register", metavar="NAME", help="add the best parameters to the registry as a candidate"
+    )
+    t.add_argument("--registry", help="registry URL (default sqlite under $QUANTRAY_HOME)")
+    t.add_argument("--address", help="Ray address")
+    t.add_argument("--num-cpus", type=int, help="CPUs of the embedded local cluster")
+    _add_costs(t)
+    t.add_argument("--json", action="store_true")
+    t.set_defaults(func=_cmd_tune)
+
+    a = subparsers.add_parser("abtest", help="A/B test two strategies' Sharpe ratios on the same bars")
+    a.add_argument("--data", required=True)
+    a.add_argument("--symbol", help="the symbol (required when the data holds several)")
+    a.add_argument("--a", required=True, metavar="STRATEGY[:K=V,...]", help="e.g. sma_cross:fast=10,slow=50")
+    a.add_argument("--b", required=True, metavar="STRATEGY[:K=V,...]", help="e.g. buy_and_hold")
+    a.add_argument("--method", choices=["both", "bootstrap", "jobson_korkie"], default="both")
+    a.add_argument("--bootstrap", choices=["stationary", "circular"], default="stationary")
+    a.add_argument("--boot", type=int, default=2000, help="bootstrap replicates")
+    a.add_argument("--block", type=float, default=None, help="mean block length (default n^(1/3))")
+    a.add_argument("--alpha", type=float, default=0.05)
+    a.add_argument("--power", type=float, default=0.8)
+    a.add_argument("--seed", type=int, default=0)
+    _add_costs(a)
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=_cmd_abtest)
 
 
 def add_lifecycle_parsers(subparsers: Any, parser_class: type[argparse.ArgumentParser]) -> None:
-    """Add ``strategies promote|retire|status`` (``subparsers`` is the ``strategies`` verb's); not built yet, so nothing is added."""
-    del subparsers, parser_class
+    """Add ``promote``, ``retire``, ``status`` and ``monitor`` to the ``strategies`` verb's sub-parsers.
+
+    Example:
+        >>> p = argparse.ArgumentParser(prog="strategies")
+        >>> add_lifecycle_parsers(p.add_subparsers(dest="sv"), argparse.ArgumentParser)
+        >>> p.parse_args(["retire", "gp_x", "--reason", "decay"]).reason
+        'decay'
+    """
+    if not (isinstance(parser_class, type) and issubclass(parser_class, argparse.ArgumentParser)):
+        raise TypeError(f"parser_class must be an argparse.ArgumentParser subclass, got {parser_class!r}")
+    p = subparsers.add_parser("promote", help="candidate -> validated (gates) or validated -> live")
+    p.add_argument("name")
+    p.add_argument("--reason", help="recorded with the transition")
+    p.add_argument("--registry", help="registry URL (default sqlite under $QUANTRAY_HOME)")
+    _add_gates(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_promote)
+
+    r = subparsers.add_parser("retire", help="live -> retired, with a reason")
+    r.add_argument("name")
+    r.add_argument("--reason", required=True)
+    r.add_argument("--registry")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=_cmd_retire)
+
+    s = subparsers.add_parser("status", help="the registry, or one strategy with its history")
+    s.add_argument("name", nargs="?")
+    s.add_argument("--state", choices=["candidate", "validated", "live", "retired"])
+    s.add_argument("--registry")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=_cmd_status)
+
+    m = subparsers.add_parser("monitor", help="judge a live strategy on new bars; retire it on a breach")
+    m.add_argument("name")
+    m.add_argument("--data", required=True)
+    m.add_argument("--symbol")
+    m.add_argument("--last-bars", type=int, help="judge only the last N bars")
+    m.add_argument("--drawdown-multiple", type=float, default=1.5)
+    m.add_argument("--max-drawdown", type=float, default=None)
+    m.add_argument("--alpha", type=float, default=0.05, help="Sharpe-decay test level")
+    m.add_argument("--dry-run", action="store_true", help="report without retiring")
+    m.add_argument("--registry")
+    _add_costs(m)
+    m.add_argument("--json", action="store_true")
+    m.set_defaults(func=_cmd_monitor)

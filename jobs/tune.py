@@ -1,0 +1,72 @@
+"""Tune a strategy's parameters on Ray Tune (Optuna TPE / random / grid, ASHA, multi-objective Pareto front).
+
+python -m jobs.tune --config jobs/configs/tune_sample.yaml
+python -m jobs.tune --config jobs/configs/tune_sample.yaml --resume      # continue after an interruption
+ray job submit --working-dir . -- python -m jobs.tune --config jobs/configs/tune_sample.yaml --storage s3://b/x
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from jobs._common import load_yaml, reject_unknown, resolve_data, run_main
+from quantray._sweep_config import RayConfig
+from quantray.dist import connect
+from quantray.errors import ConfigError
+
+KEYS = ["data", "symbols", "ray", "tune"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    from quantray.search import SearchConfig, tune
+
+    ap = argparse.ArgumentParser(prog="jobs.tune", description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--config", required=True, help="YAML file (see jobs/configs/tune_sample.yaml)")
+    ap.add_argument("--data", help="override `data`")
+    ap.add_argument("--storage", help="override `tune.storage_path` (local directory or s3:// URL)")
+    ap.add_argument("--resume", action="store_true", help="continue the stored experiment (Tuner.restore)")
+    ap.add_argument("--overwrite", action="store_true", help="start afresh over an existing experiment")
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    args = ap.parse_args(argv)
+    raw = reject_unknown(load_yaml(args.config), KEYS, args.config)
+    for key in ("data", "tune"):
+        if key not in raw and not (key == "data" and args.data):
+            raise ConfigError(f"{args.config}: missing required key `{key}`")
+    tcfg = dict(raw["tune"] or {})
+    if args.storage:
+        tcfg["storage_path"] = args.storage
+    cfg = SearchConfig.from_dict(tcfg)
+    ray_cfg = RayConfig(
+        **reject_unknown(raw.get("ray") or {}, ["address", "num_cpus", "object_store_memory_mb"], "ray")
+    )
+    connect(ray_cfg.address, num_cpus=ray_cfg.num_cpus, object_store_memory_mb=ray_cfg.object_store_memory_mb)
+    res = tune(
+        resolve_data(args.data or raw["data"]),
+        cfg,
+        symbols=raw.get("symbols"),
+        resume=args.resume,
+        overwrite=args.overwrite,
+    )
+    summary = {
+        "experiment": res.path,
+        "restored": res.restored,
+        "trials": len(res.trials),
+        "best": res.best,
+        "best_score": res.best_score,
+        "holdout": res.holdout,
+        "pareto": len(res.pareto),
+        "elapsed_s": round(res.elapsed_s, 2),
+    }
+    if args.json:
+        print(json.dumps(summary, default=str))
+    else:
+        print(
+            f"tune {cfg.strategy} ({cfg.searcher}): {len(res.trials)} trials in {res.elapsed_s:.1f}s -> {res.path}"
+        )
+        print(f"best {res.best} score {res.best_score}; holdout {res.holdout}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)

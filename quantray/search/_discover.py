@@ -1,0 +1,640 @@
+"""Genetic strategy discovery: evolve typed rules with DEAP, score them out of sample on numba kernels fanned out
+on Ray, validate the hall of fame on an untouched holdout with DSR and PBO, export survivors as StrategySpecs
+(and Pine Script v6) and register them in the lifecycle registry.
+
+Data split per symbol: the first ``1 - holdout`` of the bars is the *discovery* segment, cut into ``folds``
+contiguous folds; the rest is the *holdout*, which evolution never sees. A rule has no fitted parameters, so each
+fold scores it out of sample; its fitness is the mean fold Sharpe (over symbols and folds, an undefined Sharpe
+counting as 0) minus ``parsimony`` per tree node, and a rule with fewer than ``min_trades`` entries per symbol in
+the discovery segment, or long on more than ``max_exposure`` of its bars, scores ``PENALTY``. Signals are computed on the whole series (indicators are causal) and
+each fold is simulated starting flat in cash with the engine's own bar step.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from deap import base, tools
+
+from quantray.engine import ExecutionConfig
+from quantray.engine._config import METRIC_NAMES
+from quantray.errors import ConfigError, ParameterError
+from quantray.search import _kernels as k
+from quantray.search._gp import (
+    Generator,
+    ParetoRuleTree,
+    RuleTree,
+    build_pset,
+    cx_one_point,
+    mut_terminal,
+    mut_uniform,
+    sel_tournament,
+    to_node,
+)
+from quantray.search._grammar import (
+    GrammarConfig,
+    Node,
+    Program,
+    compile_rule,
+    format_rule,
+    parse_rule,
+    pine_template,
+    rule_hash,
+    rule_parameters,
+)
+from quantray.search._lifecycle import Gates, Registry
+from quantray.search._raymap import BatchedMap
+from quantray.strategies import ParamSpace, StrategySpec, register, render_pine
+
+#: Fitness of a rule that trades too little to be judged.
+PENALTY = -5.0
+_SHARPE = METRIC_NAMES.index("sharpe")
+_TRADES = METRIC_NAMES.index("num_trades")
+_MDD = METRIC_NAMES.index("max_drawdown")
+_EXPOSURE = METRIC_NAMES.index("exposure")
+
+
+# ------------------------------------------------------------------------------------------- rule -> spec
+class RuleKernel:
+    """The signal kernel of a discovered rule: ``(open, high, low, close, volume, *params) -> int8 target``.
+
+    The parameters are the rule's distinct windows and levels (``n1, n2, ..., level1, ...``); the rule runs on
+    the numba register machine. Picklable (it pickles as its rule text).
+    """
+
+    def __init__(self, rule: str) -> None:
+        self.rule = rule
+        self.node = parse_rule(rule)
+        self.program = compile_rule(self.node)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (RuleKernel, (self.rule,))
+
+    def __call__(self, o: Any, h: Any, lo: Any, c: Any, v: Any, *params: float) -> np.ndarray:
+        p = self.program
+        arrs = [np.ascontiguousarray(x, dtype=np.float64) for x in (o, h, lo, c, v)]
+        val = k.run_program(p.code, p.with_params(params), p.n_regs, p.root, *arrs)
+        return np.asarray(k.target_from_rule(val))
+
+
+def rule_spec(rule: str | Node, *, name: str | None = None) -> StrategySpec:
+    """A discovered rule as a StrategySpec (not registered): one parameter per distinct window (int, default
+    its value) and level (float in [0, 100]); Pine Script v6 template included, so ``render_pine`` works.
+
+    Example:
+        >>> spec = rule_spec("and(gt(sma(close,20),sma(close,50)),below(rsi(close,14),70))")
+        >>> spec.defaults()
+        {'n1': 20, 'n2': 50, 'n3': 14, 'level1': 70.0}
+    """
+    node = parse_rule(rule) if isinstance(rule, str) else rule
+    text = format_rule(node)
+    name = name or f"gp_{rule_hash(node)}"
+    params: dict[str, ParamSpace] = {}
+    for pname, kind, value in rule_parameters(node)[0]:
+        if kind == "window":
+            params[pname] = ParamSpace.int(
+                1, max(1000, int(value)), default=int(value), doc="lookback in bars"
+            )
+        else:
+            params[pname] = ParamSpace.float(0.0, 100.0, default=value, step=5.0, doc="oscillator level")
+    return StrategySpec(
+        name=name,
+        params=params,
+        signal_kernel=RuleKernel(text),
+        pine_template=pine_template(node, name),
+        description=f"Discovered rule: long while {text}, flat otherwise.",
+    )
+
+
+def register_rule(rule: str | Node, *, name: str | None = None) -> StrategySpec:
+    """:func:`rule_spec`, registered (replacing a spec of the same name) so it backtests and sweeps by name."""
+    return register(rule_spec(rule, name=name), replace=True)
+
+
+# ------------------------------------------------------------------------------------------- configuration
+@dataclass(frozen=True, kw_only=True)
+class DiscoverConfig:
+    """A discovery run.
+
+    Attributes:
+        population, generations: DEAP population size and number of generations.
+        seed: the run is bit-for-bit reproducible for a seed.
+        algorithm: ``"simple"`` (tournament selection, one objective, elitism) or ``"nsga2"`` (objectives:
+            score up, discovery max drawdown down).
+        cx_prob, mut_prob: crossover and mutation probabilities per offspring.
+        tournament: tournament size.
+        parsimony: fitness penalty per tree node (Sharpe units).
+        folds: contiguous folds of the discovery segment.
+        holdout: fraction of each symbol's bars (the tail) kept for validation.
+        min_trades: entries per symbol in the discovery segment a rule needs to be scored.
+        max_exposure: a rule long on more than this fraction of the discovery bars (buy-and-hold in disguise)
+            is not scored.
+        hall_of_fame: rules kept and validated.
+        batch_size: individuals per Ray task.
+        backend: ``"ray"`` or ``"local"`` (evaluation in this process).
+        grammar: the building blocks (see :class:`GrammarConfig`).
+        execution: costs and fills (default: next-open fills, 5 bp fees).
+        gates: validation gates applied on the holdout.
+    """
+
+    population: int = 64
+    generations: int = 20
+    seed: int = 0
+    algorithm: Literal["simple", "nsga2"] = "simple"
+    cx_prob: float = 0.6
+    mut_prob: float = 0.3
+    tournament: int = 3
+    parsimony: float = 0.005
+    folds: int = 3
+    holdout: float = 0.3
+    min_trades: int = 10
+    max_exposure: float = 0.98
+    hall_of_fame: int = 10
+    batch_size: int = 16
+    backend: Literal["ray", "local"] = "ray"
+    grammar: GrammarConfig = field(default_factory=GrammarConfig)
+    execution: ExecutionConfig = field(default_factory=lambda: ExecutionConfig(fees=0.0005))
+    gates: Gates = field(default_factory=Gates)
+
+    def __post_init__(self) -> None:
+        for name, low in (
+            ("population", 2),
+            ("generations", 0),
+            ("tournament", 1),
+            ("folds", 1),
+            ("min_trades", 0),
+            ("hall_of_fame", 1),
+            ("batch_size", 1),
+        ):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise ConfigError(f"discover `{name}` must be an integer >= {low}, got {v!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"discover `seed` must be an integer >= 0, got {self.seed!r}")
+        if self.algorithm not in ("simple", "nsga2"):
+            raise ConfigError(f"discover `algorithm` must be 'simple' or 'nsga2', got {self.algorithm!r}")
+        if self.backend not in ("ray", "local"):
+            raise ConfigError(f"discover `backend` must be 'ray' or 'local', got {self.backend!r}")
+        for name in ("cx_prob", "mut_prob"):
+            v = getattr(self, name)
+            if not isinstance(v, int | float) or not 0.0 <= v <= 1.0:
+                raise ConfigError(f"discover `{name}` must be in [0, 1], got {v!r}")
+        if not isinstance(self.holdout, int | float) or not 0.05 <= self.holdout <= 0.8:
+            raise ConfigError(f"discover `holdout` must be in [0.05, 0.8], got {self.holdout!r}")
+        if not isinstance(self.max_exposure, int | float) or not 0 < self.max_exposure <= 1:
+            raise ConfigError(f"discover `max_exposure` must be in (0, 1], got {self.max_exposure!r}")
+        if not isinstance(self.parsimony, int | float) or not 0 <= self.parsimony < 1:
+            raise ConfigError(f"discover `parsimony` must be in [0, 1), got {self.parsimony!r}")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DiscoverConfig:
+        """From a mapping (YAML): nested ``grammar``, ``execution`` and ``gates`` mappings; unknown keys rejected."""
+        valid = list(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - set(valid))
+        if unknown:
+            raise ConfigError(f"unknown discover key(s) {unknown}; valid keys: {valid}")
+        d = dict(data)
+        if "grammar" in d and isinstance(d["grammar"], Mapping):
+            d["grammar"] = GrammarConfig.from_dict(dict(d["grammar"]))
+        if "execution" in d and isinstance(d["execution"], Mapping):
+            d["execution"] = ExecutionConfig.from_dict(dict(d["execution"]))
+        if "gates" in d and isinstance(d["gates"], Mapping):
+            d["gates"] = Gates.from_dict(d["gates"])
+        return cls(**d)
+
+
+# ------------------------------------------------------------------------------------------- evaluation
+@dataclass(frozen=True)
+class EvalData:
+    """What every evaluation task needs (put into the object store once): per-symbol OHLCV arrays, fold bounds
+    and the cost scalars."""
+
+    arrays: dict[str, tuple[np.ndarray, ...]]
+    bounds: dict[str, np.ndarray]
+    exec_args: tuple[bool, float, float, float, float]
+    periods_per_year: float
+
+
+def pack(programs: Sequence[Program]) -> tuple[np.ndarray, ...]:
+    """Concatenate compiled rules for :func:`quantray.search._kernels.batch_fold_metrics`."""
+    offs = np.zeros(len(programs) + 1, dtype=np.int64)
+    for i, p in enumerate(programs):
+        offs[i + 1] = offs[i] + p.code.shape[0]
+    codes = np.ascontiguousarray(np.concatenate([p.code for p in programs]))
+    imms = np.ascontiguousarray(np.concatenate([p.imm for p in programs]))
+    nregs = np.array([p.n_regs for p in programs], dtype=np.int64)
+    roots = np.array([p.root for p in programs], dtype=np.int64)
+    return codes, imms, offs, nregs, roots
+
+
+def evaluate_batch(data: EvalData, programs: Sequence[Program]) -> list[np.ndarray]:
+    """Fold metrics (symbols, folds, len(METRIC_NAMES)) of every compiled rule: one numba call per symbol,
+    rules in parallel inside it. Pure library code (runs with or without Ray)."""
+    if not programs:
+        return []
+    codes, imms, offs, nregs, roots = pack(programs)
+    per_sym = []
+    for sym, (o, h, lo, c, v) in data.arrays.items():
+        per_sym.append(
+            k.batch_fold_metrics(
+                codes,
+                imms,
+                offs,
+                nregs,
+                roots,
+                o,
+                h,
+                lo,
+                c,
+                v,
+                data.bounds[sym],
+                *data.exec_args,
+                data.periods_per_year,
+            )
+        )
+    stacked = np.stack(per_sym, axis=1)  # (m, symbols, folds, metrics)
+    return [stacked[j] for j in range(len(programs))]
+
+
+def fitness_of(metrics: np.ndarray, size: int, cfg: DiscoverConfig) -> tuple[float, float, float]:
+    """(score, raw mean fold Sharpe, mean fold max drawdown) from a rule's (symbols, folds, metrics) array."""
+    sr = np.nan_to_num(metrics[:, :, _SHARPE], nan=0.0, posinf=0.0, neginf=0.0)
+    raw = float(sr.mean())
+    trades = float(metrics[:, :, _TRADES].sum(axis=1).mean())
+    exposure = float(np.nanmean(metrics[:, :, _EXPOSURE]))
+    mdd = float(np.nanmean(metrics[:, :, _MDD])) if np.isfinite(metrics[:, :, _MDD]).any() else 1.0
+    ok = trades >= cfg.min_trades and exposure <= cfg.max_exposure
+    score = (raw if ok else PENALTY) - cfg.parsimony * size
+    return score, raw, mdd
+
+
+# ------------------------------------------------------------------------------------------- result
+@dataclass(frozen=True)
+class DiscoveryResult:
+    """Results of :func:`discover`.
+
+    Attributes:
+        hall_of_fame: one row per kept rule: ``name, rule, size, height, score, fold_sharpe, fold_max_drawdown``.
+        validation: one row per kept rule on the holdout: ``name, rule, oos_sharpe, oos_mean_return,
+            oos_max_drawdown, oos_trades, dsr, psr, pbo, passed, reasons``.
+        survivors: the StrategySpecs (registered) of the rules that passed the gates.
+        generations: per-generation ``gen, evaluated, best, mean, median``.
+        n_evaluated: distinct rules evaluated.
+        registered: names written to the lifecycle registry (as ``validated``).
+        pine: name -> Pine Script v6 source of each survivor.
+        seed, elapsed_s, tasks: the seed, wall time and number of evaluation tasks.
+    """
+
+    hall_of_fame: pd.DataFrame
+    validation: pd.DataFrame
+    survivors: list[StrategySpec]
+    generations: pd.DataFrame
+    n_evaluated: int
+    registered: list[str]
+    pine: dict[str, str]
+    seed: int
+    elapsed_s: float
+    tasks: int
+    symbols: list[str]
+
+
+def _split(n: int, cfg: DiscoverConfig) -> tuple[np.ndarray, int]:
+    hs = round(n * (1.0 - cfg.holdout))
+    if hs < 2 * cfg.folds or n - hs < 10:
+        raise ParameterError(
+            f"{n} bars are too few for {cfg.folds} folds and a {cfg.holdout:g} holdout (need >= 2 bars per fold "
+            "and >= 10 holdout bars)"
+        )
+    edges = np.linspace(0, hs, cfg.folds + 1).round().astype(np.int64)
+    return np.ascontiguousarray(np.stack([edges[:-1], edges[1:]], axis=1)), hs
+
+
+def discover(
+    data: Any,
+    *,
+    symbols: Sequence[str] | None = None,
+    config: DiscoverConfig | None = None,
+    registry: Registry | str | None = None,
+    progress: bool = False,
+) -> DiscoveryResult:
+    """Evolve trading rules on ``data`` and validate the hall of fame out of sample.
+
+    Args:
+        data: path/URL, DataFrame of bars, Panel, or (mapping of) bar arrays (as the research functions take).
+        symbols: symbols to discover on (all by default); the fitness averages over them.
+        config: the run (see :class:`DiscoverConfig`).
+        registry: a :class:`Registry` or its URL: survivors are added as candidates and moved to validated
+            through the gates (rules already registered are left as they are). None: nothing is written.
+        progress: print one line per generation on stderr.
+
+    Returns:
+        A :class:`DiscoveryResult`.
+
+    Example:
+        >>> from quantray.data import sample_path
+        >>> cfg = DiscoverConfig(population=8, generations=1, backend="local", hall_of_fame=3)
+        >>> res = discover(sample_path(), symbols=["MSFT"], config=cfg)
+        >>> len(res.hall_of_fame) <= 3 and res.n_evaluated >= 1
+        True
+    """
+    import sys
+
+    from quantray.research._common import load_symbols
+
+    cfg = config or DiscoverConfig()
+    t0 = time.perf_counter()
+    sd = load_symbols(data, symbols)
+    arrays: dict[str, tuple[np.ndarray, ...]] = {}
+    bounds: dict[str, np.ndarray] = {}
+    holdout_start: dict[str, int] = {}
+    for sym, a in sd.arrays.items():
+        b, hs = _split(a[4].size, cfg)
+        arrays[sym] = tuple(np.ascontiguousarray(x, dtype=np.float64) for x in a[1:])
+        bounds[sym] = b
+        holdout_start[sym] = hs
+    ex = cfg.execution
+    edata = EvalData(
+        arrays=arrays,
+        bounds=bounds,
+        exec_args=(ex.execution == "next_open", ex.fees, ex.slippage, ex.fixed_fee, ex.init_cash),
+        periods_per_year=sd.periods_per_year,
+    )
+    pset = build_pset(cfg.grammar)
+    gen = Generator(pset, cfg.grammar)
+    rng = random.Random(cfg.seed)
+    cls = ParetoRuleTree if cfg.algorithm == "nsga2" else RuleTree
+    toolbox = base.Toolbox()
+    toolbox.register("map", BatchedMap(edata, batch_size=cfg.batch_size, backend=cfg.backend))
+    toolbox.register("evaluate", evaluate_batch)
+    cache: dict[str, tuple[float, float, float]] = {}
+
+    def evaluate(inds: Sequence[Any]) -> int:
+        todo: dict[str, Node] = {}
+        for ind in inds:
+            node = to_node(ind)
+            key = format_rule(node)
+            if key not in cache and key not in todo:
+                todo[key] = node
+        if todo:
+            nodes = list(todo.values())
+            results = toolbox.map(toolbox.evaluate, [compile_rule(n) for n in nodes])
+            for key, node, met in zip(todo, nodes, results, strict=True):
+                cache[key] = fitness_of(met, node.size, cfg)
+        for ind in inds:
+            score, _raw, mdd = cache[format_rule(to_node(ind))]
+            ind.fitness.values = (score, mdd) if cfg.algorithm == "nsga2" else (score,)
+        return len(todo)
+
+    def similar(a: Any, b: Any) -> bool:
+        # two rules with identical fold statistics trade identically: keep one (e.g. not(gt(x,x)) variants)
+        fa, fb = cache[format_rule(to_node(a))], cache[format_rule(to_node(b))]
+        return str(a) == str(b) or fa[1:] == fb[1:]
+
+    hof: Any = (
+        tools.ParetoFront(similar)
+        if cfg.algorithm == "nsga2"
+        else tools.HallOfFame(cfg.hall_of_fame, similar)
+    )
+    pop = [cls(gen.ramped(rng)) for _ in range(cfg.population)]
+    n_new = evaluate(pop)
+    hof.update(pop)
+    stats: list[dict[str, Any]] = []
+
+    def record(g: int, n: int) -> None:
+        scores = np.array([ind.fitness.values[0] for ind in pop])
+        stats.append(
+            {
+                "gen": g,
+                "evaluated": n,
+                "best": float(scores.max()),
+                "mean": float(scores.mean()),
+                "median": float(np.median(scores)),
+            }
+        )
+        if progress:
+            print(
+                f"discover: gen {g}/{cfg.generations} best={scores.max():.4f} evaluated={len(cache)}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    record(0, n_new)
+    for g in range(1, cfg.generations + 1):
+        if cfg.algorithm == "nsga2":
+            parents = [pop[rng.randrange(len(pop))] for _ in range(cfg.population)]
+        else:
+            parents = sel_tournament(rng, pop, cfg.population, cfg.tournament)
+        offspring = [copy.deepcopy(p) for p in parents]
+        for i in range(1, len(offspring), 2):
+            if rng.random() < cfg.cx_prob:
+                cx_one_point(rng, offspring[i - 1], offspring[i])
+                del offspring[i - 1].fitness.values, offspring[i].fitness.values
+        for ind in offspring:
+            if rng.random() < cfg.mut_prob:
+                (mut_uniform if rng.random() < 0.5 else mut_terminal)(rng, ind, gen)
+                del ind.fitness.values
+        for i, ind in enumerate(offspring):  # bloat control: a too tall child is replaced by its parent
+            if ind.height > cfg.grammar.max_height:
+                offspring[i] = copy.deepcopy(parents[i])
+        n_new = evaluate([ind for ind in offspring if not ind.fitness.valid])
+        if cfg.algorithm == "nsga2":
+            pop = tools.selNSGA2(pop + offspring, cfg.population)
+        else:
+            best_prev = hof[0]
+            worst = min(range(len(offspring)), key=lambda j: offspring[j].fitness)
+            if max(o.fitness for o in offspring) < best_prev.fitness:  # elitism
+                offspring[worst] = copy.deepcopy(best_prev)
+            pop = offspring
+        hof.update(pop)
+        record(g, n_new)
+
+    kept = sorted(hof, key=lambda ind: (-ind.fitness.values[0], str(ind)))[: cfg.hall_of_fame]
+    rows = []
+    for ind in kept:
+        node = to_node(ind)
+        score, raw, mdd = cache[format_rule(node)]
+        rows.append(
+            {
+                "name": f"gp_{rule_hash(node)}",
+                "rule": format_rule(node),
+                "size": node.size,
+                "height": node.height,
+                "score": score,
+                "fold_sharpe": raw,
+                "fold_max_drawdown": mdd,
+            }
+        )
+    hof_df = pd.DataFrame(rows)
+    validation, survivors = _validate(hof_df, sd, holdout_start, cfg)
+    registered: list[str] = []
+    if registry is not None and survivors:
+        reg = registry if isinstance(registry, Registry) else Registry(registry, gates=cfg.gates)
+        try:
+            for spec in survivors:
+                if spec.name in reg:
+                    continue
+                row = validation.set_index("name").loc[spec.name]
+                metrics = {key: _scalar(row[key]) for key in _METRIC_KEYS}
+                metrics.update(seed=cfg.seed, symbols=list(sd.arrays), n_evaluated=len(cache))
+                reg.add_candidate(
+                    spec.name,
+                    strategy=spec.name,
+                    params=spec.defaults(),
+                    metrics=metrics,
+                    rule=str(row["rule"]),
+                    source="discover",
+                    reason=f"discovered (seed {cfg.seed})",
+                )
+                reg.promote(spec.name, reason="passed the validation gates on the holdout")
+                registered.append(spec.name)
+        finally:
+            if not isinstance(registry, Registry):
+                reg.close()
+    return DiscoveryResult(
+        hall_of_fame=hof_df,
+        validation=validation,
+        survivors=survivors,
+        generations=pd.DataFrame(stats),
+        n_evaluated=len(cache),
+        registered=registered,
+        pine={s.name: render_pine(s, fees=cfg.execution.fees) for s in survivors},
+        seed=cfg.seed,
+        elapsed_s=time.perf_counter() - t0,
+        tasks=toolbox.map.tasks,
+        symbols=list(sd.arrays),
+    )
+
+
+_METRIC_KEYS = (
+    "oos_sharpe",
+    "oos_mean_return",
+    "oos_max_drawdown",
+    "oos_trades",
+    "dsr",
+    "psr",
+    "pbo",
+    "n_trials",
+)
+
+
+def _scalar(x: Any) -> Any:
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def _validate(
+    hof: pd.DataFrame, sd: Any, holdout_start: Mapping[str, int], cfg: DiscoverConfig
+) -> tuple[pd.DataFrame, list[StrategySpec]]:
+    """Holdout returns of every kept rule (engine simulation, signals warmed up on the full history, starting
+    flat at the holdout's first bar), averaged over symbols; DSR deflated for the number of rules validated;
+    PBO of the rules' holdout trial matrix; gates."""
+    from quantray.engine import max_drawdown, sharpe_ratio
+    from quantray.research import (
+        deflated_sharpe_ratio,
+        probabilistic_sharpe_ratio,
+        probability_of_backtest_overfitting,
+        trial_returns,
+    )
+
+    cols = [
+        "name",
+        "rule",
+        "oos_sharpe",
+        "oos_mean_return",
+        "oos_max_drawdown",
+        "oos_trades",
+        "dsr",
+        "psr",
+        "pbo",
+        "n_trials",
+        "passed",
+        "reasons",
+    ]
+    if hof.empty:
+        return pd.DataFrame(columns=cols), []
+    ppy = sd.periods_per_year
+    specs = [rule_spec(r, name=nm) for nm, r in zip(hof["name"], hof["rule"], strict=True)]
+    ex = cfg.execution
+    length = min(a[4].size - holdout_start[s] for s, a in sd.arrays.items())
+    mats, trades = [], np.zeros(len(specs))
+    for sym, a in sd.arrays.items():
+        hs = holdout_start[sym]
+        block = np.column_stack(
+            [
+                trial_returns(a, spec, [spec.defaults()], config=ex, periods_per_year=ppy, start=hs)[:, 0]
+                for spec in specs
+            ]
+        )
+        mats.append(block[-length:])
+        o, h, lo, c, v = (np.ascontiguousarray(x, dtype=np.float64) for x in a[1:])
+        bnd = np.array([[hs, c.size]], dtype=np.int64)
+        for j, spec in enumerate(specs):
+            tgt = spec.signal(o, h, lo, c, v, spec.defaults())
+            out = np.empty((1, len(METRIC_NAMES)))
+            k.fold_metrics(
+                tgt,
+                o,
+                c,
+                v,
+                bnd,
+                ex.execution == "next_open",
+                ex.fees,
+                ex.slippage,
+                ex.fixed_fee,
+                ex.init_cash,
+                ppy,
+                out,
+            )
+            trades[j] += out[0, _TRADES]
+    R = np.mean(mats, axis=0)  # (bars, rules)
+    sharpes = np.array([sharpe_ratio(R[:, j], ppy) for j in range(R.shape[1])])
+    finite = np.isfinite(sharpes)
+    var = float(np.var(sharpes[finite], ddof=1)) if finite.sum() > 1 else 0.0
+    n_trials = len(specs)
+    pbo = float("nan")
+    if n_trials >= 2:
+        S = min(16, max(2, (R.shape[0] // 4) // 2 * 2))
+        try:
+            pbo = probability_of_backtest_overfitting(R, n_partitions=S, periods_per_year=ppy).pbo
+        except ParameterError:
+            pbo = float("nan")
+    else:
+        pbo = 0.0  # one rule validated: no selection among holdout trials
+    rows, survivors = [], []
+    for j, spec in enumerate(specs):
+        r = R[:, j]
+        try:
+            dsr = deflated_sharpe_ratio(r, n_trials=n_trials, sr_variance=var, periods_per_year=ppy)
+            psr = probabilistic_sharpe_ratio(r, periods_per_year=ppy)
+        except ParameterError:
+            dsr = psr = float("nan")
+        row = {
+            "name": spec.name,
+            "rule": hof["rule"].iloc[j],
+            "oos_sharpe": float(sharpes[j]),
+            "oos_mean_return": float(r.mean() * ppy),
+            "oos_max_drawdown": float(max_drawdown(r)),
+            "oos_trades": int(trades[j]),
+            "dsr": dsr,
+            "psr": psr,
+            "pbo": pbo,
+            "n_trials": n_trials,
+        }
+        reasons = cfg.gates.check(row)
+        row["passed"] = not reasons
+        row["reasons"] = "; ".join(reasons)
+        rows.append(row)
+        if not reasons:
+            survivors.append(register_rule(str(row["rule"]), name=spec.name))
+    return pd.DataFrame(rows, columns=cols), survivors

@@ -1,0 +1,486 @@
+"""Numba kernels of genetic discovery: a register machine that runs a compiled rule over whole arrays, and
+the per-fold simulation that scores its target positions with the engine's own bar step.
+
+A rule is compiled (``_compile.py``) into rows ``(op, dst, a, b)`` plus a float immediate per row: every row
+applies ONE whole-array operation (an indicator, an arithmetic or comparison, a boolean combinator) reading
+registers ``a`` and ``b`` and writing register ``dst``. Rows run in order inside one ``@njit`` call, so a rule
+costs one pass over the bars per distinct node and never a Python loop per bar.
+
+Value conventions (the reference interpreter in the tests follows them operation by operation):
+
+* series are float64; a value that is not finite is NaN ("undefined"), e.g. during an indicator's warm-up or
+  after a division by zero;
+* booleans are 0.0 / 1.0 and never NaN; a comparison involving NaN is false;
+* ``sma/highest/lowest(x, n)[t]`` are NaN unless the n values ``x[t-n+1..t]`` are all defined;
+* ``ema`` and ``rsi`` restart after an undefined input: they are seeded again with the simple mean of the
+  next n values (n changes for RSI), exactly as ``quantray.engine.ema`` / ``rsi`` seed on a clean series;
+* ``cross_above(a, b)[t] = a[t] > b[t] and a[t-1] <= b[t-1]`` (Pine ``ta.crossover``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from quantray.engine._sim import N_METRICS, finish_metrics, sim_bar
+
+OP_OPEN = 0
+OP_HIGH = 1
+OP_LOW = 2
+OP_CLOSE = 3
+OP_VOLUME = 4
+OP_SMA = 5
+OP_EMA = 6
+OP_RSI = 7
+OP_ADD = 8
+OP_SUB = 9
+OP_MUL = 10
+OP_DIV = 11
+OP_GT = 12
+OP_LT = 13
+OP_CROSS_ABOVE = 14
+OP_CROSS_BELOW = 15
+OP_ABOVE = 16
+OP_BELOW = 17
+OP_AND = 18
+OP_OR = 19
+OP_NOT = 20
+OP_HIGHEST = 21
+OP_LOWEST = 22
+OP_LAG = 23
+N_OPS = 24
+
+
+@njit(cache=True, inline="always")
+def _fin(x):
+    return x if math.isfinite(x) else np.nan
+
+
+@njit(cache=True)
+def k_sma(x, n, out):
+    m = x.shape[0]
+    s = 0.0
+    bad = 0
+    for t in range(m):
+        xt = x[t]
+        if math.isfinite(xt):
+            s += xt
+        else:
+            bad += 1
+        if t >= n:
+            xo = x[t - n]
+            if math.isfinite(xo):
+                s -= xo
+            else:
+                bad -= 1
+        if t >= n - 1 and bad == 0:
+            out[t] = _fin(s / n)
+        else:
+            out[t] = np.nan
+
+
+@njit(cache=True)
+def k_seeded(x, n, alpha, out):
+    """SMA-seeded exponential average that restarts after an undefined input (ema: alpha = 2/(n+1))."""
+    m = x.shape[0]
+    cnt = 0
+    s = 0.0
+    val = 0.0
+    for t in range(m):
+        xt = x[t]
+        if not math.isfinite(xt):
+            cnt = 0
+            s = 0.0
+            out[t] = np.nan
+            continue
+        if cnt < n:
+            s += xt
+            cnt += 1
+            if cnt == n:
+                val = s / n
+                out[t] = _fin(val)
+            else:
+                out[t] = np.nan
+        else:
+            val = val + alpha * (xt - val)
+            out[t] = _fin(val)
+
+
+@njit(cache=True)
+def k_rsi(x, n, out):
+    """Wilder RSI seeded with the mean of the first n changes; restarts after an undefined input."""
+    m = x.shape[0]
+    cnt = -1  # -1: no previous value yet; else number of changes seen since the (re)start
+    prev = 0.0
+    g = 0.0
+    lo = 0.0
+    a = 1.0 / n
+    for t in range(m):
+        xt = x[t]
+        if not math.isfinite(xt):
+            cnt = -1
+            out[t] = np.nan
+            continue
+        if cnt == -1:
+            cnt = 0
+            g = 0.0
+            lo = 0.0
+            prev = xt
+            out[t] = np.nan
+            continue
+        ch = xt - prev
+        prev = xt
+        if cnt < n:
+            if ch > 0.0:
+                g += ch
+            else:
+                lo -= ch
+            cnt += 1
+            if cnt < n:
+                out[t] = np.nan
+                continue
+            g /= n
+            lo /= n
+        else:
+            up = ch if ch > 0.0 else 0.0
+            dn = -ch if ch < 0.0 else 0.0
+            g = g + a * (up - g)
+            lo = lo + a * (dn - lo)
+        if lo == 0.0:
+            out[t] = 100.0 if g > 0.0 else 50.0
+        else:
+            out[t] = _fin(100.0 - 100.0 / (1.0 + g / lo))
+
+
+@njit(cache=True)
+def k_extreme(x, n, sign, out):
+    """Rolling max (sign=1) or min (sign=-1) of the last n values; NaN unless all n are defined.
+
+    A monotonic deque of indices keeps it O(bars) for any window.
+    """
+    m = x.shape[0]
+    dq = np.empty(m, dtype=np.int64)
+    head = 0
+    tail = 0
+    last_bad = -1
+    for t in range(m):
+        xt = x[t]
+        if not math.isfinite(xt):
+            last_bad = t
+            head = 0
+            tail = 0
+            out[t] = np.nan
+            continue
+        v = sign * xt
+        while tail > head and sign * x[dq[tail - 1]] <= v:
+            tail -= 1
+        dq[tail] = t
+        tail += 1
+        while dq[head] <= t - n:
+            head += 1
+        if t - last_bad >= n:
+            out[t] = x[dq[head]]
+        else:
+            out[t] = np.nan
+
+
+@njit(cache=True)
+def run_program(code, imm, n_regs, root, o, h, l, c, v):
+    """Run a compiled rule; returns the root register (float64 per bar)."""
+    m = c.shape[0]
+    regs = np.empty((n_regs, m))
+    for i in range(code.shape[0]):
+        op = code[i, 0]
+        d = regs[code[i, 1]]
+        ia = code[i, 2]
+        ib = code[i, 3]
+        if op == OP_OPEN:
+            for t in range(m):
+                d[t] = o[t]
+        elif op == OP_HIGH:
+            for t in range(m):
+                d[t] = h[t]
+        elif op == OP_LOW:
+            for t in range(m):
+                d[t] = l[t]
+        elif op == OP_CLOSE:
+            for t in range(m):
+                d[t] = c[t]
+        elif op == OP_VOLUME:
+            for t in range(m):
+                d[t] = v[t]
+        elif op == OP_SMA:
+            k_sma(regs[ia], int(imm[i]), d)
+        elif op == OP_EMA:
+            n = int(imm[i])
+            k_seeded(regs[ia], n, 2.0 / (n + 1.0), d)
+        elif op == OP_RSI:
+            k_rsi(regs[ia], int(imm[i]), d)
+        elif op == OP_HIGHEST:
+            k_extreme(regs[ia], int(imm[i]), 1.0, d)
+        elif op == OP_LOWEST:
+            k_extreme(regs[ia], int(imm[i]), -1.0, d)
+        elif op == OP_LAG:
+            n = int(imm[i])
+            a = regs[ia]
+            for t in range(m):
+                d[t] = a[t - n] if t >= n else np.nan
+        elif op == OP_ADD or op == OP_SUB or op == OP_MUL or op == OP_DIV:
+            a = regs[ia]
+            b = regs[ib]
+            for t in range(m):
+                x = a[t]
+                y = b[t]
+                if op == OP_ADD:
+                    r = x + y
+                elif op == OP_SUB:
+                    r = x - y
+                elif op == OP_MUL:
+                    r = x * y
+                else:
+                    r = x / y if y != 0.0 else np.nan
+                d[t] = _fin(r)
+        elif op == OP_GT:
+            a = regs[ia]
+            b = regs[ib]
+            for t in range(m):
+                d[t] = 1.0 if a[t] > b[t] else 0.0
+        elif op == OP_LT:
+            a = regs[ia]
+            b = regs[ib]
+            for t in range(m):
+                d[t] = 1.0 if a[t] < b[t] else 0.0
+        elif op == OP_CROSS_ABOVE:
+            a = regs[ia]
+            b = regs[ib]
+            d[0] = 0.0
+            for t in range(1, m):
+                d[t] = 1.0 if (a[t] > b[t] and a[t - 1] <= b[t - 1]) else 0.0
+        elif op == OP_CROSS_BELOW:
+            a = regs[ia]
+            b = regs[ib]
+            d[0] = 0.0
+            for t in range(1, m):
+                d[t] = 1.0 if (a[t] < b[t] and a[t - 1] >= b[t - 1]) else 0.0
+        elif op == OP_ABOVE:
+            a = regs[ia]
+            lv = imm[i]
+            for t in range(m):
+                d[t] = 1.0 if a[t] > lv else 0.0
+        elif op == OP_BELOW:
+            a = regs[ia]
+            lv = imm[i]
+            for t in range(m):
+                d[t] = 1.0 if a[t] < lv else 0.0
+        elif op == OP_AND:
+            a = regs[ia]
+            b = regs[ib]
+            for t in range(m):
+                d[t] = 1.0 if (a[t] != 0.0 and b[t] != 0.0) else 0.0
+        elif op == OP_OR:
+            a = regs[ia]
+            b = regs[ib]
+            for t in range(m):
+                d[t] = 1.0 if (a[t] != 0.0 or b[t] != 0.0) else 0.0
+        elif op == OP_NOT:
+            a = regs[ia]
+            for t in range(m):
+                d[t] = 0.0 if a[t] != 0.0 else 1.0
+    return regs[root].copy()
+
+
+@njit(cache=True)
+def target_from_rule(val):
+    """Long (1) on bars where the rule holds, flat (0) elsewhere."""
+    m = val.shape[0]
+    out = np.zeros(m, dtype=np.int8)
+    for t in range(m):
+        if val[t] != 0.0 and math.isfinite(val[t]):
+            out[t] = 1
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def fold_metrics(target, o, c, v, bounds, next_open, fees, slippage, fixed_fee, init_cash, ann, out):
+    """Engine metrics of ``target`` on each fold ``[bounds[k,0], bounds[k,1])``, each starting flat in cash.
+
+    The very bar step of the engine (``sim_bar``) is used, without market impact or participation cap.
+    ``out`` has shape (n_folds, N_METRICS).
+    """
+    cfg = (next_open, fees, slippage, fixed_fee, 0.0, 0.0, 0.0)
+    for k in range(bounds.shape[0]):
+        s = bounds[k, 0]
+        e = bounds[k, 1]
+        cash = init_cash
+        pos = 0.0
+        pend = 0.0
+        work = 0.0
+        eq_prev = init_cash
+        peak = init_cash
+        max_dd = 0.0
+        dd_bars = 0.0
+        max_dd_bars = 0.0
+        sum_r = 0.0
+        sum_r2 = 0.0
+        sum_dn2 = 0.0
+        expo = 0.0
+        n_trades = 0.0
+        n_closed = 0.0
+        n_wins = 0.0
+        gp = 0.0
+        gl = 0.0
+        tflow = 0.0
+        n_upd = 0.0
+        for t in range(s, e):
+            (
+                cash,
+                pos,
+                pend,
+                work,
+                eq_prev,
+                peak,
+                max_dd,
+                dd_bars,
+                max_dd_bars,
+                sum_r,
+                sum_r2,
+                sum_dn2,
+                expo,
+                n_trades,
+                n_closed,
+                n_wins,
+                gp,
+                gl,
+                tflow,
+                n_upd,
+                _nf,
+                _q1,
+                _p1,
+                _f1,
+                _q2,
+                _p2,
+                _f2,
+            ) = sim_bar(
+                t - s,
+                float(target[t]),
+                o[t],
+                c[t],
+                v[t],
+                0.0,
+                0.0,
+                cfg,
+                cash,
+                pos,
+                pend,
+                work,
+                eq_prev,
+                peak,
+                max_dd,
+                dd_bars,
+                max_dd_bars,
+                sum_r,
+                sum_r2,
+                sum_dn2,
+                expo,
+                n_trades,
+                n_closed,
+                n_wins,
+                gp,
+                gl,
+                tflow,
+                n_upd,
+            )
+        finish_metrics(
+            out[k],
+            e - s,
+            init_cash,
+            ann,
+            0.0,
+            cash,
+            pos,
+            c[e - 1],
+            eq_prev,
+            max_dd,
+            max_dd_bars,
+            sum_r,
+            sum_r2,
+            sum_dn2,
+            expo,
+            n_trades,
+            n_closed,
+            n_wins,
+            gp,
+            gl,
+            tflow,
+            n_upd,
+        )
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def batch_fold_metrics(
+    codes,
+    imms,
+    offsets,
+    n_regs,
+    roots,
+    o,
+    h,
+    l,
+    c,
+    v,
+    bounds,
+    next_open,
+    fees,
+    slippage,
+    fixed_fee,
+    init_cash,
+    ann,
+):
+    """Metrics (m, n_folds, N_METRICS) of m compiled rules on one symbol, rules in parallel (``prange``).
+
+    Rule j's rows are ``codes[offsets[j]:offsets[j+1]]``.
+    """
+    m = roots.shape[0]
+    out = np.empty((m, bounds.shape[0], N_METRICS))
+    for j in prange(m):
+        a = offsets[j]
+        b = offsets[j + 1]
+        val = run_program(codes[a:b], imms[a:b], n_regs[j], roots[j], o, h, l, c, v)
+        tgt = target_from_rule(val)
+        fold_metrics(tgt, o, c, v, bounds, next_open, fees, slippage, fixed_fee, init_cash, ann, out[j])
+    return out
+
+
+@njit(cache=True)
+def stationary_indices(starts, new_block, out):
+    """Stationary-bootstrap indices (Politis & Romano): row b, bar t continues the previous block
+    (``out[b, t-1] + 1`` wrapping around) unless ``new_block[b, t]`` starts a new one at ``starts[b, t]``."""
+    nb, n = starts.shape
+    for b in range(nb):
+        out[b, 0] = starts[b, 0]
+        for t in range(1, n):
+            if new_block[b, t]:
+                out[b, t] = starts[b, t]
+            else:
+                nxt = out[b, t - 1] + 1
+                out[b, t] = nxt if nxt < n else 0
+
+
+@njit(cache=True)
+def sharpe_rows(x, idx):
+    """Per-period Sharpe (mean / std, ddof 1) of ``x[idx[b]]`` for every bootstrap row b (NaN if flat)."""
+    nb, n = idx.shape
+    out = np.empty(nb)
+    for b in range(nb):
+        s = 0.0
+        s2 = 0.0
+        for t in range(n):
+            v = x[idx[b, t]]
+            s += v
+            s2 += v * v
+        mu = s / n
+        var = (s2 - n * mu * mu) / (n - 1)
+        out[b] = mu / math.sqrt(var) if var > 0.0 else np.nan
+    return out

@@ -1,0 +1,622 @@
+"""The strategy lifecycle: candidate -> validated -> live -> retired, validation gates, monitoring with automatic
+retirement, persisted in SQLite (default) or PostgreSQL through a small repository layer.
+
+Allowed transitions (anything else is refused with a :class:`LifecycleError` and nothing is written):
+
+====================  ==============================================================================
+candidate → validated  only when the validation gates pass on the recorded out-of-sample statistics
+validated → live       promotion
+live → retired         by hand (``retire``) or automatically by :meth:`Registry.monitor`
+====================  ==============================================================================
+
+Every transition is one database transaction that re-reads the current state under a lock
+(``BEGIN IMMEDIATE`` on SQLite, ``SELECT ... FOR UPDATE`` on PostgreSQL), updates the row and appends an event
+with its reason, so concurrent writers cannot both move the same strategy.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import math
+import os
+import sqlite3
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from quantray.errors import ConfigError, ParameterError, QuantrayError
+
+STATES: tuple[str, ...] = ("candidate", "validated", "live", "retired")
+#: (from, to) pairs a strategy may move along.
+TRANSITIONS: frozenset[tuple[str, str]] = frozenset(
+    {("candidate", "validated"), ("validated", "live"), ("live", "retired")}
+)
+
+
+class LifecycleError(QuantrayError, ValueError):
+    """A lifecycle operation that is not allowed (unknown strategy, a transition outside ``TRANSITIONS``, a
+    gate that fails); nothing has been written."""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _finite(x: Any) -> float | None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+# ------------------------------------------------------------------------------------------------ gates
+@dataclass(frozen=True, kw_only=True)
+class Gates:
+    """Validation gates a candidate must pass to become ``validated``.
+
+    Attributes:
+        min_dsr: deflated Sharpe ratio (probability the true Sharpe is > 0 after selection) at least this.
+        max_pbo: probability of backtest overfitting at most this.
+        min_trades: out-of-sample entries at least this.
+        min_oos_sharpe: annualised out-of-sample Sharpe at least this.
+
+    Example:
+        >>> Gates(min_dsr=0.9).check({"dsr": 0.95, "pbo": 0.2, "oos_trades": 12, "oos_sharpe": 1.1})
+        []
+    """
+
+    min_dsr: float = 0.95
+    max_pbo: float = 0.5
+    min_trades: int = 5
+    min_oos_sharpe: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("min_dsr", "max_pbo"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not 0.0 <= float(v) <= 1.0:
+                raise ConfigError(f"gate `{name}` must be a probability in [0, 1], got {v!r}")
+        if isinstance(self.min_trades, bool) or not isinstance(self.min_trades, int) or self.min_trades < 0:
+            raise ConfigError(f"gate `min_trades` must be an integer >= 0, got {self.min_trades!r}")
+        if _finite(self.min_oos_sharpe) is None:
+            raise ConfigError(f"gate `min_oos_sharpe` must be a finite number, got {self.min_oos_sharpe!r}")
+
+    def check(self, metrics: Mapping[str, Any]) -> list[str]:
+        """The reasons ``metrics`` fail the gates (empty when they pass); a missing statistic fails its gate."""
+        out: list[str] = []
+        rules = (
+            ("dsr", ">=", self.min_dsr),
+            ("pbo", "<=", self.max_pbo),
+            ("oos_trades", ">=", self.min_trades),
+            ("oos_sharpe", ">=", self.min_oos_sharpe),
+        )
+        for key, op, limit in rules:
+            v = _finite(metrics.get(key))
+            if v is None:
+                out.append(f"{key} is missing (gate {key} {op} {limit:g})")
+            elif (op == ">=" and not v >= limit) or (op == "<=" and not v <= limit):
+                out.append(f"{key}={v:.4g} fails {key} {op} {limit:g}")
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Gates:
+        valid = list(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - set(valid))
+        if unknown:
+            raise ConfigError(f"unknown gate key(s) {unknown}; valid keys: {valid}")
+        return cls(**dict(data))
+
+
+@dataclass(frozen=True, kw_only=True)
+class MonitorConfig:
+    """How a live strategy is judged against what validation promised.
+
+    Attributes:
+        drawdown_multiple: retire when the realised max drawdown exceeds this multiple of the expected
+            (out-of-sample) max drawdown.
+        max_drawdown: an absolute drawdown limit (fraction) that overrides the multiple when given.
+        decay_alpha: retire when the one-sided test of H0 "true Sharpe >= expected Sharpe" rejects at this level
+            (p-value = PSR of the realised returns against the expected Sharpe, Bailey & López de Prado).
+        min_bars: fewer realised bars than this: no decision.
+    """
+
+    drawdown_multiple: float = 1.5
+    max_drawdown: float | None = None
+    decay_alpha: float = 0.05
+    min_bars: int = 20
+
+    def __post_init__(self) -> None:
+        if _finite(self.drawdown_multiple) is None or self.drawdown_multiple <= 0:
+            raise ConfigError(f"`drawdown_multiple` must be > 0, got {self.drawdown_multiple!r}")
+        if self.max_drawdown is not None and not 0 < float(self.max_drawdown) <= 1:
+            raise ConfigError(f"`max_drawdown` must be in (0, 1], got {self.max_drawdown!r}")
+        if not 0 < float(self.decay_alpha) < 1:
+            raise ConfigError(f"`decay_alpha` must be in (0, 1), got {self.decay_alpha!r}")
+        if isinstance(self.min_bars, bool) or not isinstance(self.min_bars, int) or self.min_bars < 3:
+            raise ConfigError(f"`min_bars` must be an integer >= 3, got {self.min_bars!r}")
+
+
+# ------------------------------------------------------------------------------------------------ records
+@dataclass(frozen=True, slots=True)
+class StrategyRecord:
+    """One strategy in the registry.
+
+    Attributes:
+        name: unique key (a registered strategy name, or a discovered rule's ``gp_<hash>``).
+        state: one of ``STATES``.
+        source: where it came from (``discover``, ``tune``, ``manual``).
+        strategy: the StrategySpec name it runs (for a discovered rule: its own name).
+        params: the parameter set.
+        rule: a discovered rule's text (re-creates its StrategySpec with ``rule_spec``), else None.
+        metrics: the out-of-sample statistics validation judged (``dsr``, ``pbo``, ``oos_sharpe``, ...).
+        created_at, updated_at: ISO timestamps (UTC).
+    """
+
+    name: str
+    state: str
+    source: str
+    strategy: str
+    params: dict[str, Any]
+    rule: str | None
+    metrics: dict[str, Any]
+    created_at: str
+    updated_at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "state": self.state,
+            "source": self.source,
+            "strategy": self.strategy,
+            "params": self.params,
+            "rule": self.rule,
+            "metrics": self.metrics,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LifecycleEvent:
+    """One recorded transition: ``from_state`` is None for the creation event."""
+
+    name: str
+    at: str
+    from_state: str | None
+    to_state: str
+    reason: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorReport:
+    """What :meth:`Registry.monitor` concluded.
+
+    Attributes:
+        n_bars: realised bars judged.
+        realised_sharpe, expected_sharpe: annualised.
+        realised_return, expected_return: annualised mean simple return (expected from ``oos_mean_return``).
+        realised_max_drawdown, drawdown_limit: fractions (limit None when no expectation is recorded).
+        decay_p_value: p-value of H0 "true Sharpe >= expected" (None when undefined).
+        breaches: the reasons found (empty = healthy).
+        retired: whether the strategy was retired by this call.
+    """
+
+    name: str
+    n_bars: int
+    realised_sharpe: float | None
+    expected_sharpe: float | None
+    realised_return: float | None
+    expected_return: float | None
+    realised_max_drawdown: float
+    drawdown_limit: float | None
+    decay_p_value: float | None
+    breaches: list[str]
+    retired: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+
+# ------------------------------------------------------------------------------------------------ storage
+def default_registry_url() -> str:
+    """``sqlite:///$QUANTRAY_HOME/registry.db`` (``QUANTRAY_HOME`` defaults to ``~/.quantray``)."""
+    home = Path(os.environ.get("QUANTRAY_HOME") or Path.home() / ".quantray")
+    return f"sqlite:///{home / 'registry.db'}"
+
+
+class _Store:
+    """The tiny SQL layer: one connection, the dialect's placeholder and locking, two tables."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        if url.startswith(("postgresql://", "postgres://")):
+            try:
+                import psycopg
+            except ImportError as exc:  # pragma: no cover - psycopg is installed with the search extra
+                raise ConfigError(
+                    "a PostgreSQL registry needs psycopg 3: pip install 'psycopg[binary]'"
+                ) from exc
+            try:
+                self.conn: Any = psycopg.connect(url, autocommit=False)
+            except Exception as exc:
+                raise ConfigError(f"cannot connect to the registry database {_redact(url)}: {exc}") from None
+            self.dialect = "postgresql"
+            self.ph = "%s"
+            serial = "BIGSERIAL PRIMARY KEY"
+        else:
+            path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else url
+            if "://" in path:
+                raise ConfigError(
+                    f"registry URL {url!r}: use sqlite:///PATH, a file path, or postgresql://USER@HOST/DB"
+                )
+            if path != ":memory:":
+                Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                path = str(Path(path).expanduser())
+            self.conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+            self.dialect = "sqlite"
+            self.ph = "?"
+            serial = "INTEGER PRIMARY KEY AUTOINCREMENT"
+        with self.tx() as cur:
+            cur.execute(
+                "CREATE TABLE IF NOT EXISTS qr_strategies (name TEXT PRIMARY KEY, state TEXT NOT NULL, "
+                "source TEXT NOT NULL, strategy TEXT NOT NULL, params TEXT NOT NULL, rule TEXT, "
+                "metrics TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL)"
+            )
+            cur.execute(
+                f"CREATE TABLE IF NOT EXISTS qr_events (id {serial}, name TEXT NOT NULL, at TEXT NOT NULL, "
+                "from_state TEXT, to_state TEXT NOT NULL, reason TEXT NOT NULL, details TEXT NOT NULL)"
+            )
+
+    @contextmanager
+    def tx(self) -> Iterator[Any]:
+        cur = self.conn.cursor()
+        try:
+            if self.dialect == "sqlite":
+                cur.execute("BEGIN IMMEDIATE")
+            yield cur
+        except BaseException:
+            self.conn.rollback() if self.dialect == "postgresql" else cur.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.commit() if self.dialect == "postgresql" else cur.execute("COMMIT")
+        finally:
+            cur.close()
+
+    def q(self, sql: str) -> str:
+        return sql.replace("?", self.ph)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+_COLS = "name, state, source, strategy, params, rule, metrics, created_at, updated_at"
+
+
+def _record(row: Any) -> StrategyRecord:
+    return StrategyRecord(
+        name=row[0],
+        state=row[1],
+        source=row[2],
+        strategy=row[3],
+        params=json.loads(row[4]),
+        rule=row[5],
+        metrics=json.loads(row[6]),
+        created_at=row[7],
+        updated_at=row[8],
+    )
+
+
+def _dumps(x: Any) -> str:
+    def clean(v: Any) -> Any:
+        if isinstance(v, Mapping):
+            return {str(k): clean(w) for k, w in v.items()}
+        if isinstance(v, list | tuple):
+            return [clean(w) for w in v]
+        if isinstance(v, np.generic):
+            v = v.item()
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        return v
+
+    return json.dumps(clean(x), sort_keys=True)
+
+
+class Registry:
+    """The lifecycle registry (see the module docstring for the states and transitions).
+
+    Args:
+        url: ``sqlite:///PATH`` or a plain path (default :func:`default_registry_url`), or a PostgreSQL URL
+            ``postgresql://USER:PASS@HOST:PORT/DB`` (psycopg 3).
+        gates: the validation gates :meth:`promote` applies to a candidate.
+
+    Example:
+        >>> reg = Registry("sqlite:///:memory:")
+        >>> _ = reg.add_candidate("sma_fast", strategy="sma_cross", params={"fast": 5, "slow": 50},
+        ...                       metrics={"dsr": 0.97, "pbo": 0.1, "oos_trades": 9, "oos_sharpe": 1.2})
+        >>> reg.promote("sma_fast").state, reg.promote("sma_fast").state
+        ('validated', 'live')
+        >>> reg.retire("sma_fast", reason="regime change").state
+        'retired'
+    """
+
+    def __init__(self, url: str | None = None, *, gates: Gates | None = None) -> None:
+        self.url = url or default_registry_url()
+        self.gates = gates or Gates()
+        self._db = _Store(self.url)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------------------------------- reading
+    def _fetch(self, cur: Any, name: str, *, lock: bool = False) -> StrategyRecord | None:
+        sql = f"SELECT {_COLS} FROM qr_strategies WHERE name = ?"
+        if lock and self._db.dialect == "postgresql":
+            sql += " FOR UPDATE"
+        cur.execute(self._db.q(sql), (name,))
+        row = cur.fetchone()
+        return _record(row) if row else None
+
+    def _unknown(self, name: str) -> LifecycleError:
+        names = [r.name for r in self.list()]
+        return LifecycleError(
+            f"unknown strategy {name!r} in the registry {_redact(self.url)}; known: {names[:20]}"
+        )
+
+    def get(self, name: str) -> StrategyRecord:
+        """The record of ``name`` (unknown names list the known ones)."""
+        with self._db.tx() as cur:
+            rec = self._fetch(cur, name)
+        if rec is None:
+            raise self._unknown(name)
+        return rec
+
+    def __contains__(self, name: object) -> bool:
+        with self._db.tx() as cur:
+            return isinstance(name, str) and self._fetch(cur, name) is not None
+
+    def list(self, state: str | None = None) -> list[StrategyRecord]:
+        """Every record (optionally only those in ``state``), by name."""
+        if state is not None and state not in STATES:
+            raise LifecycleError(f"unknown state {state!r}; valid: {list(STATES)}")
+        with self._db.tx() as cur:
+            if state is None:
+                cur.execute(f"SELECT {_COLS} FROM qr_strategies ORDER BY name")
+            else:
+                cur.execute(
+                    self._db.q(f"SELECT {_COLS} FROM qr_strategies WHERE state = ? ORDER BY name"), (state,)
+                )
+            return [_record(r) for r in cur.fetchall()]
+
+    def history(self, name: str) -> builtins.list[LifecycleEvent]:
+        """The events of ``name``, oldest first."""
+        with self._db.tx() as cur:
+            cur.execute(
+                self._db.q(
+                    "SELECT name, at, from_state, to_state, reason, details FROM qr_events WHERE name = ? "
+                    "ORDER BY id"
+                ),
+                (name,),
+            )
+            rows = cur.fetchall()
+        if not rows and name not in self:
+            raise self._unknown(name)
+        return [LifecycleEvent(r[0], r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows]
+
+    # ---------------------------------------------------------------------------------------- writing
+    def add_candidate(
+        self,
+        name: str,
+        *,
+        strategy: str,
+        params: Mapping[str, Any] | None = None,
+        metrics: Mapping[str, Any] | None = None,
+        rule: str | None = None,
+        source: str = "manual",
+        reason: str = "registered as a candidate",
+    ) -> StrategyRecord:
+        """Register a new candidate (an existing name is an error)."""
+        if not isinstance(name, str) or not name.strip():
+            raise LifecycleError(f"strategy name must be a non-empty string, got {name!r}")
+        now = _now()
+        with self._db.tx() as cur:
+            if self._fetch(cur, name, lock=True) is not None:
+                raise LifecycleError(f"strategy {name!r} is already in the registry")
+            cur.execute(
+                self._db.q(f"INSERT INTO qr_strategies ({_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                (
+                    name,
+                    "candidate",
+                    source,
+                    strategy,
+                    _dumps(params or {}),
+                    rule,
+                    _dumps(metrics or {}),
+                    now,
+                    now,
+                ),
+            )
+            self._event(cur, name, now, None, "candidate", reason, {"source": source})
+        return self.get(name)
+
+    def _event(
+        self, cur: Any, name: str, at: str, frm: str | None, to: str, reason: str, details: Mapping[str, Any]
+    ) -> None:
+        cur.execute(
+            self._db.q(
+                "INSERT INTO qr_events (name, at, from_state, to_state, reason, details) VALUES (?, ?, ?, ?, ?, ?)"
+            ),
+            (name, at, frm, to, reason, _dumps(details)),
+        )
+
+    def transition(
+        self,
+        name: str,
+        to: str,
+        *,
+        reason: str,
+        metrics: Mapping[str, Any] | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> StrategyRecord:
+        """Move ``name`` to state ``to`` if ``TRANSITIONS`` allows it (and, into ``validated``, if the gates pass
+        on its metrics, updated with ``metrics`` when given). Refused moves raise and write nothing."""
+        if to not in STATES:
+            raise LifecycleError(f"unknown state {to!r}; valid: {list(STATES)}")
+        if not isinstance(reason, str) or not reason.strip():
+            raise LifecycleError("a transition needs a non-empty reason")
+        now = _now()
+        with self._db.tx() as cur:
+            rec = self._fetch(cur, name, lock=True)
+            if rec is None:
+                raise self._unknown(name)
+            if (rec.state, to) not in TRANSITIONS:
+                allowed = sorted(t for f, t in TRANSITIONS if f == rec.state)
+                hint = {
+                    (
+                        "candidate",
+                        "live",
+                    ): "; promote it to validated first (it must pass the validation gates)",
+                    ("validated", "retired"): "; only live strategies are retired",
+                    ("candidate", "retired"): "; only live strategies are retired",
+                }.get((rec.state, to), "")
+                raise LifecycleError(
+                    f"strategy {name!r} is {rec.state}: moving it to {to} is not allowed (allowed from "
+                    f"{rec.state}: {allowed or 'none, it is final'}){hint}"
+                )
+            new_metrics = {**rec.metrics, **dict(metrics or {})}
+            if to == "validated":
+                failed = self.gates.check(new_metrics)
+                if failed:
+                    raise LifecycleError(f"strategy {name!r} fails the validation gates: {'; '.join(failed)}")
+            cur.execute(
+                self._db.q("UPDATE qr_strategies SET state = ?, metrics = ?, updated_at = ? WHERE name = ?"),
+                (to, _dumps(new_metrics), now, name),
+            )
+            self._event(cur, name, now, rec.state, to, reason, details or {})
+        return self.get(name)
+
+    def promote(
+        self, name: str, *, reason: str | None = None, metrics: Mapping[str, Any] | None = None
+    ) -> StrategyRecord:
+        """candidate → validated (gates applied) or validated → live."""
+        rec = self.get(name)
+        to = {"candidate": "validated", "validated": "live"}.get(rec.state)
+        if to is None:
+            raise LifecycleError(
+                f"strategy {name!r} is {rec.state}: promote moves candidate -> validated -> live only"
+            )
+        why = reason or ("passed the validation gates" if to == "validated" else "promoted to live")
+        details = {"gates": self.gates.__dict__} if to == "validated" else {}
+        return self.transition(name, to, reason=why, metrics=metrics, details=details)
+
+    def retire(self, name: str, *, reason: str, details: Mapping[str, Any] | None = None) -> StrategyRecord:
+        """live → retired, with the reason recorded."""
+        return self.transition(name, "retired", reason=reason, details=details)
+
+    # ---------------------------------------------------------------------------------------- monitoring
+    def monitor(
+        self,
+        name: str,
+        returns: ArrayLike,
+        *,
+        periods_per_year: float = 252.0,
+        config: MonitorConfig | None = None,
+        retire: bool = True,
+    ) -> MonitorReport:
+        """Judge a live strategy's realised per-bar simple returns against its recorded expectations and, when
+        a limit is breached and ``retire`` is set, retire it with the reasons.
+
+        Checks: realised max drawdown above the limit (``drawdown_multiple`` × the expected ``oos_max_drawdown``,
+        or ``max_drawdown``); Sharpe decay: the one-sided p-value of H0 "true Sharpe >= expected ``oos_sharpe``"
+        (the PSR of the realised returns against that benchmark, which accounts for skewness, kurtosis and the
+        track record's length) below ``decay_alpha``. Realised vs expected mean return is reported.
+        """
+        from quantray.engine import max_drawdown
+        from quantray.research import psr_from_stats, sharpe_stats
+
+        cfg = config or MonitorConfig()
+        rec = self.get(name)
+        if rec.state != "live":
+            raise LifecycleError(f"strategy {name!r} is {rec.state}: only live strategies are monitored")
+        r = np.asarray(returns, dtype=np.float64)
+        if r.ndim != 1 or not np.isfinite(r).all():
+            raise ParameterError("`returns` must be a one-dimensional array of finite per-bar returns")
+        ppy = float(periods_per_year)
+        exp_sr = _finite(rec.metrics.get("oos_sharpe"))
+        exp_dd = _finite(rec.metrics.get("oos_max_drawdown"))
+        exp_ret = _finite(rec.metrics.get("oos_mean_return"))
+        mdd = float(max_drawdown(r)) if r.size else 0.0
+        limit = (
+            float(cfg.max_drawdown)
+            if cfg.max_drawdown is not None
+            else (cfg.drawdown_multiple * exp_dd if exp_dd is not None and exp_dd > 0 else None)
+        )
+        breaches: list[str] = []
+        sr_real: float | None = None
+        pval: float | None = None
+        if r.size >= cfg.min_bars:
+            if limit is not None and mdd > limit:
+                breaches.append(f"drawdown breach: realised max drawdown {mdd:.4f} > limit {limit:.4f}")
+            try:
+                st = sharpe_stats(r)
+            except ParameterError:
+                st = None
+            if st is not None:
+                sr_real = st.sharpe * math.sqrt(ppy)
+                if exp_sr is not None:
+                    try:
+                        pval = psr_from_stats(
+                            st.sharpe,
+                            st.n,
+                            sr_benchmark=exp_sr / math.sqrt(ppy),
+                            skew=st.skew,
+                            kurtosis=st.kurtosis,
+                        )
+                    except ParameterError:
+                        pval = None
+                    if pval is not None and pval < cfg.decay_alpha:
+                        breaches.append(
+                            f"Sharpe decay: realised Sharpe {sr_real:.3f} vs expected {exp_sr:.3f}, p={pval:.4g} "
+                            f"< {cfg.decay_alpha:g}"
+                        )
+        retired = False
+        if breaches and retire:
+            self.retire(
+                name,
+                reason="automatic retirement: " + "; ".join(breaches),
+                details={"n_bars": int(r.size), "realised_max_drawdown": mdd, "decay_p_value": pval},
+            )
+            retired = True
+        return MonitorReport(
+            name=name,
+            n_bars=int(r.size),
+            realised_sharpe=sr_real,
+            expected_sharpe=exp_sr,
+            realised_return=float(r.mean() * ppy) if r.size else None,
+            expected_return=exp_ret,
+            realised_max_drawdown=mdd,
+            drawdown_limit=limit,
+            decay_p_value=pval,
+            breaches=breaches,
+            retired=retired,
+        )

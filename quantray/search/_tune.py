@@ -1,0 +1,641 @@
+"""Hyperparameter search on Ray Tune: the search space from a StrategySpec, Optuna TPE / random / grid
+searchers, multi-objective Pareto fronts, ASHA on per-fold intermediate results, persistent and resumable
+experiments, and an untouched holdout to confirm the winner.
+
+Objective. Each symbol's bars are split into a *search* segment (the first ``1 - holdout``) cut into ``folds``
+contiguous folds, and a *holdout* (the tail) that no trial sees. A trial's parameter set is fixed (nothing is fit
+on the bars it is scored on), so every fold scores it out of sample: signals are warmed up on all earlier history
+and the fold is simulated starting flat in cash (``research.window_simulations``). The trial reports the running
+mean over folds of the per-symbol-averaged metric after each fold (the intermediate results ASHA stops on); its
+final score is the mean over all folds. The best configuration is then backtested on the holdout, with its
+deflated Sharpe ratio for the number of trials run.
+
+Each trial evaluates every symbol on every fold (a batch), so that its work dominates Tune's per-trial overhead.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from quantray.engine import ExecutionConfig
+from quantray.engine._config import METRIC_NAMES
+from quantray.errors import ConfigError, ParameterError
+from quantray.strategies import ParamSpace, StrategySpec, get_strategy
+
+#: Score reported for a parameter set that breaks a constraint (e.g. fast >= slow) or never trades.
+INVALID_SCORE = -10.0
+_LOWER = frozenset({"max_drawdown", "max_drawdown_duration", "volatility"})
+_IDX = {m: i for i, m in enumerate(METRIC_NAMES)}
+
+
+def _home() -> Path:
+    return Path(os.environ.get("QUANTRAY_HOME") or Path.home() / ".quantray")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchConfig:
+    """A Tune search of one strategy.
+
+    Attributes:
+        strategy: a registered strategy name.
+        space: optional narrowing of the spec's ParamSpaces: name -> (low, high) or (low, high, step); names
+            not given keep the spec's space.
+        fixed: parameters held fixed (not searched).
+        searcher: ``"optuna"`` (TPE through Tune's OptunaSearch), ``"random"`` or ``"grid"``
+            (BasicVariantGenerator; grid enumerates every step of every searched parameter once).
+        metric: the objective when ``objectives`` is empty (one of ``METRIC_NAMES``); minimised for
+            max_drawdown, max_drawdown_duration and volatility, else maximised.
+        objectives: multi-objective search, e.g. ``(("sharpe", "max"), ("max_drawdown", "min"))``: Optuna's
+            multi-objective TPE; the Pareto front is written out; no scheduler.
+        scheduler: ``"asha"`` (early stopping on the per-fold running score) or ``"none"``.
+        num_samples: trials (ignored by grid, which runs every grid point).
+        max_concurrent: trials at once.
+        folds, holdout: see the module docstring.
+        seed: seeds the searcher.
+        storage_path: local directory or ``s3://`` URL of the experiment (default ``$QUANTRAY_HOME/tune``).
+        name: experiment name (default ``tune-<strategy>``).
+        execution: fills and costs.
+        min_trades: a trial whose mean entries per symbol and fold is below this scores ``INVALID_SCORE``.
+    """
+
+    strategy: str
+    space: Mapping[str, Sequence[float]] = field(default_factory=dict)
+    fixed: Mapping[str, float] = field(default_factory=dict)
+    searcher: Literal["optuna", "random", "grid"] = "optuna"
+    metric: str = "sharpe"
+    objectives: tuple[tuple[str, str], ...] = ()
+    scheduler: Literal["asha", "none"] = "asha"
+    num_samples: int = 20
+    max_concurrent: int = 2
+    folds: int = 4
+    holdout: float = 0.2
+    seed: int = 0
+    storage_path: str | None = None
+    name: str | None = None
+    execution: ExecutionConfig = field(default_factory=ExecutionConfig)
+    min_trades: float = 0.0
+
+    def __post_init__(self) -> None:
+        spec = get_strategy(self.strategy)  # unknown names list the valid ones
+        if self.searcher not in ("optuna", "random", "grid"):
+            raise ConfigError(f"`searcher` must be one of 'optuna', 'random', 'grid', got {self.searcher!r}")
+        if self.scheduler not in ("asha", "none"):
+            raise ConfigError(f"`scheduler` must be 'asha' or 'none', got {self.scheduler!r}")
+        for m, mode in self.objectives_or_metric():
+            if m not in METRIC_NAMES:
+                raise ConfigError(f"unknown metric {m!r}; valid: {list(METRIC_NAMES)}")
+            if mode not in ("max", "min"):
+                raise ConfigError(f"objective {m!r}: mode must be 'max' or 'min', got {mode!r}")
+        if self.objectives and len(self.objectives) < 2:
+            raise ConfigError("`objectives` needs at least two (metric, mode) pairs; use `metric` for one")
+        if self.objectives and self.searcher == "grid":
+            pass  # grid + several objectives: every point is run and the front is taken over them
+        for name, low in (("num_samples", 1), ("max_concurrent", 1), ("folds", 1)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise ConfigError(f"`{name}` must be an integer >= {low}, got {v!r}")
+        if not isinstance(self.holdout, int | float) or not 0.0 <= self.holdout <= 0.8:
+            raise ConfigError(f"`holdout` must be in [0, 0.8], got {self.holdout!r}")
+        search_space(spec, self.space, self.fixed)  # malformed spaces fail here, before anything runs
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SearchConfig:
+        """From a mapping (YAML): ``space`` as name -> [low, high(, step)] or "low:high(:step)", ``objectives``
+        as [[metric, mode], ...] or "metric:mode,metric:mode", ``execution`` as a mapping; unknown keys rejected."""
+        valid = list(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - set(valid))
+        if unknown:
+            raise ConfigError(f"unknown tune key(s) {unknown}; valid keys: {valid}")
+        d = dict(data)
+        if "strategy" not in d:
+            raise ConfigError("tune: missing required key `strategy`")
+        if isinstance(d.get("space"), Mapping):
+            d["space"] = {str(k): parse_range(str(k), v) for k, v in d["space"].items()}
+        elif "space" in d:
+            raise ConfigError(f"tune `space` must be a mapping of parameter -> range, got {d['space']!r}")
+        if "objectives" in d:
+            d["objectives"] = parse_objectives(d["objectives"])
+        if isinstance(d.get("execution"), Mapping):
+            d["execution"] = ExecutionConfig.from_dict(dict(d["execution"]))
+        return cls(**d)
+
+    def objectives_or_metric(self) -> tuple[tuple[str, str], ...]:
+        if self.objectives:
+            return tuple((str(m), str(mode)) for m, mode in self.objectives)
+        return ((self.metric, "min" if self.metric in _LOWER else "max"),)
+
+    @property
+    def experiment_name(self) -> str:
+        return self.name or f"tune-{self.strategy}"
+
+    @property
+    def storage(self) -> str:
+        return self.storage_path or str(_home() / "tune")
+
+
+def parse_range(name: str, value: Any) -> tuple[float, ...]:
+    """A search range from text ``"low:high[:step]"`` or a list ``[low, high(, step)]``."""
+    if isinstance(value, str):
+        parts = value.split(":")
+    elif isinstance(value, list | tuple):
+        parts = list(value)
+    else:
+        raise ConfigError(
+            f"search space of `{name}` must be 'LOW:HIGH[:STEP]' or [low, high(, step)], got {value!r}"
+        )
+    if len(parts) not in (2, 3):
+        raise ConfigError(f"search space of `{name}` must be 'LOW:HIGH[:STEP]', got {value!r}")
+    try:
+        nums = tuple(float(p) for p in parts)
+    except (TypeError, ValueError):
+        raise ConfigError(f"search space of `{name}`: {value!r} must hold numbers") from None
+    return tuple(int(x) if x.is_integer() else x for x in nums)
+
+
+def parse_objectives(value: Any) -> tuple[tuple[str, str], ...]:
+    """Objectives from ``"sharpe:max,max_drawdown:min"`` or ``[[metric, mode], ...]``."""
+    items = [p.split(":") for p in value.split(",")] if isinstance(value, str) else value
+    out = []
+    for it in items or []:
+        if not isinstance(it, list | tuple) or len(it) != 2:
+            raise ConfigError(f"objectives must be METRIC:MODE pairs (mode max or min), got {value!r}")
+        out.append((str(it[0]).strip(), str(it[1]).strip()))
+    return tuple(out)
+
+
+def search_space(
+    spec: StrategySpec,
+    overrides: Mapping[str, Sequence[float]] | None = None,
+    fixed: Mapping[str, Any] | None = None,
+) -> dict[str, ParamSpace]:
+    """The ParamSpaces searched: the spec's, narrowed by ``overrides`` ``name -> (low, high[, step])``, minus
+    ``fixed`` parameters. Malformed entries raise naming the parameter, the value and the rule."""
+    overrides = dict(overrides or {})
+    fixed = dict(fixed or {})
+    unknown = sorted((set(overrides) | set(fixed)) - set(spec.params))
+    if unknown:
+        raise ParameterError(
+            f"unknown parameter(s) {unknown} for strategy {spec.name!r}; valid: {list(spec.params) or 'none'}"
+        )
+    both = sorted(set(overrides) & set(fixed))
+    if both:
+        raise ParameterError(f"parameter(s) {both} are both searched and fixed")
+    for k, v in fixed.items():
+        spec.params[k].coerce(k, v, strategy=spec.name)
+    out: dict[str, ParamSpace] = {}
+    for name, base in spec.params.items():
+        if name in fixed:
+            continue
+        if name not in overrides:
+            out[name] = base
+            continue
+        rng = overrides[name]
+        if isinstance(rng, str) or not isinstance(rng, Sequence) or len(rng) not in (2, 3):
+            raise ParameterError(
+                f"search space of `{name}` must be (low, high) or (low, high, step), got {rng!r}"
+            )
+        try:
+            lo, hi = float(rng[0]), float(rng[1])
+            step = float(rng[2]) if len(rng) == 3 else base.step
+        except (TypeError, ValueError):
+            raise ParameterError(f"search space of `{name}`: {rng!r} must hold numbers") from None
+        if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
+            raise ParameterError(
+                f"search space of `{name}`: `low <= high` must hold, got low={lo:g}, high={hi:g}"
+            )
+        if lo < base.low or hi > base.high:
+            raise ParameterError(
+                f"search space of `{name}`: [{lo:g}, {hi:g}] leaves the strategy's space [{base.low:g}, {base.high:g}]"
+            )
+        if step is not None and not step > 0:
+            raise ParameterError(f"search space of `{name}`: step must be > 0, got {step:g}")
+        if base.kind == "int" and (
+            lo != int(lo) or hi != int(hi) or (step is not None and step != int(step))
+        ):
+            raise ParameterError(f"search space of `{name}` is an integer space, got {rng!r}")
+        out[name] = ParamSpace(
+            kind=base.kind,
+            low=lo,
+            high=hi,
+            default=min(max(base.default, lo), hi),
+            step=step,
+            log=base.log,
+            doc=base.doc,
+        )
+    if not out:
+        raise ParameterError(f"nothing to search: every parameter of strategy {spec.name!r} is fixed")
+    return out
+
+
+def tune_param_space(space: Mapping[str, ParamSpace], searcher: str) -> dict[str, Any]:
+    """Tune's param_space: integers with a step are searched as a step index ``<name>__i`` (so every
+    suggestion lands on the grid), floats uniformly (log-uniformly if ``log``), grid as ``grid_search``."""
+    from ray import tune
+
+    ps: dict[str, Any] = {}
+    for name, sp in space.items():
+        if searcher == "grid":
+            ps[name] = tune.grid_search(sp.grid())
+        elif sp.kind == "int":
+            step = int(sp.step or 1)
+            count = int((sp.high - sp.low) // step) + 1
+            ps[f"{name}__i"] = tune.randint(0, count)
+        elif sp.log and sp.low > 0:
+            ps[name] = tune.loguniform(sp.low, sp.high)
+        else:
+            ps[name] = tune.uniform(sp.low, sp.high)
+    return ps
+
+
+def decode(
+    config: Mapping[str, Any], space: Mapping[str, ParamSpace], fixed: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A Tune config back to strategy parameters."""
+    out = dict(fixed)
+    for name, sp in space.items():
+        if f"{name}__i" in config:
+            out[name] = int(sp.low + int(config[f"{name}__i"]) * int(sp.step or 1))
+        else:
+            v = config[name]
+            out[name] = int(v) if sp.kind == "int" else float(v)
+    return out
+
+
+@dataclass(frozen=True)
+class TrialData:
+    """What every trial needs (passed once through ``tune.with_parameters``)."""
+
+    strategy: StrategySpec
+    arrays: dict[str, Any]
+    folds: dict[str, np.ndarray]
+    space: dict[str, ParamSpace]
+    fixed: dict[str, Any]
+    execution: ExecutionConfig
+    periods_per_year: float
+    bars_per_day: float
+    objectives: tuple[tuple[str, str], ...]
+    min_trades: float
+
+
+def fold_scores(data: TrialData, params: Mapping[str, Any], fold: int) -> dict[str, float]:
+    """Per-symbol-averaged metrics of ``params`` on fold ``fold`` (pure; used by the trainable and tests)."""
+    from quantray.research._common import window_simulations
+
+    rows = []
+    for sym, arrays in data.arrays.items():
+        s, e = data.folds[sym][fold]
+        m, _ = window_simulations(
+            data.strategy,
+            arrays,
+            [params],
+            int(s),
+            int(e),
+            data.execution,
+            data.periods_per_year,
+            data.bars_per_day,
+        )
+        rows.append(m[0])
+    mat = np.array(rows)
+    out = {}
+    for name in METRIC_NAMES:
+        col = mat[:, _IDX[name]]
+        out[name] = float(np.nanmean(col)) if np.isfinite(col).any() else float("nan")
+    if not math.isfinite(out["sharpe"]):
+        out["sharpe"] = 0.0
+    return out
+
+
+def _trainable(config: dict[str, Any], data: TrialData) -> None:
+    from ray import tune
+
+    t0 = time.perf_counter()
+    objectives = data.objectives
+    try:
+        params = data.strategy.validate_params(decode(config, data.space, data.fixed))
+    except ParameterError as exc:
+        bad = {m: (INVALID_SCORE if mode == "max" else -INVALID_SCORE) for m, mode in objectives}
+        tune.report(
+            {
+                **bad,
+                "score": bad[objectives[0][0]],
+                "fold": 1,
+                "valid": False,
+                "error": str(exc),
+                "done_folds": 1,
+                "work_s": time.perf_counter() - t0,
+            }
+        )
+        return
+    sums: dict[str, float] = {}
+    n_folds = len(next(iter(data.folds.values())))
+    for i in range(n_folds):
+        sc = fold_scores(data, params, i)
+        for name, v in sc.items():
+            sums[name] = sums.get(name, 0.0) + (v if math.isfinite(v) else 0.0)
+        means = {name: s / (i + 1) for name, s in sums.items()}
+        valid = means["num_trades"] >= data.min_trades
+        report = {
+            m: (means[m] if valid else (INVALID_SCORE if mode == "max" else -INVALID_SCORE))
+            for m, mode in objectives
+        }
+        for m in ("sharpe", "max_drawdown", "total_return", "num_trades"):
+            report.setdefault(m, means[m])
+        report.update(
+            score=report[objectives[0][0]],
+            fold=i + 1,
+            valid=valid,
+            done_folds=i + 1,
+            work_s=time.perf_counter() - t0,
+            **{f"param_{k}": v for k, v in params.items()},
+        )
+        tune.report(report)
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    """Results of :func:`tune`.
+
+    Attributes:
+        trials: one row per trial: ``trial_id``, the parameters, the objective metric(s) (mean over folds),
+            ``folds`` reported (fewer when ASHA stopped it early), ``valid``, ``work_s`` (seconds of evaluation
+            work in the trial).
+        best: the best parameters (single objective) or None.
+        best_score: its objective.
+        pareto: the Pareto front (multi-objective), else an empty frame.
+        holdout: the best parameters' holdout metrics (``sharpe``, ``max_drawdown``, ``num_trades``,
+            ``total_return``, ``dsr`` deflated for the trials run), or {} without a holdout.
+        path: the experiment directory (local path or s3:// URL), for ``resume``.
+        restored: whether this call resumed an earlier run.
+    """
+
+    trials: pd.DataFrame
+    best: dict[str, Any] | None
+    best_score: float | None
+    pareto: pd.DataFrame
+    holdout: dict[str, Any]
+    path: str
+    restored: bool
+    elapsed_s: float
+
+
+def pareto_front(df: pd.DataFrame, objectives: Sequence[tuple[str, str]]) -> pd.DataFrame:
+    """Rows of ``df`` not dominated on ``objectives`` (``(column, "max"|"min")``), in the order they appear."""
+    vals = np.column_stack(
+        [df[m].to_numpy(float) * (1.0 if mode == "max" else -1.0) for m, mode in objectives]
+    )
+    keep = []
+    for i in range(len(vals)):
+        vi = vals[i]
+        if not np.isfinite(vi).all():
+            continue
+        dominated = np.any(np.all(vals >= vi, axis=1) & np.any(vals > vi, axis=1))
+        if not dominated:
+            keep.append(i)
+    return df.iloc[keep].reset_index(drop=True)
+
+
+def _split_folds(n: int, folds: int, holdout: float) -> tuple[np.ndarray, int]:
+    hs = round(n * (1.0 - holdout))
+    if hs < 2 * folds:
+        raise ParameterError(f"{n} bars are too few for {folds} folds with a {holdout:g} holdout")
+    edges = np.linspace(0, hs, folds + 1).round().astype(np.int64)
+    return np.stack([edges[:-1], edges[1:]], axis=1), hs
+
+
+def tune(
+    data: Any,
+    config: SearchConfig,
+    *,
+    symbols: Sequence[str] | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+) -> TuneResult:
+    """Search ``config.strategy``'s parameters on Ray Tune (see the module docstring for the objective).
+
+    Args:
+        data: path/URL, DataFrame of bars, Panel, or (mapping of) bar arrays.
+        config: the search (see :class:`SearchConfig`).
+        symbols: restrict to these symbols (every trial evaluates all of them on every fold).
+        resume: continue the experiment stored at ``storage/name`` (``Tuner.restore``): finished trials are
+            kept, unfinished ones run again, the searcher continues where it stopped.
+        overwrite: start afresh even if the experiment exists (else an existing one without ``resume`` is an
+            error, so results are never silently mixed).
+
+    Example:
+        >>> from quantray.data import sample_path
+        >>> cfg = SearchConfig(strategy="sma_cross", space={"fast": (5, 20, 5), "slow": (50, 100, 50)},
+        ...                    searcher="grid", scheduler="none", storage_path="/tmp/qr-doctest-tune")
+        >>> res = tune(sample_path(), cfg, symbols=["MSFT"], overwrite=True)  # doctest: +SKIP
+    """
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    from ray import tune as rt
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    from quantray.dist import connect
+    from quantray.research._common import load_symbols
+
+    t0 = time.perf_counter()
+    spec = get_strategy(config.strategy)
+    space = search_space(spec, config.space, config.fixed)
+    sd = load_symbols(data, symbols)
+    arrays, folds, hstart = {}, {}, {}
+    for sym, a in sd.arrays.items():
+        f, hs = _split_folds(a[4].size, config.folds, config.holdout)
+        arrays[sym], folds[sym], hstart[sym] = a, f, hs
+    objectives = config.objectives_or_metric()
+    tdata = TrialData(
+        spec,
+        arrays,
+        folds,
+        space,
+        dict(config.fixed),
+        config.execution,
+        sd.periods_per_year,
+        sd.bars_per_day,
+        objectives,
+        float(config.min_trades),
+    )
+    connect()
+    trainable = rt.with_parameters(_trainable, data=tdata)
+    name = config.experiment_name
+    storage = config.storage
+    path = f"{storage.rstrip('/')}/{name}"
+    exists = rt.Tuner.can_restore(path)
+    metric_names = [m for m, _ in objectives]
+    modes = [mode for _, mode in objectives]
+    run_cfg = rt.RunConfig(
+        name=name, storage_path=storage, verbose=0, failure_config=rt.FailureConfig(max_failures=2)
+    )
+    restored = False
+    if resume and exists:
+        tuner = rt.Tuner.restore(path, trainable=trainable, resume_unfinished=True, resume_errored=True)
+        restored = True
+    else:
+        if exists and not overwrite:
+            raise ConfigError(
+                f"experiment {path} exists: pass resume=True (--resume) to continue it or overwrite=True "
+                "(--overwrite) to start afresh"
+            )
+        if exists and overwrite and "://" not in path:
+            import shutil
+
+            shutil.rmtree(path, ignore_errors=True)
+        multi = len(objectives) > 1
+        if config.searcher == "optuna":
+            from optuna.samplers import TPESampler
+            from ray.tune.search.optuna import OptunaSearch
+
+            alg: Any = OptunaSearch(
+                metric=metric_names if multi else metric_names[0],
+                mode=modes if multi else modes[0],
+                sampler=TPESampler(seed=config.seed, multivariate=True),
+            )
+        else:
+            alg = BasicVariantGenerator(random_state=config.seed, max_concurrent=config.max_concurrent)
+        if config.searcher == "optuna":
+            from ray.tune.search import ConcurrencyLimiter
+
+            alg = ConcurrencyLimiter(alg, max_concurrent=config.max_concurrent)
+        sched = None
+        if config.scheduler == "asha" and not multi and config.folds > 1:
+            sched = ASHAScheduler(time_attr="fold", max_t=config.folds, grace_period=1, reduction_factor=2)
+        tcfg = rt.TuneConfig(
+            metric=None if multi else metric_names[0],
+            mode=None if multi else modes[0],
+            search_alg=alg,
+            scheduler=sched,
+            num_samples=1 if config.searcher == "grid" else config.num_samples,
+            max_concurrent_trials=config.max_concurrent,
+            reuse_actors=True,
+        )
+        tuner = rt.Tuner(
+            trainable,
+            param_space=tune_param_space(space, config.searcher),
+            tune_config=tcfg,
+            run_config=run_cfg,
+        )
+    grid = tuner.fit()
+    trials = _trials_frame(grid, space, objectives)
+    best: dict[str, Any] | None = None
+    best_score: float | None = None
+    pareto = pd.DataFrame()
+    holdout: dict[str, Any] = {}
+    if len(objectives) > 1:
+        pareto = pareto_front(trials[trials["valid"]], objectives) if len(trials) else pareto
+        _write_table(pareto, f"{path}/pareto.csv")
+    elif len(trials):
+        m, mode = objectives[0]
+        full = trials[trials["valid"] & (trials["folds"] == config.folds)]
+        pool = full if len(full) else trials
+        vals = pool[m].to_numpy(float) * (1.0 if mode == "max" else -1.0)
+        row = pool.iloc[int(np.nanargmax(np.where(np.isfinite(vals), vals, -np.inf)))]
+        best = {
+            k: (int(row[k]) if space[k].kind == "int" else float(row[k])) if k in space else v
+            for k, v in {**{n: row[n] for n in space}, **dict(config.fixed)}.items()
+        }
+        best = spec.validate_params(best)
+        best_score = float(row[m])
+        if config.holdout > 0:
+            holdout = _holdout(spec, best, sd, hstart, config, trials)
+    _write_table(trials, f"{path}/trials.csv")
+    return TuneResult(
+        trials=trials,
+        best=best,
+        best_score=best_score,
+        pareto=pareto,
+        holdout=holdout,
+        path=path,
+        restored=restored,
+        elapsed_s=time.perf_counter() - t0,
+    )
+
+
+def _write_table(df: pd.DataFrame, url: str) -> None:
+    if "://" not in url:
+        Path(url).parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(url, index=False)
+
+
+def _trials_frame(
+    grid: Any, space: Mapping[str, ParamSpace], objectives: Sequence[tuple[str, str]]
+) -> pd.DataFrame:
+    rows = []
+    for res in grid:
+        m = res.metrics or {}
+        if not m:
+            continue
+        row: dict[str, Any] = {"trial_id": m.get("trial_id")}
+        for name in space:
+            row[name] = m.get(f"param_{name}")
+            if row[name] is None:  # an invalid set reports no parameters: decode the config
+                cfg = res.config or {}
+                sp = space[name]
+                row[name] = (
+                    (sp.low + cfg[f"{name}__i"] * (sp.step or 1)) if f"{name}__i" in cfg else cfg.get(name)
+                )
+        for mname, _ in objectives:
+            row[mname] = m.get(mname)
+        for extra in ("sharpe", "max_drawdown", "total_return", "num_trades"):
+            row.setdefault(extra, m.get(extra))
+        row["folds"] = int(m.get("done_folds", 0))
+        row["valid"] = bool(m.get("valid", False))
+        row["work_s"] = float(m.get("work_s", float("nan")))
+        rows.append(row)
+    cols = [
+        "trial_id",
+        *space,
+        *dict.fromkeys([o for o, _ in objectives] + ["sharpe", "max_drawdown", "total_return", "num_trades"]),
+        "folds",
+        "valid",
+        "work_s",
+    ]
+    df = pd.DataFrame(rows, columns=cols)
+    return df.sort_values("trial_id", kind="mergesort").reset_index(drop=True)
+
+
+def _holdout(
+    spec: StrategySpec,
+    params: Mapping[str, Any],
+    sd: Any,
+    hstart: Mapping[str, int],
+    config: SearchConfig,
+    trials: pd.DataFrame,
+) -> dict[str, Any]:
+    from quantray.engine import max_drawdown, sharpe_ratio
+    from quantray.research import deflated_sharpe_ratio, trial_returns
+
+    ppy = sd.periods_per_year
+    length = min(a[4].size - hstart[s] for s, a in sd.arrays.items())
+    rets = [
+        trial_returns(a, spec, [params], config=config.execution, periods_per_year=ppy, start=hstart[s])[
+            -length:, 0
+        ]
+        for s, a in sd.arrays.items()
+    ]
+    r = np.mean(rets, axis=0)
+    sr = trial_returns  # keep the name used below readable
+    del sr
+    sharpes = trials.loc[trials["valid"], "sharpe"].to_numpy(float)
+    var = float(np.var(sharpes[np.isfinite(sharpes)], ddof=1)) if np.isfinite(sharpes).sum() > 1 else 0.0
+    try:
+        dsr = deflated_sharpe_ratio(r, n_trials=max(len(trials), 1), sr_variance=var, periods_per_year=ppy)
+    except ParameterError:
+        dsr = float("nan")
+    return {
+        "bars": int(length),
+        "sharpe": float(sharpe_ratio(r, ppy)),
+        "max_drawdown": float(max_drawdown(r)),
+        "total_return": float(np.prod(1.0 + r) - 1.0),
+        "dsr": dsr,
+        "n_trials": len(trials),
+    }

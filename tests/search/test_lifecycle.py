@@ -1,0 +1,170 @@
+"""The lifecycle registry contract, run against SQLite and a real PostgreSQL server (pgserver's embedded
+binaries, on a private Unix socket): allowed transitions move and record a reason; refused ones raise a clear
+error and write nothing; monitoring retires automatically with the reason recorded."""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from scipy.stats import norm
+
+from quantray.search import Gates, LifecycleError, MonitorConfig, Registry
+
+GOOD = {"dsr": 0.97, "pbo": 0.2, "oos_trades": 12, "oos_sharpe": 1.5, "oos_max_drawdown": 0.10}
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    pgserver = pytest.importorskip("pgserver")
+    d = tempfile.mkdtemp(prefix="qrpg-", dir="/tmp")
+    srv = pgserver.get_server(d, cleanup_mode="stop")
+    try:
+        yield srv.get_uri()
+    finally:
+        srv.cleanup()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Registry]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'reg.db'}"
+    else:
+        import psycopg
+
+        url = request.getfixturevalue("pg_url")
+        with psycopg.connect(url, autocommit=True) as c:
+            c.execute("DROP TABLE IF EXISTS qr_strategies")
+            c.execute("DROP TABLE IF EXISTS qr_events")
+    reg = Registry(url)
+    yield reg
+    reg.close()
+
+
+def _snapshot(reg: Registry) -> Any:
+    return [
+        (r.to_dict(), [e.__dict__ if hasattr(e, "__dict__") else e for e in reg.history(r.name)])
+        for r in reg.list()
+    ]
+
+
+def test_the_full_path_is_recorded_with_reasons(registry: Registry) -> None:
+    registry.add_candidate(
+        "s1", strategy="sma_cross", params={"fast": 5, "slow": 50}, metrics=GOOD, source="tune"
+    )
+    assert registry.get("s1").state == "candidate"
+    assert registry.promote("s1").state == "validated"
+    assert registry.promote("s1", reason="go live").state == "live"
+    assert registry.retire("s1", reason="capacity reached").state == "retired"
+    hist = registry.history("s1")
+    assert [(e.from_state, e.to_state) for e in hist] == [
+        (None, "candidate"),
+        ("candidate", "validated"),
+        ("validated", "live"),
+        ("live", "retired"),
+    ]
+    assert hist[2].reason == "go live" and hist[3].reason == "capacity reached"
+    rec = registry.get("s1")
+    assert rec.params == {"fast": 5, "slow": 50} and rec.source == "tune" and rec.metrics["dsr"] == 0.97
+    # it persists: a second connection sees the same
+    again = Registry(registry.url)
+    try:
+        assert again.get("s1").state == "retired" and len(again.history("s1")) == 4
+    finally:
+        again.close()
+
+
+@pytest.mark.parametrize(
+    ("steps", "action", "message"),
+    [
+        ([], lambda r: r.transition("s", "live", reason="x"), "promote it to validated first"),
+        ([], lambda r: r.retire("s", reason="x"), "only live strategies are retired"),
+        (["promote"], lambda r: r.retire("s", reason="x"), "only live strategies are retired"),
+        (["promote", "promote", "retire"], lambda r: r.promote("s"), "promote moves candidate"),
+        (["promote", "promote", "retire"], lambda r: r.transition("s", "live", reason="x"), "it is final"),
+        ([], lambda r: r.promote("nope"), "unknown strategy 'nope'"),
+        ([], lambda r: r.add_candidate("s", strategy="sma_cross"), "already in the registry"),
+        ([], lambda r: r.transition("s", "paused", reason="x"), "unknown state 'paused'"),
+        (["promote", "promote"], lambda r: r.retire("s", reason=" "), "non-empty reason"),
+    ],
+)
+def test_refused_transitions_raise_and_write_nothing(
+    registry: Registry, steps: list[str], action: Any, message: str
+) -> None:
+    registry.add_candidate("s", strategy="sma_cross", metrics=GOOD)
+    for step in steps:
+        registry.promote("s") if step == "promote" else registry.retire("s", reason="done")
+    before = _snapshot(registry)
+    with pytest.raises(LifecycleError, match=message):
+        action(registry)
+    assert _snapshot(registry) == before
+
+
+def test_validation_gates_block_promotion_and_write_nothing(registry: Registry) -> None:
+    registry.add_candidate("weak", strategy="sma_cross", metrics={"dsr": 0.6, "pbo": 0.7, "oos_trades": 2})
+    before = _snapshot(registry)
+    with pytest.raises(LifecycleError) as err:
+        registry.promote("weak")
+    msg = str(err.value)
+    assert "dsr=0.6 fails dsr >= 0.95" in msg and "pbo=0.7 fails pbo <= 0.5" in msg
+    assert "oos_trades=2 fails" in msg and "oos_sharpe is missing" in msg
+    assert _snapshot(registry) == before
+    # looser gates let it through; metrics given at promotion are merged in
+    loose = Registry(registry.url, gates=Gates(min_dsr=0.5, max_pbo=0.8, min_trades=1, min_oos_sharpe=0.0))
+    try:
+        rec = loose.promote("weak", metrics={"oos_sharpe": 0.3})
+        assert rec.state == "validated" and rec.metrics["oos_sharpe"] == 0.3
+    finally:
+        loose.close()
+
+
+def _live(registry: Registry, name: str, metrics: dict[str, Any]) -> None:
+    registry.add_candidate(name, strategy="sma_cross", metrics=metrics)
+    registry.promote(name)
+    registry.promote(name)
+
+
+def test_monitor_retires_on_a_drawdown_breach_with_the_reason(registry: Registry) -> None:
+    _live(registry, "dd", GOOD)
+    r = np.full(60, 0.001)
+    r[30:40] = -0.02  # an ~18% drawdown against an expected 10% (limit 1.5 x 10% = 15%)
+    rep = registry.monitor("dd", r, config=MonitorConfig(decay_alpha=1e-9))
+    assert rep.retired and rep.drawdown_limit == pytest.approx(0.15)
+    expected_dd = 1 - (1 - 0.02) ** 10
+    assert rep.realised_max_drawdown == pytest.approx(expected_dd, rel=1e-12)
+    last = registry.history("dd")[-1]
+    assert last.to_state == "retired" and "drawdown breach" in last.reason
+    assert registry.get("dd").state == "retired"
+
+
+def test_monitor_detects_sharpe_decay_with_the_psr_test(registry: Registry) -> None:
+    _live(registry, "decay", {**GOOD, "oos_max_drawdown": 0.9})
+    r = np.random.default_rng(3).normal(-0.0002, 0.01, 250)
+    rep = registry.monitor("decay", r, periods_per_year=252.0)
+    # independent one-sided test of H0: SR >= expected (Mertens' standard error, non-normal returns)
+    mu, sd = r.mean(), r.std(ddof=1)
+    sr = mu / sd
+    d = r - mu
+    skew = np.mean(d**3) / np.mean(d**2) ** 1.5
+    kurt = np.mean(d**4) / np.mean(d**2) ** 2
+    sr0 = 1.5 / math.sqrt(252)
+    z = (sr - sr0) * math.sqrt(len(r) - 1) / math.sqrt(1 - skew * sr + (kurt - 1) / 4 * sr**2)
+    assert rep.decay_p_value == pytest.approx(norm.cdf(z), rel=1e-9)
+    assert rep.retired and any("Sharpe decay" in b for b in rep.breaches)
+    assert "Sharpe decay" in registry.history("decay")[-1].reason
+
+
+def test_monitor_keeps_a_healthy_strategy_live(registry: Registry) -> None:
+    _live(registry, "ok", GOOD)
+    r = np.random.default_rng(5).normal(0.0008, 0.006, 250)  # ~2.1 annualised Sharpe, small drawdowns
+    rep = registry.monitor("ok", r)
+    assert not rep.breaches and not rep.retired and registry.get("ok").state == "live"
+    short = registry.monitor("ok", r[:5])  # too few bars to judge
+    assert short.decay_p_value is None and not short.retired
+    with pytest.raises(LifecycleError, match="only live"):
+        registry.add_candidate("c", strategy="sma_cross") and registry.monitor("c", r)
