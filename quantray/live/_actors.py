@@ -1,0 +1,435 @@
+"""The Ray actors of the live graph. Each wraps a Ray-free class (session, state, engine, portfolio, bus).
+
+* ``FeedActor`` (async; one per connection): runs a :class:`~quantray.live._feed.BinanceFeed`; every batch is
+  appended to the feed's write-ahead log (Parquet) *before* it is sent, then pushed to the market-state shards.
+* ``MarketStateActor`` (one per shard of a feed's symbols): books, bars, VWAP, spread; pushes closed bars to
+  the signal actor.
+* ``SignalActor``: strategies stepped on each closed bar; pushes signals to the portfolio.
+* ``PortfolioActor``: positions and P&L per strategy.
+* ``LiveHubActor`` (named ``quantray-live`` in namespace ``quantray``): the event bus and the snapshot for Serve.
+
+Durability: actors checkpoint to a :class:`~quantray.live._checkpoint.CheckpointStore` and declare
+``max_restarts``; their methods are retried on the restarted actor (``max_task_retries=-1``). A restarted
+actor restores its newest checkpoint, then replays what came after it — shards from the feed's WAL, the
+signal actor from the shards' bars, the portfolio from the signal history — and drops duplicates by sequence
+number, so final books, bars and P&L equal an uninterrupted run's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import zlib
+from typing import Any
+
+import ray
+
+from quantray.live._checkpoint import CheckpointStore
+from quantray.live._events import EventBus, make_sink
+from quantray.live._portfolio import Portfolio, PortfolioConfig
+from quantray.live._records import Bar, Event, Record, Signal
+from quantray.live._signals import LiveStrategy, SignalEngine
+from quantray.live._state import MarketState, MarketStateConfig
+
+__all__ = ["FeedActor", "LiveHubActor", "MarketStateActor", "PortfolioActor", "SignalActor", "shard_of"]
+
+log = logging.getLogger("quantray.live.actors")
+
+NAMESPACE = "quantray"
+HUB_NAME = "quantray-live"
+_OPTS: dict[str, Any] = {
+    "max_restarts": 5,
+    "max_task_retries": -1,
+    "num_cpus": 0,
+    "concurrency_groups": {"query": 2},
+}
+# Pushes (``on_batch``, ``on_bars``, ``on_signals``) run one at a time in the default group, in order; reads
+# (``bars_since``, ``signals_since``, snapshots) run in the "query" group so that a restarting downstream actor
+# can pull what it missed while its upstream waits for it (no deadlock). A lock guards the shared state.
+_query = ray.method(concurrency_group="query")
+
+
+def shard_of(symbol: str, n: int) -> int:
+    """Stable shard index of a symbol (crc32, the same in every process)."""
+    return zlib.crc32(symbol.encode()) % n
+
+
+def _get(name: str) -> Any:
+    return ray.get_actor(name, namespace=NAMESPACE)
+
+
+class _Killer:
+    """``--kill ACTOR:N``: exit the process once after N messages (a marker makes it happen only once)."""
+
+    def __init__(self, store: CheckpointStore, name: str, after: int | None) -> None:
+        self.store, self.name, self.after, self.count = store, name, after, 0
+        self.armed = after is not None and not store.marker(f"killed-{name}")
+
+    def tick(self, n: int) -> None:
+        if not self.armed:
+            return
+        self.count += n
+        if self.after is not None and self.count >= self.after:
+            self.store.set_marker(f"killed-{self.name}")
+            log.warning("killing %s after %d messages (--kill)", self.name, self.count)
+            os._exit(1)
+
+
+@ray.remote(**_OPTS)
+class FeedActor:
+    """One websocket connection; WAL first, then push to shards (at most ``max_inflight`` batches unacked)."""
+
+    def __init__(
+        self,
+        name: str,
+        feed: dict[str, Any],
+        shards: list[str],
+        store: dict[str, Any],
+        kill_after: int | None = None,
+        max_inflight: int = 4,
+    ) -> None:
+        from quantray.live._binance import BinanceSession
+        from quantray.live._feed import BinanceFeed, FeedConfig
+
+        self.name = name
+        self.store = CheckpointStore(store["url"], store.get("storage_options"))
+        self.config = FeedConfig.from_dict(feed)
+        session = BinanceSession(self.config.symbols, market=self.config.market)
+        ck = self.store.load_latest(name)
+        if ck is not None:
+            import json
+
+            session.restore(json.loads(ck[1]["meta"].column("json")[0].as_py()))
+            log.warning("%s restored at seq %d", name, ck[0])
+        self.feed = BinanceFeed(self.config, self._emit, session=session)
+        self.shard_names = shards
+        self.killer = _Killer(self.store, name, kill_after)
+        self.inflight: list[Any] = []
+        self.max_inflight = max_inflight
+        self.done = False
+
+    async def _emit(self, records: list[Record], events: list[Event]) -> None:
+        import json
+
+        import pyarrow as pa
+
+        if records:
+            self.store.append_wal(self.name, records)
+            meta = json.dumps(self.feed.session.checkpoint())
+            self.store.save(self.name, records[-1].seq, {"meta": pa.table({"json": [meta]})})
+            parts: list[list[Record]] = [[] for _ in self.shard_names]
+            for r in records:
+                parts[shard_of(r.symbol, len(parts))].append(r)
+            for name, part in zip(self.shard_names, parts, strict=True):
+                if part:
+                    self.inflight.append(_get(name).on_batch.remote(part))
+            while len(self.inflight) > self.max_inflight:
+                await self.inflight.pop(0)
+        if events:
+            _get(HUB_NAME).publish.remote(events)
+        self.killer.tick(len(records))
+
+    async def run(self) -> dict[str, Any]:
+        """Stream until the end of the replay (or :meth:`stop`); returns counters."""
+        if not self.done:
+            await self.feed.run()
+            for ref in self.inflight:
+                await ref
+            self.inflight = []
+            self.done = True
+        return {
+            "session": dict(self.feed.session.counters),
+            "feed": dict(self.feed.stats),
+            "seq": self.feed.session.seq,
+        }
+
+    def stop(self) -> None:
+        self.feed.stop()
+
+    def request_resync(self, symbol: str, reason: str = "downstream") -> None:
+        self.feed.request_resync(symbol, reason)
+
+    async def ping(self) -> bool:
+        await asyncio.sleep(0)
+        return True
+
+
+@ray.remote(**_OPTS)
+class MarketStateActor:
+    """A shard of one feed's symbols. Restores its checkpoint and replays the feed's WAL after a restart."""
+
+    def __init__(
+        self,
+        name: str,
+        feed_name: str,
+        index: int,
+        n_shards: int,
+        config: dict[str, Any],
+        signal_name: str,
+        store: dict[str, Any],
+        checkpoint_every: int = 5000,
+        kill_after: int | None = None,
+    ) -> None:
+        self.name, self.feed_name, self.signal_name = name, feed_name, signal_name
+        self.index, self.n_shards = index, n_shards
+        self.store = CheckpointStore(store["url"], store.get("storage_options"))
+        cfg = MarketStateConfig.from_dict(config)
+        ck = self.store.load_latest(name)
+        self.state = MarketState.from_tables(ck[1], cfg) if ck is not None else MarketState(cfg)
+        self.lock = threading.RLock()
+        self.checkpoint_every = checkpoint_every
+        self.since_ck = 0
+        self.pushes: list[Any] = []
+        self.killer = _Killer(self.store, name, kill_after)
+        # replay what the feed logged after our checkpoint (records already applied are skipped by seq)
+        missed = [
+            r
+            for r in self.store.read_wal(feed_name, self.state.last_seq)
+            if shard_of(r.symbol, n_shards) == index
+        ]
+        if ck is not None or missed:
+            log.warning(
+                "%s restored at seq %d, replaying %d records from the WAL",
+                name,
+                self.state.last_seq,
+                len(missed),
+            )
+        if missed:
+            self._apply(missed, count=False)
+
+    def _apply(self, records: list[Record], *, count: bool = True) -> None:
+        with self.lock:
+            out = self.state.apply(records)
+        if out.bars:
+            self.pushes.append(_get(self.signal_name).on_bars.remote(out.bars, self.name))
+        if out.events:
+            _get(HUB_NAME).publish.remote(out.events)
+        for sym in dict.fromkeys(out.resync):
+            _get(self.feed_name).request_resync.remote(sym, "book invalid downstream")
+        self.since_ck += len(records)
+        if self.since_ck >= self.checkpoint_every:
+            self.checkpoint()
+        if len(self.pushes) > 8:
+            ray.get(self.pushes[:-4])
+            self.pushes = self.pushes[-4:]
+        if count:
+            self.killer.tick(len(records))
+
+    def on_batch(self, records: list[Record]) -> int:
+        self._apply(records)
+        return self.state.last_seq
+
+    def checkpoint(self) -> int:
+        with self.lock:
+            self.store.save(self.name, self.state.last_seq, self.state.to_tables())
+            self.since_ck = 0
+            return self.state.last_seq
+
+    def flush(self) -> int:
+        """End of stream: close open bars, push them, wait until the signal actor has them."""
+        with self.lock:
+            out = self.state.flush()
+        if out.bars:
+            self.pushes.append(_get(self.signal_name).on_bars.remote(out.bars, self.name))
+        ray.get(self.pushes)
+        self.pushes = []
+        self.checkpoint()
+        return len(out.bars)
+
+    @_query
+    def bars_since(self, seq: int) -> list[Bar]:
+        with self.lock:
+            return self.state.bars_since(seq)
+
+    @_query
+    def outputs(self) -> dict[str, Any]:
+        """Tables for ``stream replay``: every bar, book tops, counters."""
+        with self.lock:
+            t = self.state.to_tables()
+            return {"bars": t["bars"], "book_top": t["book_top"], "counters": dict(self.state.counters)}
+
+    @_query
+    def top(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return self.state.top()
+
+    @_query
+    def summary(self) -> dict[str, Any]:
+        with self.lock:
+            return self.state.summary()
+
+
+@ray.remote(**_OPTS)
+class SignalActor:
+    """Strategies on closed bars from every shard; pushes signals to the portfolio."""
+
+    def __init__(
+        self,
+        name: str,
+        strategies: list[dict[str, Any]],
+        shards: list[str],
+        portfolio_name: str,
+        store: dict[str, Any],
+        checkpoint_every: int = 200,
+        kill_after: int | None = None,
+    ) -> None:
+        self.name, self.portfolio_name, self.shards = name, portfolio_name, shards
+        self.store = CheckpointStore(store["url"], store.get("storage_options"))
+        self.engine = SignalEngine([LiveStrategy.from_dict(s) for s in strategies])
+        self.lock = threading.RLock()
+        ck = self.store.load_latest(name)
+        if ck is not None:
+            self.engine.restore(ck[1])
+        self.checkpoint_every = checkpoint_every
+        self.since_ck = 0
+        self.pushes: list[Any] = []
+        self.killer = _Killer(self.store, name, kill_after)
+        if ck is not None or self.store.marker(f"killed-{name}"):
+            for shard in shards:
+                bars = ray.get(_get(shard).bars_since.remote(self.engine.last_bar_seq.get(shard, 0)))
+                self._apply(bars, shard, count=False)
+
+    def _apply(self, bars: list[Bar], source: str, *, count: bool = True) -> None:
+        sigs: list[Signal] = []
+        with self.lock:
+            for b in bars:
+                sigs += self.engine.on_bar(b, source)
+        if sigs:
+            self.pushes.append(_get(self.portfolio_name).on_signals.remote(sigs))
+        self.since_ck += len(bars)
+        if self.since_ck >= self.checkpoint_every:
+            self.checkpoint()
+        if len(self.pushes) > 8:
+            ray.get(self.pushes[:-4])
+            self.pushes = self.pushes[-4:]
+        if count:
+            self.killer.tick(len(bars))
+
+    def on_bars(self, bars: list[Bar], source: str) -> int:
+        self._apply(bars, source)
+        return len(bars)
+
+    def checkpoint(self) -> None:
+        with self.lock:
+            self.store.save(self.name, self.engine.seq, self.engine.to_tables())
+            self.since_ck = 0
+
+    def drain(self) -> int:
+        ray.get(self.pushes)
+        self.pushes = []
+        self.checkpoint()
+        return self.engine.seq
+
+    @_query
+    def signals_since(self, seq: int = 0) -> list[Signal]:
+        with self.lock:
+            return [s for s in self.engine.history if s.seq > seq]
+
+    @_query
+    def latest(self) -> list[Signal]:
+        with self.lock:
+            return self.engine.latest()
+
+    @_query
+    def history(self, symbol: str, strategy: str, limit: int) -> list[Signal]:
+        with self.lock:
+            rows = [s for s in self.engine.history if s.symbol == symbol and s.strategy == strategy]
+            return rows[-limit:] if limit > 0 else []
+
+
+@ray.remote(**_OPTS)
+class PortfolioActor:
+    """Positions and P&L; restores and replays the signal history after a restart."""
+
+    def __init__(
+        self,
+        name: str,
+        config: dict[str, Any],
+        signal_name: str,
+        store: dict[str, Any],
+        checkpoint_every: int = 200,
+        kill_after: int | None = None,
+    ) -> None:
+        self.name = name
+        self.store = CheckpointStore(store["url"], store.get("storage_options"))
+        self.pf = Portfolio(PortfolioConfig.from_dict(config))
+        self.lock = threading.RLock()
+        ck = self.store.load_latest(name)
+        if ck is not None:
+            self.pf.restore(ck[1])
+        self.checkpoint_every = checkpoint_every
+        self.since_ck = 0
+        self.killer = _Killer(self.store, name, kill_after)
+        if ck is not None or self.store.marker(f"killed-{name}"):
+            self._apply(ray.get(_get(signal_name).signals_since.remote(0)), count=False)
+
+    def _apply(self, sigs: list[Signal], *, count: bool = True) -> None:
+        events: list[Event] = []
+        with self.lock:
+            for s in sigs:
+                events += self.pf.on_signal(s)
+        if events:
+            _get(HUB_NAME).publish.remote(events)
+        self.since_ck += len(sigs)
+        if self.since_ck >= self.checkpoint_every:
+            self.checkpoint()
+        if count:
+            self.killer.tick(len(sigs))
+
+    def on_signals(self, sigs: list[Signal]) -> int:
+        self._apply(sigs)
+        return len(sigs)
+
+    def checkpoint(self) -> None:
+        with self.lock:
+            self.store.save(self.name, self.pf.last_seq, self.pf.to_tables())
+            self.since_ck = 0
+
+    @_query
+    def pnl(self) -> Any:
+        with self.lock:
+            return self.pf.pnl_table()
+
+    @_query
+    def view(self) -> dict[str, Any]:
+        with self.lock:
+            return {"positions": self.pf.positions(), "pnl": self.pf.totals()}
+
+
+@ray.remote(num_cpus=0, max_restarts=5, max_task_retries=-1)
+class LiveHubActor:
+    """Event bus and snapshot server of a running graph (named ``quantray-live``)."""
+
+    def __init__(
+        self,
+        shards: list[str],
+        signal_name: str,
+        portfolio_name: str,
+        sinks: list[dict[str, Any]],
+        keep: int = 100,
+    ) -> None:
+        self.shards, self.signal_name, self.portfolio_name = shards, signal_name, portfolio_name
+        self.bus = EventBus([make_sink(s) for s in sinks], keep=keep)
+
+    def publish(self, events: list[Event]) -> int:
+        return self.bus.publish(events)
+
+    def events(self) -> list[dict[str, Any]]:
+        return self.bus.latest()
+
+    def snapshot(self, timeout_s: float = 2.0) -> dict[str, Any]:
+        from quantray.live._api import build_snapshot
+
+        tops = ray.get([_get(s).top.remote() for s in self.shards], timeout=timeout_s)
+        latest = ray.get(_get(self.signal_name).latest.remote(), timeout=timeout_s)
+        view = ray.get(_get(self.portfolio_name).view.remote(), timeout=timeout_s)
+        return build_snapshot([t for part in tops for t in part], latest, view, self.bus.latest())
+
+    def history(self, symbol: str, strategy: str, limit: int) -> list[dict[str, Any]]:
+        from quantray.live._api import signal_dict
+
+        return [
+            signal_dict(s) for s in ray.get(_get(self.signal_name).history.remote(symbol, strategy, limit))
+        ]

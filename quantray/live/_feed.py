@@ -1,0 +1,307 @@
+"""Websocket feed adapters (asyncio, ``websockets``): connect, subscribe, parse, resync, reconnect.
+
+:class:`BinanceFeed` drives a :class:`~quantray.live._binance.BinanceSession` over a real connection:
+
+* subscribes with the combined-stream URL (``/stream?streams=...``) or ``/ws`` + a ``SUBSCRIBE`` message;
+* fetches the REST depth snapshot when the session asks for one (first diffs, a gap, a resync request) and
+  backfills missing trades over REST ``historicalTrades``;
+* batches records (``batch_size`` or ``batch_delay_s``) before handing them to ``emit``;
+* reconnects with exponential backoff and jitter (``delay = min(max, initial·2^k)``, then a uniform draw in
+  ``[delay/2, delay]``) after a dropped connection or a stale feed (no message for ``stale_s``), resubscribes,
+  and resyncs books whose diffs no longer continue;
+* stops when the server closes with reason ``"end of replay"`` (the replay server), after a final trade
+  backfill and a final snapshot check.
+
+Example:
+    >>> cfg = FeedConfig(market="spot", symbols=("BTCUSDT",), ws_url="ws://127.0.0.1:1", rest_url="http://127.0.0.1:1")
+    >>> cfg.stream_url().split("?")[0]
+    'ws://127.0.0.1:1/stream'
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+import urllib.parse
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from quantray.errors import ConfigError
+from quantray.live._binance import BinanceSession, BinanceUrls, binance_streams
+from quantray.live._records import Event, Record
+from quantray.live._replay_server import END_OF_REPLAY
+
+__all__ = ["BinanceFeed", "FeedConfig", "backoff_delays"]
+
+log = logging.getLogger("quantray.live.feed")
+
+Emit = Callable[[list[Record], list[Event]], Awaitable[None]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeedConfig:
+    """One connection to one venue.
+
+    Attributes:
+        venue: ``"binance"`` (spot or USDⓈ-M by ``market``).
+        market: ``"spot"`` or ``"usdm"``.
+        symbols: exchange symbols.
+        ws_url, rest_url: base URLs (the exchange by default, a replay server in tests).
+        combined: combined-stream URL (True) or ``/ws`` + SUBSCRIBE (False).
+        depth_speed: depth stream speed suffix (``100ms`` spot, ``0ms`` futures by default).
+        batch_size, batch_delay_s: records per batch, and the longest a record waits for its batch.
+        backoff_initial_s, backoff_max_s: reconnect backoff bounds.
+        stale_s: seconds without a message before the connection is considered dead.
+        snapshot_limit: levels requested in REST snapshots.
+        backfill: backfill trade-id gaps over REST.
+        max_reconnects: give up after this many consecutive failed connects (None: never).
+    """
+
+    venue: str = "binance"
+    market: str = "spot"
+    symbols: tuple[str, ...] = ()
+    ws_url: str = ""
+    rest_url: str = ""
+    combined: bool = True
+    depth_speed: str | None = None
+    batch_size: int = 2000
+    batch_delay_s: float = 0.005
+    backoff_initial_s: float = 0.05
+    backoff_max_s: float = 5.0
+    stale_s: float = 10.0
+    snapshot_limit: int = 1000
+    backfill: bool = True
+    max_reconnects: int | None = None
+    streams: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if self.venue != "binance":
+            raise ConfigError(f"feed `venue` must be 'binance', got {self.venue!r}")
+        if self.market not in ("spot", "usdm"):
+            raise ConfigError(f"feed `market` must be 'spot' or 'usdm', got {self.market!r}")
+        if not self.symbols:
+            raise ConfigError("feed `symbols` must not be empty")
+        object.__setattr__(self, "symbols", tuple(s.upper() for s in self.symbols))
+        urls = BinanceUrls.for_market(self.market)
+        if not self.ws_url:
+            object.__setattr__(self, "ws_url", urls.ws)
+        if not self.rest_url:
+            object.__setattr__(self, "rest_url", urls.rest)
+        if self.batch_size < 1 or self.batch_delay_s < 0:
+            raise ConfigError("feed `batch_size` must be >= 1 and `batch_delay_s` >= 0")
+        if not 0 < self.backoff_initial_s <= self.backoff_max_s:
+            raise ConfigError(
+                f"feed backoff must satisfy 0 < backoff_initial_s <= backoff_max_s, got "
+                f"{self.backoff_initial_s}, {self.backoff_max_s}"
+            )
+        if not self.streams:
+            object.__setattr__(
+                self,
+                "streams",
+                tuple(binance_streams(self.symbols, market=self.market, depth_speed=self.depth_speed)),
+            )
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FeedConfig:
+        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ConfigError(f"feed: unknown key(s) {unknown}; valid: {sorted(cls.__dataclass_fields__)}")
+        d = dict(d)
+        for k in ("symbols", "streams"):
+            if k in d:
+                d[k] = tuple(d[k])
+        return cls(**d)
+
+    def stream_url(self) -> str:
+        base = self.ws_url.rstrip("/")
+        if self.combined:
+            return f"{base}/stream?streams={'/'.join(self.streams)}"
+        return f"{base}/ws"
+
+    def rest_path(self, endpoint: str) -> str:
+        prefix = "/api/v3/" if self.market == "spot" else "/fapi/v1/"
+        return self.rest_url.rstrip("/") + prefix + endpoint
+
+
+def backoff_delays(initial: float, maximum: float, attempts: int, rng: random.Random) -> list[float]:
+    """The reconnect delays: exponential, capped, with "equal jitter" (uniform in [d/2, d])."""
+    out = []
+    for k in range(attempts):
+        d = min(maximum, initial * (2**k))
+        out.append(d / 2 + rng.random() * d / 2)
+    return out
+
+
+class BinanceFeed:
+    """Run a Binance connection, calling ``emit(records, events)`` per batch."""
+
+    def __init__(
+        self,
+        config: FeedConfig,
+        emit: Emit,
+        *,
+        session: BinanceSession | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.config = config
+        self.emit = emit
+        self.session = session or BinanceSession(config.symbols, market=config.market)
+        self.rng = random.Random(seed)
+        self.stats = {
+            "connects": 0,
+            "reconnects": 0,
+            "stale": 0,
+            "snapshots_fetched": 0,
+            "backfills": 0,
+            "batches": 0,
+        }
+        self.delays: list[float] = []
+        self._stop = False
+        self._http: Any = None
+
+    def stop(self) -> None:
+        self._stop = True
+
+    def request_resync(self, symbol: str, reason: str = "downstream request") -> None:
+        self.session.request_resync(symbol, reason)
+
+    async def _get(self, url: str) -> Any:
+        async with self._http.get(url) as resp:
+            text = await resp.text()
+            if resp.status != 200:
+                raise ConnectionError(f"GET {url}: HTTP {resp.status}: {text[:200]}")
+            return json.loads(text)
+
+    async def _fixups(self, out: list[Record]) -> None:
+        s = self.session
+        for sym in s.symbols_needing_snapshot():
+            q = urllib.parse.urlencode({"symbol": sym, "limit": self.config.snapshot_limit})
+            snap = await self._get(f"{self.config.rest_path('depth')}?{q}")
+            self.stats["snapshots_fetched"] += 1
+            out += s.on_snapshot(sym, snap, time.time_ns())
+        for sym, from_id in s.pending_backfill():
+            rows: list[dict[str, Any]] = []
+            if self.config.backfill:
+                rows = await self._backfill(sym, from_id)
+            out += s.on_backfill(sym, rows, time.time_ns())
+
+    async def _backfill(self, sym: str, from_id: int, until: int | None = None) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        while True:
+            q = urllib.parse.urlencode({"symbol": sym, "fromId": from_id, "limit": 1000})
+            page = await self._get(f"{self.config.rest_path('historicalTrades')}?{q}")
+            self.stats["backfills"] += 1
+            rows += page
+            if len(page) < 1000:
+                return rows
+            from_id = int(page[-1]["id"]) + 1
+
+    async def _flush(self, batch: list[Record]) -> None:
+        events = self.session.events
+        self.session.events = []
+        if batch or events:
+            self.stats["batches"] += 1
+            await self.emit(list(batch), events)
+        batch.clear()
+
+    async def run(self) -> None:
+        """Connect and stream until :meth:`stop` or the end of a replay."""
+        import aiohttp
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import ConnectionClosed
+
+        cfg = self.config
+        failures = 0
+        batch: list[Record] = []
+        async with aiohttp.ClientSession() as http:
+            self._http = http
+            while not self._stop:
+                ended = False
+                try:
+                    async with connect(
+                        cfg.stream_url(),
+                        compression=None,
+                        max_size=None,
+                        max_queue=None,
+                        ping_interval=20,
+                        open_timeout=5,
+                    ) as ws:
+                        self.stats["connects"] += 1
+                        if self.stats["connects"] > 1:
+                            self.stats["reconnects"] += 1
+                        if not cfg.combined:
+                            await ws.send(
+                                json.dumps({"method": "SUBSCRIBE", "params": list(cfg.streams), "id": 1})
+                            )
+                        got_any = False
+                        while not self._stop:
+                            timeout = cfg.batch_delay_s if batch else cfg.stale_s
+                            try:
+                                raw = await asyncio.wait_for(ws.recv(), timeout)
+                            except TimeoutError:
+                                if batch:
+                                    await self._flush(batch)
+                                    continue
+                                self.stats["stale"] += 1
+                                self.session.events.append(
+                                    Event(time.time_ns(), "stale_feed", "", {"silent_s": cfg.stale_s}, "feed")
+                                )
+                                log.warning("feed %s silent for %.1fs: reconnecting", cfg.ws_url, cfg.stale_s)
+                                break
+                            if not got_any:
+                                got_any = True
+                                failures = 0
+                            batch += self.session.on_message(raw, time.time_ns())
+                            if self.session.symbols_needing_snapshot() or self.session.pending_backfill():
+                                await self._fixups(batch)
+                            if len(batch) >= cfg.batch_size:
+                                await self._flush(batch)
+                except ConnectionClosed as exc:
+                    if exc.rcvd is not None and exc.rcvd.reason == END_OF_REPLAY:
+                        ended = True
+                    else:
+                        log.warning("feed connection to %s closed: %s", cfg.ws_url, exc)
+                except (OSError, TimeoutError, ConnectionError, aiohttp.ClientError) as exc:
+                    log.warning("feed connection to %s failed: %r", cfg.ws_url, exc)
+                if ended:
+                    await self._finish(batch)
+                    return
+                await self._flush(batch)
+                self.session.on_disconnect()
+                if self._stop:
+                    break
+                failures += 1
+                if cfg.max_reconnects is not None and failures > cfg.max_reconnects:
+                    raise ConnectionError(f"feed {cfg.ws_url}: gave up after {cfg.max_reconnects} reconnects")
+                d = min(cfg.backoff_max_s, cfg.backoff_initial_s * 2 ** (failures - 1))
+                delay = d / 2 + self.rng.random() * d / 2
+                self.delays.append(delay)
+                self.session.events.append(
+                    Event(time.time_ns(), "reconnect", "", {"attempt": failures, "delay_s": delay}, "feed")
+                )
+                await asyncio.sleep(delay)
+            await self._flush(batch)
+
+    async def _finish(self, batch: list[Record]) -> None:
+        """End of replay: backfill trailing trades, then a snapshot if the server's book is ahead of ours."""
+        s = self.session
+        try:
+            for sym, last in s.last_trade_ids().items():
+                if self.config.backfill and last >= 0:
+                    rows = await self._backfill(sym, last + 1)
+                    if rows:
+                        s._state[sym].held = []
+                        batch += s.on_backfill(sym, rows, time.time_ns())
+            for sym, last_u in s.last_update_ids().items():
+                q = urllib.parse.urlencode({"symbol": sym, "limit": self.config.snapshot_limit})
+                snap = await self._get(f"{self.config.rest_path('depth')}?{q}")
+                if int(snap.get("lastUpdateId", 0)) > last_u:
+                    s.request_resync(sym, "final snapshot is newer than the last applied update")
+                    batch += s.on_snapshot(sym, snap, time.time_ns())
+        except (OSError, ConnectionError, ValueError) as exc:
+            log.warning("feed final checks failed: %r", exc)
+        await self._flush(batch)

@@ -1,0 +1,529 @@
+"""A replay server: recorded exchange messages over a real websocket, speaking the exchange's protocol.
+
+Binance (spot and USDⓈ-M, detected from the recording):
+
+* websocket ``/ws`` (then ``{"method": "SUBSCRIBE" | "UNSUBSCRIBE" | "LIST_SUBSCRIPTIONS", "params": [...],
+  "id": n}``), ``/ws/<stream>`` (raw payloads) and ``/stream?streams=a/b`` (combined ``{"stream", "data"}``);
+* REST on the same port: ``GET /api/v3/depth`` or ``/fapi/v1/depth?symbol=&limit=`` (a snapshot) and
+  ``/api/v3/historicalTrades`` or ``/fapi/v1/historicalTrades?symbol=&fromId=&limit=``.
+
+Modes: ``live`` (default) behaves like an exchange — one shared clock; a client joining or reconnecting gets
+the messages from "now" on, the depth snapshot is the server's own book at that moment (built from the
+recorded snapshot and every diff since), and at ``speed="max"`` the clock only runs while somebody listens.
+``session`` replays the whole recording to every new connection (for exactly repeatable runs; clients drop
+what they already have by exchange ids), and its snapshot is the recorded one.
+
+Faults (``FaultSpec.parse("drop=0.01,dup=0.01,reorder=0.01,disconnect=5000,stall=3000:0.5,seed=1")``) are
+applied per connection to market messages: drop, duplicate, swap with the next, abort the TCP connection every
+N messages, stall S seconds every N messages. At the end of the recording the server closes connections with
+code 1000 and reason ``"end of replay"``.
+
+Example:
+    >>> FaultSpec.parse("drop=0.1,seed=3").drop
+    0.1
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from quantray.errors import ConfigError
+from quantray.live._book import OrderBook
+from quantray.live._files import detect_binance_market, read_recording
+
+__all__ = ["END_OF_REPLAY", "FaultSpec", "ReplayServer"]
+
+log = logging.getLogger("quantray.live.replay")
+
+END_OF_REPLAY = "end of replay"
+
+
+@dataclass(frozen=True, kw_only=True)
+class FaultSpec:
+    """Fault injection: probabilities per message, and every-N-messages disconnects and stalls."""
+
+    drop: float = 0.0
+    dup: float = 0.0
+    reorder: float = 0.0
+    disconnect: int = 0
+    stall_every: int = 0
+    stall_s: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for k in ("drop", "dup", "reorder"):
+            if not 0.0 <= getattr(self, k) <= 1.0:
+                raise ConfigError(f"--faults {k}={getattr(self, k)}: must be a probability in [0, 1]")
+        if self.disconnect < 0 or self.stall_every < 0 or self.stall_s < 0:
+            raise ConfigError("--faults disconnect, stall counts and seconds must be >= 0")
+
+    @classmethod
+    def parse(cls, spec: str | None) -> FaultSpec:
+        """``key=value`` pairs separated by commas; keys drop, dup, reorder, disconnect, stall (N:SECONDS), seed."""
+        if not spec:
+            return cls()
+        kw: dict[str, Any] = {}
+        for part in spec.split(","):
+            if not part.strip():
+                continue
+            key, sep, value = part.strip().partition("=")
+            if not sep:
+                raise ConfigError(f"--faults {part!r}: expected KEY=VALUE")
+            try:
+                if key in ("drop", "dup", "reorder"):
+                    kw[key] = float(value)
+                elif key in ("disconnect", "seed"):
+                    kw[key] = int(value)
+                elif key == "stall":
+                    n, _, s = value.partition(":")
+                    kw["stall_every"], kw["stall_s"] = int(n), float(s or 1.0)
+                else:
+                    raise ConfigError(
+                        f"--faults: unknown key {key!r}; valid: drop, dup, reorder, disconnect, stall, seed"
+                    )
+            except ValueError:
+                raise ConfigError(f"--faults {key}={value!r}: not a number") from None
+        return cls(**kw)
+
+    @property
+    def any(self) -> bool:
+        return bool(self.drop or self.dup or self.reorder or self.disconnect or self.stall_every)
+
+
+@dataclass(slots=True)
+class _Line:
+    recv_ns: int
+    stream: str
+    symbol: str
+    combined: str
+    raw: str
+    snapshot: dict[str, Any] | None = None
+    depth: dict[str, Any] | None = None
+    trade: dict[str, Any] | None = None
+
+
+def _load(path: str | Path) -> tuple[str, list[_Line]]:
+    rec = read_recording(path)
+    market, _, _ = detect_binance_market(rec)
+    lines: list[_Line] = []
+    for r in rec:
+        if r.snapshot:
+            lines.append(_Line(r.recv_ns, "", "", "", "", snapshot=json.loads(r.raw)))
+            continue
+        text = r.raw
+        if text.startswith('{"stream":"'):
+            end = text.index('"', 11)
+            stream = text[11:end]
+            raw = text[text.index('"data":', end) + 7 : -1]
+        else:
+            d = json.loads(text)
+            stream = f"{str(d.get('s', '')).lower()}@{d.get('e', 'bookTicker')}"
+            raw = text
+            text = json.dumps({"stream": stream, "data": d})
+        line = _Line(r.recv_ns, stream, stream.split("@", 1)[0].upper(), text, raw)
+        if "@depth" in stream:
+            line.depth = json.loads(raw)
+        elif stream.endswith("@trade"):
+            line.trade = json.loads(raw)
+        lines.append(line)
+    return market, lines
+
+
+class _Conn:
+    def __init__(self, ws: Any, combined: bool, streams: set[str], index: int, faults: FaultSpec) -> None:
+        self.ws = ws
+        self.combined = combined
+        self.streams = streams
+        self.rng = random.Random(faults.seed * 1_000_003 + index)
+        self.sent = 0
+        self.held: str | None = None
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=256)
+
+
+class ReplayServer:
+    """Serve one Binance recording on ``host:port`` (port 0 picks a free one; see :attr:`port`).
+
+    Args:
+        path: a ``.jsonl[.gz]`` recording (``<local_receive_ns> <raw JSON>`` lines).
+        speed: ``"max"`` or a positive factor of real time.
+        faults: fault injection (live mode; a :class:`FaultSpec` or its string form).
+        mode: ``"live"`` or ``"session"`` (see the module docstring).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        speed: str | float = "max",
+        faults: FaultSpec | str | None = None,
+        mode: str = "live",
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        if mode not in ("live", "session"):
+            raise ConfigError(f"replay server `mode` must be 'live' or 'session', got {mode!r}")
+        if speed != "max":
+            try:
+                speed = float(speed)
+            except (TypeError, ValueError):
+                raise ConfigError(f"--speed must be 'max' or a positive number, got {speed!r}") from None
+            if not speed > 0:
+                raise ConfigError(f"--speed must be 'max' or a positive number, got {speed!r}")
+        self.path = str(path)
+        self.speed = speed
+        self.faults = faults if isinstance(faults, FaultSpec) else FaultSpec.parse(faults)
+        self.mode = mode
+        self.host = host
+        self.port = port
+        self.market, self.lines = _load(path)
+        self.books: dict[str, OrderBook] = {}
+        self.trades: dict[str, list[dict[str, Any]]] = {}
+        self.recorded_snapshot = next((x.snapshot for x in self.lines if x.snapshot), None)
+        self.cursor = 0
+        self.high_water = 0
+        self.conns: list[_Conn] = []
+        self.n_conns = 0
+        self.finished: asyncio.Event | None = None  # created in start(), inside the event loop
+        self.stats = {
+            "connections": 0,
+            "sent": 0,
+            "dropped": 0,
+            "duplicated": 0,
+            "reordered": 0,
+            "aborted": 0,
+            "stalls": 0,
+            "rest": 0,
+        }
+        self._server: Any = None
+        self._pump: asyncio.Task[None] | None = None
+        self._listening: asyncio.Event | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> ReplayServer:
+        from websockets.asyncio.server import serve
+
+        self._listening = asyncio.Event()
+        self.finished = asyncio.Event()
+        self._server = await serve(
+            self._handler,
+            self.host,
+            self.port,
+            process_request=self._http,
+            compression=None,
+            max_queue=None,
+            ping_interval=None,
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        if self.mode == "live":
+            self._pump = asyncio.create_task(self._run_live())
+        return self
+
+    async def stop(self) -> None:
+        if self._pump is not None:
+            self._pump.cancel()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def serve_forever(self) -> None:
+        await self.start()
+        try:
+            await asyncio.Future()
+        finally:
+            await self.stop()
+
+    @property
+    def url(self) -> str:
+        return f"ws://{self.host}:{self.port}"
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    # ------------------------------------------------------------------ the exchange's own state
+    def _advance_state(self, line: _Line) -> None:
+        if line.snapshot is not None:
+            snap = line.snapshot
+            # the recorded snapshot is of the recording's symbol (one symbol per Binance recording)
+            sym = next((x.symbol for x in self.lines if x.symbol), "")
+            b = OrderBook()
+            b.reset(
+                [(float(p), float(q)) for p, q in snap["bids"]],
+                [(float(p), float(q)) for p, q in snap["asks"]],
+                last_update_id=int(snap["lastUpdateId"]),
+            )
+            self.books[sym] = b
+        elif line.depth is not None:
+            cur = self.books.get(line.symbol)
+            d = line.depth
+            if cur is not None and int(d["u"]) > cur.last_update_id:
+                cur.apply(
+                    [(float(p), float(q)) for p, q in d["b"]],
+                    [(float(p), float(q)) for p, q in d["a"]],
+                    last_update_id=int(d["u"]),
+                )
+        elif line.trade is not None:
+            self.trades.setdefault(line.symbol, []).append(line.trade)
+
+    # ------------------------------------------------------------------ REST
+    def _http(self, connection: Any, request: Any) -> Any:
+        parsed = urllib.parse.urlsplit(request.path)
+        if parsed.path in ("/ws", "/stream") or parsed.path.startswith("/ws/"):
+            return None
+        from websockets.datastructures import Headers
+        from websockets.http11 import Response
+
+        self.stats["rest"] += 1
+        q = dict(urllib.parse.parse_qsl(parsed.query))
+
+        def reply(status: int, payload: Any) -> Any:
+            body = json.dumps(payload).encode()
+            headers = Headers([("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return Response(status, "OK" if status == 200 else "Error", headers, body)
+
+        prefix = "/api/v3/" if self.market == "spot" else "/fapi/v1/"
+        sym = q.get("symbol", "").upper()
+        if parsed.path == prefix + "depth":
+            limit = int(q.get("limit", "100"))
+            snap = self._snapshot(sym, limit)
+            if snap is None:
+                return reply(400, {"code": -1121, "msg": "Invalid symbol."})
+            return reply(200, snap)
+        if parsed.path == prefix + "historicalTrades":
+            from_id = int(q.get("fromId", "0"))
+            limit = min(int(q.get("limit", "500")), 1000)
+            rows = self._trades_from(sym, from_id, limit)
+            return reply(200, rows)
+        return reply(404, {"code": -1, "msg": f"unknown endpoint {parsed.path}"})
+
+    def _snapshot(self, sym: str, limit: int) -> dict[str, Any] | None:
+        if self.mode == "session" or sym not in self.books:
+            snap = self.recorded_snapshot
+            if snap is None or not any(x.symbol == sym for x in self.lines[:200]):
+                return None
+            return snap
+        b = self.books[sym]
+        bids, asks = b.levels(limit)
+        out: dict[str, Any] = {
+            "lastUpdateId": b.last_update_id,
+            "bids": [[repr(p), repr(q)] for p, q in bids],
+            "asks": [[repr(p), repr(q)] for p, q in asks],
+        }
+        if self.market == "usdm":
+            now = int(time.time() * 1000)
+            out = {
+                "lastUpdateId": b.last_update_id,
+                "E": now,
+                "T": now,
+                "bids": out["bids"],
+                "asks": out["asks"],
+            }
+        return out
+
+    def _trades_from(self, sym: str, from_id: int, limit: int) -> list[dict[str, Any]]:
+        if self.mode == "session":
+            src = [
+                x.trade
+                for x in self.lines[: max(self.high_water, 1)]
+                if x.trade is not None and x.symbol == sym
+            ]
+        else:
+            src = self.trades.get(sym, [])
+        out = []
+        for t in src:
+            if t is None or int(t["t"]) < from_id:
+                continue
+            out.append(
+                {
+                    "id": int(t["t"]),
+                    "price": t["p"],
+                    "qty": t["q"],
+                    "quoteQty": repr(float(t["p"]) * float(t["q"])),
+                    "time": int(t["T"]),
+                    "isBuyerMaker": bool(t.get("m", False)),
+                    "isBestMatch": True,
+                }
+            )
+            if len(out) >= limit:
+                break
+        return out
+
+    # ------------------------------------------------------------------ websocket
+    async def _handler(self, ws: Any) -> None:
+        parsed = urllib.parse.urlsplit(ws.request.path)
+        q = dict(urllib.parse.parse_qsl(parsed.query))
+        if parsed.path == "/stream":
+            streams, combined = {s for s in q.get("streams", "").split("/") if s}, True
+        elif parsed.path.startswith("/ws/"):
+            streams, combined = {s for s in parsed.path[4:].split("/") if s}, False
+        else:
+            streams, combined = set(), False
+        self.n_conns += 1
+        self.stats["connections"] += 1
+        conn = _Conn(ws, combined, streams, self.n_conns, self.faults)
+        reader = asyncio.create_task(self._read_control(conn))
+        try:
+            if self.mode == "session":
+                await self._run_session(conn)
+            else:
+                if self.finished is not None and self.finished.is_set():
+                    await ws.close(1000, END_OF_REPLAY)
+                    return
+                self.conns.append(conn)
+                if self._listening is not None:
+                    self._listening.set()
+                await self._drain(conn)
+        except Exception as exc:  # a dropped client is normal; never crash the server
+            log.debug("replay connection ended: %r", exc)
+        finally:
+            reader.cancel()
+            if conn in self.conns:
+                self.conns.remove(conn)
+            if not self.conns and self._listening is not None:
+                self._listening.clear()
+
+    async def _read_control(self, conn: _Conn) -> None:
+        try:
+            async for text in conn.ws:
+                try:
+                    msg = json.loads(text)
+                    method, params, mid = msg.get("method"), msg.get("params") or [], msg.get("id")
+                except (ValueError, AttributeError):
+                    await conn.ws.send(json.dumps({"error": {"code": 3, "msg": "Invalid JSON"}}))
+                    continue
+                if method == "SUBSCRIBE":
+                    conn.streams.update(params)
+                    await conn.ws.send(json.dumps({"result": None, "id": mid}))
+                elif method == "UNSUBSCRIBE":
+                    conn.streams.difference_update(params)
+                    await conn.ws.send(json.dumps({"result": None, "id": mid}))
+                elif method == "LIST_SUBSCRIPTIONS":
+                    await conn.ws.send(json.dumps({"result": sorted(conn.streams), "id": mid}))
+                else:
+                    await conn.ws.send(
+                        json.dumps({"error": {"code": 2, "msg": f"Invalid request: {method}"}, "id": mid})
+                    )
+        except Exception:
+            return
+
+    def _wanted(self, conn: _Conn, line: _Line) -> bool:
+        if line.stream in conn.streams:
+            return True
+        # depth@100ms / depth@0ms / depth: a client may name any speed of the same depth stream
+        if "@depth" in line.stream:
+            base = line.stream.split("@depth")[0] + "@depth"
+            return any(s.startswith(base) for s in conn.streams)
+        return False
+
+    async def _send(self, conn: _Conn, line: _Line) -> bool:
+        """Send one market message with faults; False when the connection was aborted."""
+        text = line.combined if conn.combined else line.raw
+        f = self.faults
+        rng = conn.rng
+        conn.sent += 1
+        if f.stall_every and conn.sent % f.stall_every == 0:
+            self.stats["stalls"] += 1
+            await asyncio.sleep(f.stall_s)
+        if f.disconnect and conn.sent % f.disconnect == 0:
+            self.stats["aborted"] += 1
+            conn.ws.transport.abort()
+            return False
+        if f.drop and rng.random() < f.drop:
+            self.stats["dropped"] += 1
+            return True
+        out = [text]
+        if f.dup and rng.random() < f.dup:
+            self.stats["duplicated"] += 1
+            out.append(text)
+        if conn.held is not None:
+            out.append(conn.held)
+            conn.held = None
+        elif f.reorder and rng.random() < f.reorder:
+            self.stats["reordered"] += 1
+            conn.held = out.pop(0)
+        for t in out:
+            await conn.ws.send(t)
+            self.stats["sent"] += 1
+        return True
+
+    async def _pace(self, t0_wall: float, t0_rec: int, line: _Line) -> None:
+        if self.speed == "max":
+            return
+        due = t0_wall + (line.recv_ns - t0_rec) / 1e9 / float(self.speed)
+        delay = due - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    async def _run_session(self, conn: _Conn) -> None:
+        t0_wall = time.monotonic()
+        t0_rec = self.lines[0].recv_ns if self.lines else 0
+        for i, line in enumerate(self.lines):
+            self.high_water = max(self.high_water, i + 1)
+            if line.snapshot is not None:
+                continue
+            await self._pace(t0_wall, t0_rec, line)
+            if self._wanted(conn, line) and not await self._send(conn, line):
+                return
+            if i % 256 == 0:
+                await asyncio.sleep(0)
+        await conn.ws.close(1000, END_OF_REPLAY)
+
+    async def _drain(self, conn: _Conn) -> None:
+        while True:
+            item = await conn.queue.get()
+            if item is None:
+                await conn.ws.close(1000, END_OF_REPLAY)
+                return
+            line = self.lines[int(item)]
+            if not await self._send(conn, line):
+                return
+
+    async def _enqueue(self, c: _Conn, item: str) -> None:
+        while c in self.conns:
+            try:
+                c.queue.put_nowait(item)
+                return
+            except asyncio.QueueFull:
+                await asyncio.sleep(0.001)
+
+    async def _run_live(self) -> None:
+        assert self._listening is not None and self.finished is not None
+        await self._listening.wait()
+        t0_wall = time.monotonic()
+        t0_rec = self.lines[0].recv_ns if self.lines else 0
+        paused = 0.0
+        for i, line in enumerate(self.lines):
+            if self.speed == "max" and not self._listening.is_set():
+                await self._listening.wait()
+            elif not self._listening.is_set():
+                p0 = time.monotonic()
+                await self._listening.wait()
+                paused += time.monotonic() - p0
+            await self._pace(t0_wall + paused, t0_rec, line)
+            self._advance_state(line)
+            self.cursor = i + 1
+            self.high_water = self.cursor
+            if line.snapshot is not None:
+                continue
+            for c in list(self.conns):
+                if self._wanted(c, line):
+                    await self._enqueue(c, str(i))
+            if i % 256 == 0:
+                await asyncio.sleep(0)
+        self.finished.set()
+        for c in list(self.conns):
+            c.queue.put_nowait(None) if not c.queue.full() else await self._enqueue_end(c)
+
+    async def _enqueue_end(self, c: _Conn) -> None:
+        while c in self.conns and c.queue.full():
+            await asyncio.sleep(0.001)
+        if c in self.conns:
+            c.queue.put_nowait(None)
