@@ -13,7 +13,6 @@ import pytest
 import schemathesis
 from conftest import REPO_ROOT, bearer
 from hypothesis import HealthCheck, Phase, given, settings
-
 from schemathesis import GenerationMode
 
 SCHEMA = schemathesis.openapi.from_path(str(REPO_ROOT / "serve" / "openapi.json"))
