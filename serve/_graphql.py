@@ -128,6 +128,9 @@ class Query:
 
 
 async def _context(key: Annotated[ApiKey, Depends(require("read"))]) -> dict[str, Any]:
+    from serve._runtime import runtime
+
+    await runtime().live_async()  # refresh the live snapshot off the event loop; resolvers read the cache
     return {"key_id": key.key_id, "scope": key.scope}
 
 

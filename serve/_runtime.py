@@ -102,16 +102,25 @@ class Runtime:
                     self._book = SignalBook(self.settings())
         return self._book
 
-    def live(self) -> dict[str, Any] | None:
-        """The live snapshot, cached for one second."""
+    def live(self, *, cached_only: bool = False) -> dict[str, Any] | None:
+        """The live snapshot, cached for one second; with ``cached_only`` never blocks (the cache is refreshed
+        by :meth:`live_async`, which the async routes await first)."""
         stamp, snap = self._live
-        if time.monotonic() - stamp < 1.0:
+        if cached_only or time.monotonic() - stamp < 1.0:
             return snap
         from serve._signals import live_snapshot
 
         snap = live_snapshot()
         self._live = (time.monotonic(), snap)
         return snap
+
+    async def live_async(self) -> dict[str, Any] | None:
+        """:meth:`live`, refreshing a stale cache in a worker thread (never on the event loop)."""
+        if time.monotonic() - self._live[0] < 1.0:
+            return self._live[1]
+        import asyncio
+
+        return await asyncio.to_thread(self.live)
 
 
 _RUNTIME: Runtime | None = None

@@ -8,7 +8,7 @@ from typing import Any
 
 import ray
 
-__all__ = ["deliver_events", "deliver_to"]
+__all__ = ["deliver_events", "deliver_to", "run_backtest_now"]
 
 
 @ray.remote(num_cpus=0, max_retries=0)
@@ -52,3 +52,11 @@ def deliver_to(home: str, sub_id: str, event: str, payload: dict[str, Any]) -> b
                 )
             return res.ok
     return False
+
+
+@ray.remote(num_cpus=1, max_retries=1)
+def run_backtest_now(request: dict[str, Any], data_path: str) -> dict[str, Any]:
+    """A synchronous ``POST /v1/backtest`` request, run on Ray and awaited by the route."""
+    from serve._backtest import backtest_response
+
+    return backtest_response(request, data_path)

@@ -27,7 +27,7 @@ from quantray.reports.tradingview import AlertPayloadError, parse_tradingview_al
 from quantray.security import ApiKey
 from quantray.strategies import list_strategies
 from quantray.webhooks import SubscriptionStore
-from serve._backtest import backtest_response, check_limits
+from serve._backtest import check_limits
 from serve._guard import TV_PATH, GuardMiddleware, require, unauthorized
 from serve._models import (
     MAX_COMBOS,
@@ -148,7 +148,7 @@ def current_signals(
 ) -> tuple[str | None, str, str, list[dict[str, Any]]]:
     """``(as_of, source, universe, signals)`` from the live graph if one runs, else from bars."""
     rt = runtime()
-    snap = rt.live()
+    snap = rt.live(cached_only=True)
     if snap is not None and snap.get("signals") is not None:
         rows = [
             {**s, "source": "live"}
@@ -163,7 +163,7 @@ def current_signals(
 
 def signal_history(symbol: str, strategy: str, limit: int) -> tuple[str, list[dict[str, Any]] | None]:
     rt = runtime()
-    if rt.live() is not None:
+    if rt.live(cached_only=True) is not None:
         from serve._signals import live_history
 
         hist = live_history(symbol, strategy, limit)
@@ -230,6 +230,7 @@ async def signals(
     strategy: str | None = Query(None, max_length=64),
 ) -> SignalsResponse:
     """Latest signals (target positions), from the live graph when one runs, else computed from bars."""
+    await runtime().live_async()
     as_of, source, universe, rows = current_signals(symbol, strategy)
     return SignalsResponse.model_validate(
         {"as_of": as_of, "source": source, "universe": universe, "signals": rows}
@@ -244,6 +245,7 @@ async def signals(
 )
 async def signal(_key: ReadKey, symbol: str = _SYMBOL, strategy: str = _STRATEGY) -> Any:
     """The latest signal of one (symbol, strategy)."""
+    await runtime().live_async()
     as_of, source, universe, rows = current_signals(symbol, strategy)
     if not rows:
         raise HTTPException(404, f"no signal for symbol {symbol!r} and strategy {strategy!r}")
@@ -260,7 +262,8 @@ async def signal_history_route(
     _key: ReadKey, symbol: str = _SYMBOL, strategy: str = _STRATEGY, limit: int = Query(100, ge=1, le=10_000)
 ) -> SignalHistoryResponse:
     """Position changes of one (symbol, strategy), oldest first (the last ``limit``)."""
-    source, hist = signal_history(symbol, strategy, limit)
+    await runtime().live_async()
+    source, hist = await asyncio.to_thread(signal_history, symbol, strategy, limit)
     if hist is None:
         raise HTTPException(404, f"no signal for symbol {symbol!r} and strategy {strategy!r}")
     return SignalHistoryResponse.model_validate(
@@ -291,7 +294,7 @@ async def refresh_signals(_key: AdminKey, request: Request) -> SignalsResponse:
 )
 async def portfolio(_key: ReadKey) -> PortfolioSnapshot:
     """P&L and positions of the live graph (404 when no live graph runs)."""
-    snap = runtime().live()
+    snap = await runtime().live_async()
     if snap is None:
         raise HTTPException(404, "no live graph is running")
     return PortfolioSnapshot.model_validate(
@@ -341,11 +344,23 @@ async def report_latest(_key: ReadKey, portfolio: str | None = _PORTFOLIO) -> An
     responses={**_AUTH_422, 413: {"model": ErrorResponse}},
     tags=["backtests"],
 )
-def backtest(_key: ReadKey, req: BacktestRequest) -> Any:
-    """A small synchronous backtest (at most 50 symbols and 1,000 grid combinations; else 413: use jobs)."""
-    # A sync route: FastAPI runs it in its thread pool, so the CPU-bound backtest never blocks the loop.
+async def backtest(_key: ReadKey, req: BacktestRequest) -> Any:
+    """A small synchronous backtest (at most 50 symbols and 1,000 grid combinations; else 413: use jobs).
+
+    It runs as a Ray task (awaited), so the CPU-bound work never occupies the ingress replica."""
     check_limits(req, max_symbols=MAX_SYMBOLS, max_combos=MAX_COMBOS)
-    return backtest_response(req, runtime().settings().data_path(req.data))
+    data_path = runtime().settings().data_path(req.data)
+    import ray
+
+    from serve._tasks import run_backtest_now
+
+    try:
+        return await run_backtest_now.remote(req.model_dump(), data_path)
+    except ray.exceptions.RayTaskError as exc:
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, QuantrayError | HTTPException):
+            raise cause from None
+        raise
 
 
 @api.post(
