@@ -20,6 +20,8 @@ __all__ = [
     "BacktestResponse",
     "ErrorResponse",
     "HealthResponse",
+    "ModelInfo",
+    "ModelsResponse",
     "ParamInfo",
     "PortfolioSnapshot",
     "ReportTopResponse",
@@ -224,3 +226,20 @@ class WebhookCreated(WebhookInfo):
 
 class AuditResponse(BaseModel):
     records: list[dict[str, Any]]
+
+
+class ModelInfo(BaseModel):
+    """A model registered for serving (``$QUANTRAY_HOME/models/<name>.json``), ready for the ML work."""
+
+    name: str
+    version: str = "1"
+    kind: str = Field("", description='e.g. "classifier", "regressor", "signal"')
+    description: str = ""
+    created_at: str | None = None
+    artifact: str | None = Field(None, description="where the weights live (path or s3:// URL)")
+    features: list[str] = Field(default_factory=list)
+    metrics: dict[str, float | None] = Field(default_factory=dict)
+
+
+class ModelsResponse(BaseModel):
+    models: list[ModelInfo]

@@ -43,6 +43,8 @@ from serve._models import (
     BacktestResponse,
     ErrorResponse,
     HealthResponse,
+    ModelInfo,
+    ModelsResponse,
     ParamInfo,
     PortfolioSnapshot,
     ReportTopResponse,
@@ -336,6 +338,44 @@ async def report_latest(_key: ReadKey, portfolio: str | None = _PORTFOLIO) -> An
     if report is None:
         raise HTTPException(404, "no report")
     return _json_safe(report.to_dict())
+
+
+_MODEL_NAME = Path(..., min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+
+def _models() -> dict[str, ModelInfo]:
+    """Registered models: every ``$QUANTRAY_HOME/models/*.json`` that parses as a :class:`ModelInfo`."""
+    import pathlib
+
+    folder = pathlib.Path(runtime().home) / "models"
+    out: dict[str, ModelInfo] = {}
+    for f in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            info = ModelInfo.model_validate_json(f.read_text())
+        except (OSError, ValueError):
+            continue  # a half-written or foreign file is not a model
+        out[info.name] = info
+    return out
+
+
+@api.get("/v1/models", response_model=ModelsResponse, responses=_AUTH, tags=["models"])
+async def models(_key: ReadKey) -> ModelsResponse:
+    """Models registered for serving (metadata; predictions come with the ML work)."""
+    found = await asyncio.to_thread(_models)
+    return ModelsResponse(models=list(found.values()))
+
+
+@api.get(
+    "/v1/models/{name}",
+    response_model=ModelInfo,
+    responses={**_AUTH_422, 404: {"model": ErrorResponse}},
+    tags=["models"],
+)
+async def model(_key: ReadKey, name: str = _MODEL_NAME) -> ModelInfo:
+    found = await asyncio.to_thread(_models)
+    if name not in found:
+        raise HTTPException(404, f"no model {name!r}; registered: {sorted(found)}")
+    return found[name]
 
 
 @api.post(

@@ -114,6 +114,8 @@ class QuantrayClient:
         ("POST", "/v1/webhooks/{sub_id}/ping"),
         ("GET", "/v1/webhooks/dead-letters"),
         ("GET", "/v1/audit"),
+        ("GET", "/v1/models"),
+        ("GET", "/v1/models/{name}"),
     )
 
     def __init__(
@@ -191,6 +193,14 @@ class QuantrayClient:
             params["portfolio"] = portfolio
         out = self._call("GET", "/v1/reports/latest/top", params=params)
         return out["rows"]
+
+    # -------------------------------------------------------------------------------------------- models
+    def models(self) -> list[dict[str, Any]]:
+        """Models registered for serving (metadata)."""
+        return self._call("GET", "/v1/models")["models"]
+
+    def model(self, name: str) -> dict[str, Any]:
+        return self._call("GET", f"/v1/models/{name}")
 
     # ----------------------------------------------------------------------------------------- backtests
     def backtest(self, strategy: str, **request: Any) -> BacktestResult:

@@ -249,3 +249,18 @@ def test_client_against_the_server(api: SimpleNamespace, receiver: object) -> No
         admin.delete_webhook(hook["sub_id"])
         assert qc.graphql("{ strategies { name } }")["strategies"]
         assert admin.audit(limit=1)[0]["action"].startswith("DELETE /v1/webhooks/")
+
+
+def test_models_registry(http: httpx.Client, api: SimpleNamespace) -> None:
+    folder = api.home / "models"
+    folder.mkdir(exist_ok=True)
+    (folder / "regime.json").write_text(
+        json.dumps({"name": "regime", "version": "3", "kind": "classifier", "metrics": {"auc": 0.61}})
+    )
+    (folder / "broken.json").write_text("{not json")
+    with QuantrayClient(api.base, api_key=api.admin) as qc:
+        assert [m["name"] for m in qc.models()] == ["regime"]
+        assert qc.model("regime")["metrics"] == {"auc": 0.61} and qc.model("regime")["version"] == "3"
+        with pytest.raises(ApiError) as err:
+            qc.model("nope")
+        assert err.value.status == 404 and "regime" in err.value.detail

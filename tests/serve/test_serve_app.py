@@ -63,6 +63,8 @@ EXPECTED_PATHS = {
     "/v1/webhooks/{sub_id}/ping",
     "/v1/webhooks/dead-letters",
     "/v1/audit",
+    "/v1/models",
+    "/v1/models/{name}",
 }
 
 
