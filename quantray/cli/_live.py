@@ -1,11 +1,158 @@
-"""``quantray stream ...``: live market state on Ray actors (issue: live market state)."""
+"""``quantray stream run|replay|replay-server``: live market state on Ray actors.
+
+``stream replay --file F [--file G] [--speed max] --out DIR [--kill ACTOR:N]`` runs the whole actor graph on an
+embedded local Ray against replay servers of the recordings and writes DIR/bars_1m.parquet,
+DIR/book_top.parquet and DIR/pnl.parquet. ``stream replay-server --file F [--speed X] [--faults SPEC]
+[--port P]`` serves a recording over a websocket speaking Binance's protocol. ``stream run --config live.yaml``
+runs a graph from a config until interrupted (or ``--seconds``).
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 from typing import Any
+
+__all__ = ["add_live_parsers"]
+
+
+def _kill(text: str | None) -> tuple[str, int] | None:
+    from quantray.errors import ConfigError
+
+    if not text:
+        return None
+    name, sep, n = text.partition(":")
+    if not sep or not n.isdigit() or int(n) < 1:
+        raise ConfigError(
+            f"--kill {text!r}: expected ACTOR:N with N >= 1 (ACTOR in feed, state, signal, portfolio)"
+        )
+    return name, int(n)
+
+
+def _connect() -> None:
+    from quantray.dist import connect
+
+    connect(num_cpus=2, object_store_memory_mb=300)
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from quantray.live import replay
+
+    kill = _kill(args.kill)
+    _connect()
+    res = replay(args.file, out=args.out, speed=args.speed, kill=kill, checkpoint_url=args.checkpoint)
+    f = res.frames
+    payload = {
+        "seconds": round(res.seconds, 3),
+        "messages": sum(int(s["session"]["messages"]) for s in res.feeds),
+        "bars_1m": len(f["bars_1m"]),
+        "book_top": len(f["book_top"]),
+        "pnl": len(f["pnl"]),
+        "outputs": res.paths,
+        "feeds": res.feeds,
+    }
+    if args.json:
+        print(json.dumps(payload, default=str))
+    else:
+        print(
+            f"replayed {payload['messages']} messages in {payload['seconds']:.1f}s through the actor graph"
+            f"{f' (killed {kill[0]} after {kill[1]} messages)' if kill else ''}: {payload['bars_1m']} 1-min bars, "
+            f"{payload['book_top']} book tops, {payload['pnl']} P&L rows"
+        )
+        for k, v in res.paths.items():
+            print(f"{k}: {v}")
+    return 0
+
+
+def _cmd_server(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from quantray.live import ReplayServer
+
+    async def main() -> None:
+        srv = ReplayServer(args.file, speed=args.speed, faults=args.faults, mode=args.mode, port=args.port)
+        await srv.start()
+        print(
+            f"replay server for {args.file} ({srv.market}, {args.mode} mode) on {srv.url} "
+            f"(REST {srv.rest_url}); Ctrl-C stops",
+            flush=True,
+        )
+        try:
+            await asyncio.Future()
+        finally:
+            await srv.stop()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    import time
+
+    import yaml
+
+    from quantray.errors import ConfigError
+    from quantray.live import LiveConfig, LiveGraph
+
+    try:
+        with open(args.config, encoding="utf-8") as fh:
+            raw: Any = yaml.safe_load(fh) or {}
+    except OSError as exc:
+        raise ConfigError(f"--config {args.config}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--config {args.config}: invalid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"--config {args.config}: expected a mapping")
+    cfg = LiveConfig.from_dict(raw)
+    _connect()
+    graph = LiveGraph(cfg)
+    print(
+        f"live graph running with {len(cfg.feeds)} feed(s); snapshot: quantray.live.get_live_snapshot()",
+        flush=True,
+    )
+    try:
+        if args.seconds:
+            time.sleep(args.seconds)
+        else:
+            graph.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        graph.shutdown()
+    return 0
 
 
 def add_live_parsers(subparsers: Any, parser_class: type[argparse.ArgumentParser]) -> None:
-    """Add ``stream run|replay|replay-server``; not built yet, so nothing is added."""
-    del subparsers, parser_class
+    """Add ``stream run|replay|replay-server``."""
+    p = subparsers.add_parser(
+        "stream", help="live market state on Ray actors (feeds, books, bars, signals, P&L)"
+    )
+    sub = p.add_subparsers(dest="stream_verb", required=True, parser_class=parser_class)
+
+    r = sub.add_parser("replay", help="replay recordings through the whole actor graph on local Ray")
+    r.add_argument("--file", action="append", required=True, help="a .jsonl[.gz] recording (repeatable)")
+    r.add_argument("--speed", default="max", help="'max' or a factor of real time")
+    r.add_argument("--out", required=True, help="folder for bars_1m.parquet, book_top.parquet, pnl.parquet")
+    r.add_argument("--kill", help="ACTOR:N kills feed|state|signal|portfolio once after N messages")
+    r.add_argument("--checkpoint", help="checkpoint URL (local folder or s3://...); a temp folder by default")
+    r.add_argument("--json", action="store_true", help="print one JSON object")
+    r.set_defaults(func=_cmd_replay)
+
+    s = sub.add_parser("replay-server", help="serve a recording over a websocket (Binance protocol)")
+    s.add_argument("--file", required=True)
+    s.add_argument("--speed", default="max")
+    s.add_argument(
+        "--faults", help="e.g. drop=0.01,dup=0.01,reorder=0.01,disconnect=5000,stall=3000:0.5,seed=1"
+    )
+    s.add_argument("--mode", default="live", choices=["live", "session"])
+    s.add_argument("--port", type=int, default=0)
+    s.set_defaults(func=_cmd_server)
+
+    u = sub.add_parser("run", help="run a live graph from a YAML config on embedded local Ray")
+    u.add_argument("--config", required=True)
+    u.add_argument(
+        "--seconds", type=float, default=0.0, help="stop after this many seconds (0: until the end)"
+    )
+    u.set_defaults(func=_cmd_run)

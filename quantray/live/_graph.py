@@ -241,6 +241,8 @@ class _ServerThread:
             asyncio.run_coroutine_threadsafe(s.stop(), self.loop).result(30)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
+        if not self.thread.is_alive():
+            self.loop.close()
 
 
 @dataclass
