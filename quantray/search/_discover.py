@@ -372,7 +372,8 @@ def discover(
     rng = random.Random(cfg.seed)
     cls = ParetoRuleTree if cfg.algorithm == "nsga2" else RuleTree
     toolbox = base.Toolbox()
-    toolbox.register("map", BatchedMap(edata, batch_size=cfg.batch_size, backend=cfg.backend))
+    batched = BatchedMap(edata, batch_size=cfg.batch_size, backend=cfg.backend)
+    toolbox.register("map", batched)
     toolbox.register("evaluate", evaluate_batch)
     cache: dict[str, tuple[float, float, float]] = {}
 
@@ -508,7 +509,7 @@ def discover(
         pine={s.name: render_pine(s, fees=cfg.execution.fees) for s in survivors},
         seed=cfg.seed,
         elapsed_s=time.perf_counter() - t0,
-        tasks=toolbox.map.tasks,
+        tasks=batched.tasks,
         symbols=list(sd.arrays),
     )
 

@@ -25,7 +25,7 @@ N_BARS = 160
 
 @pytest.fixture(scope="module")
 def bars() -> dict[str, np.ndarray]:
-    ts, o, h, lo, c, v = Panel.from_bars(load_sample()).arrays("JPM")
+    _ts, o, h, lo, c, v = Panel.from_bars(load_sample()).arrays("JPM")
     sl = slice(300, 300 + N_BARS)
     return {"open": o[sl], "high": h[sl], "low": lo[sl], "close": c[sl], "volume": v[sl]}
 

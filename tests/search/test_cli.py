@@ -1,0 +1,83 @@
+"""The CLI verbs: discover on the bundled sample registers its survivors; strategies promote/retire/status walk
+the lifecycle; refused moves and bad input are one clean line with exit status 2; abtest prints a verdict."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from quantray.cli._main import main
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, Any, str]:
+    rc = main(argv)
+    cap = capsys.readouterr()
+    doc = json.loads(cap.out) if "--json" in argv and rc == 0 else None
+    return rc, doc, cap.err
+
+
+def test_discover_registers_survivors_and_the_lifecycle_verbs_walk_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reg = f"sqlite:///{tmp_path / 'r.db'}"
+    rc, doc, _ = _run(
+        ["discover", "--data", "sample", "--symbol", "AAPL", "--symbol", "JPM", "--population", "16",
+         "--generations", "3", "--seed", "7", "--hall-of-fame", "5", "--local", "--registry", reg,
+         "--min-dsr", "0.3", "--max-pbo", "1.0", "--min-oos-trades", "1", "--pine-dir", str(tmp_path / "pine"),
+         "--json"],
+        capsys,
+    )  # fmt: skip
+    assert rc == 0 and doc["seed"] == 7 and doc["n_evaluated"] >= 16
+    assert doc["registered"] == doc["survivors"] and doc["survivors"]
+    passed = [v["name"] for v in doc["validation"] if v["passed"]]
+    assert passed == doc["survivors"]
+    for name in doc["survivors"]:
+        assert (tmp_path / "pine" / f"{name}.pine").read_text().startswith("//@version=6")
+    name = doc["survivors"][0]
+    rc, st, _ = _run(["strategies", "status", "--registry", reg, "--json"], capsys)
+    assert rc == 0 and {s["name"] for s in st["strategies"]} == set(doc["survivors"])
+    assert all(s["state"] == "validated" for s in st["strategies"])
+    # retire before live: refused, one line, exit 2, nothing written
+    rc, _, err = _run(["strategies", "retire", name, "--reason", "x", "--registry", reg], capsys)
+    assert rc == 2 and err.startswith("quantray: error:") and "only live strategies are retired" in err
+    assert err.count("\n") == 1
+    rc, out, _ = _run(["strategies", "promote", name, "--registry", reg, "--json"], capsys)
+    assert rc == 0 and out["state"] == "live"
+    rc, out, _ = _run(
+        ["strategies", "retire", name, "--reason", "decayed", "--registry", reg, "--json"], capsys
+    )
+    assert rc == 0 and out["state"] == "retired"
+    rc, one, _ = _run(["strategies", "status", name, "--registry", reg, "--json"], capsys)
+    assert [h["to"] for h in one["history"]] == ["candidate", "validated", "live", "retired"]
+    assert one["history"][-1]["reason"] == "decayed" and one["rule"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["tune", "--data", "sample", "--strategy", "nope"], "valid strategies"),
+        (["tune", "--data", "sample", "--strategy", "sma_cross", "--space", "fast=20:5"], "low <= high"),
+        (["tune", "--data", "sample", "--strategy", "sma_cross", "--space", "fast"], "KEY=LOW:HIGH"),
+        (["strategies", "promote", "ghost", "--registry", "sqlite:///:memory:"], "unknown strategy 'ghost'"),
+        (["discover", "--data", "sample", "--population", "1"], "population"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(
+    argv: list[str], fragment: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc, _, err = _run(argv, capsys)
+    assert rc == 2 and fragment in err and err.startswith("quantray: error:")
+
+
+def test_abtest_prints_a_verdict(capsys: pytest.CaptureFixture[str]) -> None:
+    rc, doc, _ = _run(
+        ["abtest", "--data", "sample", "--symbol", "MSFT", "--a", "sma_cross:fast=10,slow=50", "--b",
+         "buy_and_hold", "--boot", "300", "--json"],
+        capsys,
+    )  # fmt: skip
+    assert rc == 0 and doc["symbol"] == "MSFT" and doc["n"] == 1259
+    assert doc["verdict"] in {"A better", "B better", "no significant difference", "inconclusive"}
+    assert 0 <= doc["jk_p"] <= 1 and doc["ci_low"] <= doc["diff"] <= doc["ci_high"]

@@ -1,0 +1,189 @@
+"""Genetic discovery: reproducible by seed (locally and on Ray), fitness equal to the engine's simulation of the
+rule, holdout validation consistent with the gates, survivors exported as StrategySpecs and Pine Script v6 and
+registered in the lifecycle registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import quantray
+from quantray.data import Panel, load_sample, sample_path
+from quantray.engine import ExecutionConfig, simulate
+from quantray.errors import ConfigError, DataError
+from quantray.search import DiscoverConfig, Gates, Registry, discover, parse_rule, rule_spec
+from quantray.strategies import get_strategy, render_pine
+
+from ._interp import interpret
+
+SYMS = ["AAPL", "JPM"]
+
+
+def _cfg(**kw: object) -> DiscoverConfig:
+    base: dict[str, object] = dict(population=16, generations=3, seed=7, backend="local", hall_of_fame=5)
+    base.update(kw)
+    return DiscoverConfig(**base)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def run_local() -> quantray.search.DiscoveryResult:
+    return discover(sample_path(), symbols=SYMS, config=_cfg())
+
+
+def test_same_seed_same_run_bit_for_bit_and_on_ray(run_local, ray_local) -> None:  # type: ignore[no-untyped-def]
+    again = discover(sample_path(), symbols=SYMS, config=_cfg())
+    pd.testing.assert_frame_equal(run_local.hall_of_fame, again.hall_of_fame, check_exact=True)
+    pd.testing.assert_frame_equal(run_local.generations, again.generations, check_exact=True)
+    on_ray = discover(sample_path(), symbols=SYMS, config=_cfg(backend="ray", batch_size=5))
+    pd.testing.assert_frame_equal(run_local.hall_of_fame, on_ray.hall_of_fame, check_exact=True)
+    pd.testing.assert_frame_equal(run_local.validation, on_ray.validation, check_exact=True)
+    assert on_ray.tasks > 3  # the population was batched into several Ray tasks
+    other = discover(sample_path(), symbols=SYMS, config=_cfg(seed=8))
+    assert list(other.hall_of_fame["rule"]) != list(run_local.hall_of_fame["rule"])
+
+
+def test_fitness_is_the_engine_simulation_of_the_rule_on_each_fold(run_local) -> None:  # type: ignore[no-untyped-def]
+    cfg = _cfg()
+    row = run_local.hall_of_fame.iloc[0]
+    node = parse_rule(row["rule"])
+    panel = Panel.from_bars(load_sample())
+    sharpes, trades = [], []
+    for sym in SYMS:
+        _, o, h, lo, c, v = panel.arrays(sym)
+        sig = np.array(interpret(node, {"open": o, "high": h, "low": lo, "close": c, "volume": v}))
+        target = (sig != 0).astype(np.int8)
+        hs = round(c.size * (1 - cfg.holdout))
+        edges = np.linspace(0, hs, cfg.folds + 1).round().astype(int)
+        n_tr = 0.0
+        for s, e in zip(edges[:-1], edges[1:], strict=True):
+            sim = simulate(o[s:e], h[s:e], lo[s:e], c[s:e], v[s:e], target[s:e], config=cfg.execution)
+            sr = sim.metrics["sharpe"]
+            sharpes.append(0.0 if not np.isfinite(sr) else sr)
+            n_tr += sim.metrics["num_trades"]
+        trades.append(n_tr)
+    assert row["fold_sharpe"] == pytest.approx(float(np.mean(sharpes)), rel=1e-9, abs=1e-12)
+    assert np.mean(trades) >= cfg.min_trades
+    assert row["score"] == pytest.approx(row["fold_sharpe"] - cfg.parsimony * node.size, rel=1e-12)
+
+
+def test_validation_applies_the_gates_and_registers_only_survivors(tmp_path: Path) -> None:
+    gates = Gates(min_dsr=0.3, max_pbo=1.0, min_trades=1, min_oos_sharpe=0.0)
+    url = f"sqlite:///{tmp_path / 'reg.db'}"
+    res = discover(sample_path(), symbols=SYMS, config=_cfg(gates=gates), registry=url)
+    v = res.validation
+    assert len(v) == len(res.hall_of_fame) and (v["n_trials"] == len(v)).all()
+    assert (v["dsr"] <= v["psr"] + 1e-12).all()  # deflating for the selection never helps
+    for _, row in v.iterrows():
+        assert row["passed"] == (not gates.check(row.to_dict()))
+    assert [s.name for s in res.survivors] == list(v.loc[v["passed"], "name"]) == res.registered
+    assert res.registered, "the loose gates should let at least one rule through on this sample"
+    with Registry(url) as reg:
+        recs = reg.list()
+        assert [r.name for r in recs] == sorted(res.registered)
+        for r in recs:
+            assert r.state == "validated" and r.source == "discover" and r.rule
+            assert [e.to_state for e in reg.history(r.name)] == ["candidate", "validated"]
+            assert r.metrics["dsr"] >= 0.3
+    # a second run leaves registered rules as they are
+    again = discover(sample_path(), symbols=SYMS, config=_cfg(gates=gates), registry=url)
+    assert again.registered == []
+
+
+def test_a_discovered_rule_is_a_strategy_that_backtests_sweeps_and_exports_to_pine() -> None:
+    text = "and(gt(sma(close,20),sma(close,50)),below(rsi(close,14),70))"
+    spec = rule_spec(text)
+    quantray.search.register_rule(text)
+    assert get_strategy(spec.name).description.endswith(f"{text}, flat otherwise.")
+    panel = Panel.from_bars(load_sample())
+    _, o, h, lo, c, v = panel.arrays("MSFT")
+    want = (
+        np.array(interpret(parse_rule(text), {"open": o, "high": h, "low": lo, "close": c, "volume": v})) != 0
+    )
+    np.testing.assert_array_equal(spec.signal(o, h, lo, c, v), want.astype(np.int8))
+    res = quantray.backtest(
+        sample_path(),
+        spec.name,
+        grid={"n1": [10, 20], "n2": [50, 100]},
+        symbols=["MSFT"],
+        config=ExecutionConfig(execution="close"),
+    )
+    assert len(res.table) == 4 and set(res.table["n1"]) == {10, 20}
+    # the parameters really drive the rule: n1=20, n2=50 is the rule as discovered
+    same = res.table[(res.table["n1"] == 20) & (res.table["n2"] == 50)].iloc[0]
+    sim = simulate(o, h, lo, c, v, want.astype(np.int8), config=ExecutionConfig(execution="close"))
+    assert same["final_equity"] == pytest.approx(sim.metrics["final_equity"], rel=1e-12)
+    pine = render_pine(spec, {"n1": 10}, fees=0.001)
+    assert pine.startswith("//@version=6") and "ta.sma(close, n1)" in pine and "ta.rsi(close, n3)" in pine
+    assert "input.int(10," in pine and "{{n" not in pine and "{{level" not in pine
+    _check_pine_structure(pine)
+
+
+def _check_pine_structure(pine: str) -> None:
+    """Every variable is assigned before it is read, parentheses balance, only known ta.* built-ins are called.
+    (pynescript's parser accepts these scripts too, but its first parse takes ~50 s, too slow for the suite.)"""
+    import re
+
+    defined = {
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "na",
+        "strategy",
+        "input",
+        "ta",
+        "color",
+        "true",
+        "false",
+    }
+    for line in pine.splitlines():
+        if line.startswith("//") or not line.strip():
+            continue
+        assert line.count("(") == line.count(")"), line
+        m = re.match(r"^(\w+) = (.*)$", line)
+        body = m.group(2) if m else line
+        body = re.sub(r'"[^"]*"', "", body)
+        for fn in re.findall(r"ta\.(\w+)\(", body):
+            assert fn in {"sma", "ema", "rsi", "highest", "lowest", "crossover", "crossunder"}, fn
+        names = set(re.findall(r"(?<![.\w])([A-Za-z_]\w*)(?![\w(])", body))
+        names -= {
+            "and",
+            "or",
+            "not",
+            "if",
+            "overlay",
+            "minval",
+            "maxval",
+            "initial_capital",
+            "default_qty_type",
+            "default_qty_value",
+            "commission_type",
+            "commission_value",
+            "process_orders_on_close",
+        }
+        assert names <= defined, (line, names - defined)
+        if m:
+            defined.add(m.group(1))
+
+
+def test_nsga2_keeps_a_pareto_set() -> None:
+    res = discover(
+        sample_path(), symbols=["AAPL"], config=_cfg(algorithm="nsga2", population=12, generations=2)
+    )
+    hof = res.hall_of_fame
+    assert 1 <= len(hof) <= 5 and (np.diff(hof["score"]) <= 0).all()
+
+
+def test_bad_input_is_rejected_before_anything_runs() -> None:
+    with pytest.raises(DataError, match="symbols not found: NOPE"):
+        discover(sample_path(), symbols=["NOPE"], config=_cfg())
+    with pytest.raises(ConfigError, match="population"):
+        DiscoverConfig(population=1)
+    with pytest.raises(ConfigError, match="unknown discover key"):
+        DiscoverConfig.from_dict({"popsize": 3})
+    with pytest.raises(ConfigError, match="cannot produce a valid rule"):
+        DiscoverConfig.from_dict({"grammar": {"series": [], "indicators": []}})
