@@ -4,6 +4,7 @@ registered in the lifecycle registry."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +59,7 @@ def test_fitness_is_the_engine_simulation_of_the_rule_on_each_fold(run_local) ->
         hs = round(c.size * (1 - cfg.holdout))
         edges = np.linspace(0, hs, cfg.folds + 1).round().astype(int)
         n_tr = 0.0
-        for s, e in zip(edges[:-1], edges[1:], strict=True):
+        for s, e in itertools.pairwise(edges):
             sim = simulate(o[s:e], h[s:e], lo[s:e], c[s:e], v[s:e], target[s:e], config=cfg.execution)
             sr = sim.metrics["sharpe"]
             sharpes.append(0.0 if not np.isfinite(sr) else sr)

@@ -4,6 +4,7 @@ interrupted resumes with Tuner.restore and finishes every trial exactly once."""
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -86,7 +87,7 @@ def test_grid_multi_objective_pareto_front_and_out_of_sample_scores(ray_local, t
 def _complete(path: Path, folds: int) -> dict[str, float]:
     out = {}
     for f in glob.glob(str(path / "*" / "result.json")):
-        rows = [json.loads(x) for x in open(f, encoding="utf-8") if x.strip()]
+        rows = [json.loads(x) for x in Path(f).read_text(encoding="utf-8").splitlines() if x.strip()]
         last = [r for r in rows if r.get("done_folds") == folds]
         if last:
             out[last[-1]["trial_id"]] = last[-1]["sharpe"]
@@ -126,10 +127,8 @@ def test_tpe_with_asha_resumes_after_the_driver_is_interrupted(ray_local, tmp_pa
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)  # leftovers of its embedded Ray, if any
-        except ProcessLookupError:
-            pass
     before = _complete(exp, 3)
     assert interrupted, "the job finished before it could be interrupted"
     cfg = SearchConfig.from_dict(
