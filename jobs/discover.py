@@ -1,0 +1,87 @@
+"""Genetic discovery of trading rules (DEAP, evaluation fanned out on Ray), validated on a holdout with DSR/PBO;
+survivors are registered in the lifecycle registry and written as Pine Script v6.
+
+python -m jobs.discover --config jobs/configs/discover_sample.yaml
+ray job submit --working-dir . -- python -m jobs.discover --config jobs/configs/discover_sample.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from jobs._common import load_yaml, reject_unknown, resolve_data, run_main, write_parquet
+from quantray._sweep_config import RayConfig
+from quantray.dist import connect
+from quantray.errors import ConfigError
+
+KEYS = ["data", "symbols", "discover", "registry", "out", "ray"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    from quantray.search import DiscoverConfig, Registry, discover
+
+    ap = argparse.ArgumentParser(prog="jobs.discover", description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--config", required=True, help="YAML file (see jobs/configs/discover_sample.yaml)")
+    ap.add_argument("--data", help="override `data`")
+    ap.add_argument("--seed", type=int, help="override `discover.seed`")
+    ap.add_argument(
+        "--out", help="override `out`: directory for hall_of_fame/validation Parquet and Pine files"
+    )
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    raw = reject_unknown(load_yaml(args.config), KEYS, args.config)
+    if "data" not in raw and not args.data:
+        raise ConfigError(f"{args.config}: missing required key `data`")
+    dcfg = dict(raw.get("discover") or {})
+    if args.seed is not None:
+        dcfg["seed"] = args.seed
+    cfg = DiscoverConfig.from_dict(dcfg)
+    ray_cfg = RayConfig(
+        **reject_unknown(raw.get("ray") or {}, ["address", "num_cpus", "object_store_memory_mb"], "ray")
+    )
+    if cfg.backend == "ray":
+        connect(
+            ray_cfg.address, num_cpus=ray_cfg.num_cpus, object_store_memory_mb=ray_cfg.object_store_memory_mb
+        )
+    where = raw.get("registry")  # absent: the default registry; "none": do not register
+    reg = None if where == "none" else Registry(where, gates=cfg.gates)
+    try:
+        res = discover(
+            resolve_data(args.data or raw["data"]),
+            symbols=raw.get("symbols"),
+            config=cfg,
+            registry=reg,
+            progress=True,
+        )
+    finally:
+        if reg is not None:
+            reg.close()
+    out = args.out or raw.get("out")
+    if out:
+        write_parquet(res.hall_of_fame, f"{out}/hall_of_fame.parquet")
+        write_parquet(res.validation, f"{out}/validation.parquet")
+        if "://" not in out:
+            for name, text in res.pine.items():
+                Path(out, f"{name}.pine").write_text(text, encoding="utf-8")
+    summary = {
+        "seed": res.seed,
+        "n_evaluated": res.n_evaluated,
+        "tasks": res.tasks,
+        "elapsed_s": round(res.elapsed_s, 2),
+        "survivors": [s.name for s in res.survivors],
+        "registered": res.registered,
+        "best": res.hall_of_fame.iloc[0]["rule"] if len(res.hall_of_fame) else None,
+    }
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        cols = ["name", "rule", "oos_sharpe", "dsr", "pbo", "oos_trades", "passed"]
+        print(res.validation[cols].to_string(index=False, float_format="{:.3f}".format))
+        print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)
