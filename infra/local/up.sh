@@ -58,6 +58,10 @@ mkdir -p "$state/logs"
 chmod 700 "$state"
 : > "$state/pgids"
 ray_tmp="$state/ray"   # short on purpose: Ray's unix socket paths live under it (108-byte limit)
+# The worker node gets its own temp dir, as a second machine would: sharing the head's would make both nodes'
+# runtime-env agents unpack a job's working_dir into the same folder, and the second unpack replaces the folder
+# a running job driver is in (its cwd disappears mid-job).
+ray_tmp_worker="$state/rw"
 
 # Token authentication, explicitly on. The token lives in the state dir, not in ~/.ray, so that several
 # stacks (and other users' clusters) never share or overwrite one another's tokens.
@@ -149,7 +153,7 @@ start worker "$ray_cli" start --block --disable-usage-stats \
   --dashboard-agent-listen-port="$wrk_agent_http" --dashboard-agent-grpc-port="$wrk_agent_grpc" \
   --metrics-export-port="$wrk_metrics" --runtime-env-agent-port="$wrk_rtenv" \
   --min-worker-port="$wrk_min_worker" --max-worker-port="$wrk_max_worker" \
-  --num-cpus="$worker_cpus" --num-gpus=0 --object-store-memory="$osm" --temp-dir="$ray_tmp"
+  --num-cpus="$worker_cpus" --num-gpus=0 --object-store-memory="$osm" --temp-dir="$ray_tmp_worker"
 
 "$py" "$repo_root/infra/local/wait_ready.py" all --nodes 2 --timeout "$ready_timeout"
 trap - ERR

@@ -22,6 +22,7 @@ import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -133,6 +134,12 @@ def test_up_sh_pins_every_port_and_never_stops_by_name() -> None:
         assert not any(re.search(pattern, text) for pattern in banned)
     assert "export RAY_AUTH_MODE=token" in script
     assert 'kill -TERM -- "-' in DOWN.read_text() and 'kill -KILL -- "-' in DOWN.read_text()
+
+
+def s3fs_listing(prefix: str, storage: dict[str, Any]) -> list[str]:
+    import s3fs
+
+    return list(s3fs.S3FileSystem(**storage).ls(prefix, refresh=True))
 
 
 def test_local_stack_runs_a_job_that_writes_parquet_to_s3_and_stops_cleanly(tmp_path: Path) -> None:
@@ -262,6 +269,40 @@ def test_local_stack_runs_a_job_that_writes_parquet_to_s3_and_stops_cleanly(tmp_
             got.sort_values(key_cols).reset_index(drop=True),
             want.sort_values(key_cols).reset_index(drop=True),
         )
+
+        # The quarterly job (the RayCronJob's entrypoint) on the same cluster: the report, its renderings and the
+        # TradingView export land in S3, and the stored report loads back with the quarter the config asks for.
+        from quantray.reports import load_latest_report
+
+        research = f"s3://{stack['QR_S3_BUCKET']}/research/{uuid.uuid4().hex}"
+        quarterly = subprocess.run(
+            [
+                *sweep_cmd[: sweep_cmd.index("--") + 1],
+                "python",
+                "-m",
+                "jobs.quarterly",
+                "--config",
+                "jobs/configs/quarterly.yaml",
+                "--quarter",
+                "2017Q4",
+                "--out",
+                research,
+            ],
+            env=client_env,
+            capture_output=True,
+            text=True,
+            timeout=400,
+        )
+        assert quarterly.returncode == 0, (
+            f"quarterly job failed:\n{quarterly.stdout[-4000:]}\n{quarterly.stderr[-4000:]}"
+        )
+        report = load_latest_report(research, "sample", storage_options=storage)
+        assert (report.portfolio, report.year, report.quarter) == ("sample", 2017, 4)
+        assert len(report.rows) == 20
+        q4 = f"{research.removeprefix('s3://')}/reports/sample/2017/Q4"
+        stored = {Path(k).name for k in s3fs_listing(q4, storage)}
+        assert {"report.json", "report.html", "report.pdf", "report.xlsx", "report.md"} <= stored, stored
+        assert "watchlist.txt" in {Path(k).name for k in s3fs_listing(f"{q4}/tradingview", storage)}
 
         snapshot = stack_processes(groups)
         assert len(snapshot) >= 6, "expected the Ray processes of two nodes and moto"
