@@ -212,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     print(f"wrote {out} ({time.monotonic() - t_start:.0f} s; load average {os.getloadavg()[0]:.1f})")
+    import shutil
+
+    shutil.rmtree(home, ignore_errors=True)
     return 0
 
 

@@ -4,6 +4,7 @@ local Ray, on a free loopback port, with its own QUANTRAY_HOME; plus a loopback 
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import sys
 import tempfile
@@ -79,6 +80,7 @@ def serve_home() -> Iterator[Path]:
         )
     )
     yield home
+    shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
