@@ -8,7 +8,8 @@ The derivation (documented in docs/tradingview.md):
 * ``stop_loss_pct``: ``−quantile(R, 0.10)`` — the loss only the worst 10 % of the symbol's trades exceeded — when
   there are at least ``MIN_TRADES`` closed trades and that quantile is a loss; otherwise (too few trades to
   estimate a tail) ``2 · σ · √H``: two standard deviations of the bar return ``σ`` scaled to the median trade
-  length ``H`` in bars (1 when there are no closed trades).
+  length ``H`` in bars, clipped to ``[1, MAX_HOLD_BARS]`` (1 when there are no closed trades), so that a few very
+  long trades do not give a stop no alert would ever reach.
 * ``take_profit_pct``: ``quantile(R, 0.90)`` — the gain only the best 10 % of trades exceeded — under the same
   condition; otherwise ``3 · σ · √H``.
 
@@ -27,6 +28,9 @@ from numpy.typing import NDArray
 
 MIN_TRADES = 5
 """Closed trades needed to take stop/target levels from the trade distribution rather than from volatility."""
+
+MAX_HOLD_BARS = 21.0
+"""Cap on the holding horizon of the volatility fallback (a month of daily bars)."""
 
 STOP_QUANTILE = 0.10
 TARGET_QUANTILE = 0.90
@@ -100,7 +104,7 @@ def derive_thresholds(
     r = r[np.isfinite(r)]
     hold = np.asarray(trade_hold_bars, dtype=np.float64)
     median_hold = float(np.median(hold)) if hold.size else math.nan
-    h = max(1.0, median_hold) if math.isfinite(median_hold) else 1.0
+    h = min(max(1.0, median_hold), MAX_HOLD_BARS) if math.isfinite(median_hold) else 1.0
     q_lo = float(np.quantile(r, STOP_QUANTILE)) if r.size else math.nan
     q_hi = float(np.quantile(r, TARGET_QUANTILE)) if r.size else math.nan
     if r.size >= MIN_TRADES and q_lo < 0.0 and q_hi > 0.0:

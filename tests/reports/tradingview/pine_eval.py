@@ -14,12 +14,19 @@ the population standard deviation; ``ta.highest``/``ta.lowest`` rolling max/min;
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from pynescript import ast
+
+
+@functools.cache
+def parse(source: str) -> Any:
+    """pynescript's AST of ``source``, parsed once per test session (its ANTLR parser warms up slowly)."""
+    return ast.parse(source)
 
 
 def _shift(x: np.ndarray, k: int) -> np.ndarray:
@@ -119,7 +126,7 @@ class PineEvaluator:
 
     # ---------------------------------------------------------------- statements
     def run(self, source: str) -> PineEvaluator:
-        tree = ast.parse(source)
+        tree = parse(source)
         for node in tree.body:
             self._stmt(node)
         return self
