@@ -286,7 +286,8 @@ class DiscoveryResult:
         validation: one row per kept rule on the holdout: ``name, rule, oos_sharpe, oos_mean_return,
             oos_max_drawdown, oos_trades, dsr, psr, pbo, passed, reasons``.
         survivors: the StrategySpecs (registered) of the rules that passed the gates.
-        generations: per-generation ``gen, evaluated, best, mean, median``.
+        generations: per-generation ``gen, requested`` (cumulative fitness evaluations the algorithm asked for),
+            ``evaluated`` (distinct new rules actually computed; repeats come from a cache), ``best, mean, median``.
         n_evaluated: distinct rules evaluated.
         registered: names written to the lifecycle registry (as ``validated``).
         pine: name -> Pine Script v6 source of each survivor.
@@ -377,7 +378,10 @@ def discover(
     toolbox.register("evaluate", evaluate_batch)
     cache: dict[str, tuple[float, float, float]] = {}
 
+    requested = [0]
+
     def evaluate(inds: Sequence[Any]) -> int:
+        requested[0] += len(inds)
         todo: dict[str, Node] = {}
         for ind in inds:
             node = to_node(ind)
@@ -414,6 +418,7 @@ def discover(
         stats.append(
             {
                 "gen": g,
+                "requested": requested[0],
                 "evaluated": n,
                 "best": float(scores.max()),
                 "mean": float(scores.mean()),

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from quantray.engine._sim import N_METRICS, finish_metrics, sim_bar
 
@@ -189,8 +189,15 @@ def k_extreme(x, n, sign, out):
 @njit(cache=True)
 def run_program(code, imm, n_regs, root, o, h, l, c, v):
     """Run a compiled rule; returns the root register (float64 per bar)."""
+    regs = np.empty((n_regs, c.shape[0]))
+    execute(code, imm, regs, o, h, l, c, v)
+    return regs[root].copy()
+
+
+@njit(cache=True)
+def execute(code, imm, regs, o, h, l, c, v):
+    """Run a compiled rule's rows on a caller-owned register file ``regs`` (>= n_regs rows of len(c))."""
     m = c.shape[0]
-    regs = np.empty((n_regs, m))
     for i in range(code.shape[0]):
         op = code[i, 0]
         d = regs[code[i, 1]]
@@ -288,7 +295,6 @@ def run_program(code, imm, n_regs, root, o, h, l, c, v):
             a = regs[ia]
             for t in range(m):
                 d[t] = 0.0 if a[t] != 0.0 else 1.0
-    return regs[root].copy()
 
 
 @njit(cache=True)
@@ -418,7 +424,7 @@ def fold_metrics(target, o, c, v, bounds, next_open, fees, slippage, fixed_fee, 
         )
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def batch_fold_metrics(
     codes,
     imms,
@@ -438,17 +444,23 @@ def batch_fold_metrics(
     init_cash,
     ann,
 ):
-    """Metrics (m, n_folds, N_METRICS) of m compiled rules on one symbol, rules in parallel (``prange``).
+    """Metrics (m, n_folds, N_METRICS) of m compiled rules on one symbol, one after the other on ONE register
+    file allocated for the whole batch (no page faults per rule; parallelism comes from batches in Ray tasks).
 
     Rule j's rows are ``codes[offsets[j]:offsets[j+1]]``.
     """
     m = roots.shape[0]
+    n = c.shape[0]
     out = np.empty((m, bounds.shape[0], N_METRICS))
-    for j in prange(m):
+    regs = np.empty((max(1, n_regs.max()), n))
+    tgt = np.empty(n, dtype=np.int8)
+    for j in range(m):
         a = offsets[j]
         b = offsets[j + 1]
-        val = run_program(codes[a:b], imms[a:b], n_regs[j], roots[j], o, h, l, c, v)
-        tgt = target_from_rule(val)
+        execute(codes[a:b], imms[a:b], regs, o, h, l, c, v)
+        val = regs[roots[j]]
+        for t in range(n):
+            tgt[t] = 1 if (val[t] != 0.0 and math.isfinite(val[t])) else 0
         fold_metrics(tgt, o, c, v, bounds, next_open, fees, slippage, fixed_fee, init_cash, ann, out[j])
     return out
 
