@@ -17,11 +17,13 @@ from typing import Any
 __all__ = ["add_live_parsers"]
 
 
-def _kill(text: str | None) -> tuple[str, int] | None:
+def _kill(texts: list[str] | None) -> list[tuple[str, int]]:
+    return [_one_kill(t) for t in texts or []]
+
+
+def _one_kill(text: str) -> tuple[str, int]:
     from quantray.errors import ConfigError
 
-    if not text:
-        return None
     name, sep, n = text.partition(":")
     if not sep or not n.isdigit() or int(n) < 1:
         raise ConfigError(
@@ -57,7 +59,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     else:
         print(
             f"replayed {payload['messages']} messages in {payload['seconds']:.1f}s through the actor graph"
-            f"{f' (killed {kill[0]} after {kill[1]} messages)' if kill else ''}: {payload['bars_1m']} 1-min bars, "
+            f"{' (killed ' + ', '.join(f'{a} after {n}' for a, n in kill) + ' messages)' if kill else ''}: "
+            f"{payload['bars_1m']} 1-min bars, "
             f"{payload['book_top']} book tops, {payload['pnl']} P&L rows"
         )
         for k, v in res.paths.items():
@@ -135,7 +138,11 @@ def add_live_parsers(subparsers: Any, parser_class: type[argparse.ArgumentParser
     r.add_argument("--file", action="append", required=True, help="a .jsonl[.gz] recording (repeatable)")
     r.add_argument("--speed", default="max", help="'max' or a factor of real time")
     r.add_argument("--out", required=True, help="folder for bars_1m.parquet, book_top.parquet, pnl.parquet")
-    r.add_argument("--kill", help="ACTOR:N kills feed|state|signal|portfolio once after N messages")
+    r.add_argument(
+        "--kill",
+        action="append",
+        help="ACTOR:N kills feed|state|signal|portfolio once after N messages (repeatable)",
+    )
     r.add_argument("--checkpoint", help="checkpoint URL (local folder or s3://...); a temp folder by default")
     r.add_argument("--json", action="store_true", help="print one JSON object")
     r.set_defaults(func=_cmd_replay)

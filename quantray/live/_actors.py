@@ -98,13 +98,16 @@ class FeedActor:
         self.config = FeedConfig.from_dict(feed)
         session = BinanceSession(self.config.symbols, market=self.config.market)
         ck = self.store.load_latest(name)
+        self.shard_names = shards
+        self.last_sent = [0] * len(shards)
         if ck is not None:
             import json
 
-            session.restore(json.loads(ck[1]["meta"].column("json")[0].as_py()))
+            meta = json.loads(ck[1]["meta"].column("json")[0].as_py())
+            session.restore(meta)
+            self.last_sent = list(meta.get("shard_last", self.last_sent))
             log.warning("%s restored at seq %d", name, ck[0])
         self.feed = BinanceFeed(self.config, self._emit, session=session)
-        self.shard_names = shards
         self.killer = _Killer(self.store, name, kill_after)
         self.inflight: list[Any] = []
         self.max_inflight = max_inflight
@@ -116,15 +119,21 @@ class FeedActor:
         import pyarrow as pa
 
         if records:
-            self.store.append_wal(self.name, records)
-            meta = json.dumps(self.feed.session.checkpoint())
-            self.store.save(self.name, records[-1].seq, {"meta": pa.table({"json": [meta]})})
             parts: list[list[Record]] = [[] for _ in self.shard_names]
             for r in records:
                 parts[shard_of(r.symbol, len(parts))].append(r)
-            for name, part in zip(self.shard_names, parts, strict=True):
+            prev = list(self.last_sent)
+            for i, part in enumerate(parts):
                 if part:
-                    self.inflight.append(_get(name).on_batch.remote(part))
+                    self.last_sent[i] = part[-1].seq
+            # durable first: the WAL and the position (with what each shard has been sent) before any push
+            self.store.append_wal(self.name, records)
+            meta = self.feed.session.checkpoint()
+            meta["shard_last"] = self.last_sent
+            self.store.save(self.name, records[-1].seq, {"meta": pa.table({"json": [json.dumps(meta)]})})
+            for i, (name, part) in enumerate(zip(self.shard_names, parts, strict=True)):
+                if part:
+                    self.inflight.append(_get(name).on_batch.remote(part, prev[i]))
             while len(self.inflight) > self.max_inflight:
                 await self.inflight.pop(0)
         if events:
@@ -217,7 +226,23 @@ class MarketStateActor:
         if count:
             self.killer.tick(len(records))
 
-    def on_batch(self, records: list[Record]) -> int:
+    def on_batch(self, records: list[Record], prev_seq: int = 0) -> int:
+        """Apply a batch; ``prev_seq`` (the feed's last record sent to this shard before it) reveals batches lost
+        when the feed died right after logging them: those are read back from the WAL first."""
+        if prev_seq > self.state.last_seq:
+            missed = [
+                r
+                for r in self.store.read_wal(self.feed_name, self.state.last_seq)
+                if r.seq <= prev_seq and shard_of(r.symbol, self.n_shards) == self.index
+            ]
+            log.warning(
+                "%s: records %d..%d never arrived; %d read back from the WAL",
+                self.name,
+                self.state.last_seq + 1,
+                prev_seq,
+                len(missed),
+            )
+            self._apply(missed, count=False)
         self._apply(records)
         return self.state.last_seq
 
@@ -308,6 +333,11 @@ class SignalActor:
             self.killer.tick(len(bars))
 
     def on_bars(self, bars: list[Bar], source: str) -> int:
+        """Apply bars of one shard; bar numbers are contiguous per shard, so a jump means a lost push and
+        the missing bars are pulled from the shard first."""
+        last = self.engine.last_bar_seq.get(source, 0)
+        if bars and bars[0].seq > last + 1:
+            self._apply(ray.get(_get(source).bars_since.remote(last)), source, count=False)
         self._apply(bars, source)
         return len(bars)
 
@@ -352,7 +382,7 @@ class PortfolioActor:
         checkpoint_every: int = 200,
         kill_after: int | None = None,
     ) -> None:
-        self.name = name
+        self.name, self.signal_name = name, signal_name
         self.store = CheckpointStore(store["url"], store.get("storage_options"))
         self.pf = Portfolio(PortfolioConfig.from_dict(config))
         self.lock = threading.RLock()
@@ -379,6 +409,9 @@ class PortfolioActor:
             self.killer.tick(len(sigs))
 
     def on_signals(self, sigs: list[Signal]) -> int:
+        """Apply signals; a jump in signal numbers means a lost push: pull the missing ones first."""
+        if sigs and sigs[0].seq > self.pf.last_seq + 1:
+            self._apply(ray.get(_get(self.signal_name).signals_since.remote(self.pf.last_seq)), count=False)
         self._apply(sigs)
         return len(sigs)
 

@@ -57,6 +57,8 @@ class FeedConfig:
         backoff_initial_s, backoff_max_s: reconnect backoff bounds.
         stale_s: seconds without a message before the connection is considered dead.
         snapshot_limit: levels requested in REST snapshots.
+        snapshot_retry_s: least time between two snapshot requests of a symbol (a snapshot older than the
+            buffered diffs is requested again, but not on every message).
         backfill: backfill trade-id gaps over REST.
         max_reconnects: give up after this many consecutive failed connects (None: never).
     """
@@ -76,6 +78,7 @@ class FeedConfig:
     snapshot_limit: int = 1000
     backfill: bool = True
     max_reconnects: int | None = None
+    snapshot_retry_s: float = 0.25
     streams: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
@@ -162,6 +165,7 @@ class BinanceFeed:
         self.delays: list[float] = []
         self._stop = False
         self._http: Any = None
+        self._snap_at: dict[str, float] = {}
 
     def stop(self) -> None:
         self._stop = True
@@ -178,7 +182,11 @@ class BinanceFeed:
 
     async def _fixups(self, out: list[Record]) -> None:
         s = self.session
+        now = time.monotonic()
         for sym in s.symbols_needing_snapshot():
+            if now - self._snap_at.get(sym, -1e9) < self.config.snapshot_retry_s:
+                continue  # a too-old snapshot: ask again once more diffs are buffered, not on every message
+            self._snap_at[sym] = now
             q = urllib.parse.urlencode({"symbol": sym, "limit": self.config.snapshot_limit})
             snap = await self._get(f"{self.config.rest_path('depth')}?{q}")
             self.stats["snapshots_fetched"] += 1
@@ -226,7 +234,7 @@ class BinanceFeed:
                         cfg.stream_url(),
                         compression=None,
                         max_size=None,
-                        max_queue=None,
+                        max_queue=1024,
                         ping_interval=20,
                         open_timeout=5,
                     ) as ws:

@@ -15,6 +15,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,7 +89,9 @@ class LiveConfig:
 class LiveGraph:
     """The running actors of one graph (Ray must be connected: see :func:`quantray.dist.connect`)."""
 
-    def __init__(self, config: LiveConfig, *, kill: tuple[str, int] | None = None) -> None:
+    def __init__(
+        self, config: LiveConfig, *, kill: tuple[str, int] | list[tuple[str, int]] | None = None
+    ) -> None:
         from quantray.live import _actors
 
         A: Any = _actors
@@ -98,9 +101,11 @@ class LiveGraph:
         store = {"url": url, "storage_options": dict(config.storage_options)}
         self.store = store
         p = f"qr-live-{uuid.uuid4().hex[:8]}"
-        kill_at = dict([kill]) if kill else {}
-        if kill and kill[0] not in KILLABLE:
-            raise ConfigError(f"--kill {kill[0]}:{kill[1]}: unknown actor; valid: {list(KILLABLE)}")
+        kills = [kill] if isinstance(kill, tuple) else list(kill or [])
+        for name, n in kills:
+            if name not in KILLABLE:
+                raise ConfigError(f"--kill {name}:{n}: unknown actor; valid: {list(KILLABLE)}")
+        kill_at = dict(kills)
         self.signal_name, self.portfolio_name = f"{p}-signal", f"{p}-portfolio"
         self.feed_names = [f"{p}-feed{i}" for i in range(len(config.feeds))]
         self.shard_names = {
@@ -253,6 +258,7 @@ class ReplayResult:
     feeds: list[dict[str, Any]]
     seconds: float
     paths: dict[str, str]
+    inspected: Any = None
 
 
 def replay(
@@ -260,7 +266,7 @@ def replay(
     *,
     out: str | Path | None = None,
     speed: str | float = "max",
-    kill: tuple[str, int] | None = None,
+    kill: tuple[str, int] | list[tuple[str, int]] | None = None,
     strategies: list[dict[str, Any]] | None = None,
     checkpoint_url: str | None = None,
     storage_options: dict[str, Any] | None = None,
@@ -269,13 +275,15 @@ def replay(
     shards_per_feed: int = 1,
     sinks: list[dict[str, Any]] | None = None,
     checkpoint_every: int = 5000,
+    inspect: Callable[[LiveGraph], Any] | None = None,
 ) -> ReplayResult:
     """Run the whole actor graph on the connected Ray against local replay servers of ``files``.
 
     Writes ``out/bars_1m.parquet`` (ts = minute start UTC, symbol, open, high, low, close, volume, vwap,
     trades), ``out/book_top.parquet`` (ts, symbol, update_id, bid, bid_size, ask, ask_size) and
-    ``out/pnl.parquet`` (one row per strategy sleeve and signal). ``kill=("state", 5000)`` kills that actor
-    once after 5000 messages to prove recovery.
+    ``out/pnl.parquet`` (one row per strategy sleeve and signal). ``inspect(graph)`` is called after the run,
+    before the graph is shut down (its result is :attr:`ReplayResult.inspected`). ``kill=("state", 5000)``
+    kills that actor once after 5000 messages to prove recovery (a list kills several, each once).
     """
     from quantray.live._files import detect_binance_market, read_recording
 
@@ -314,6 +322,7 @@ def replay(
         graph = LiveGraph(cfg, kill=kill)
         stats = graph.run()
         frames = graph.results()
+        inspected = inspect(graph) if inspect is not None else None
     finally:
         if graph is not None:
             graph.shutdown()
@@ -325,4 +334,4 @@ def replay(
         for key in ("bars_1m", "book_top", "pnl"):
             paths[key] = str(o / f"{key}.parquet")
             frames[key].to_parquet(paths[key], index=False)
-    return ReplayResult(frames, stats, time.perf_counter() - t0, paths)
+    return ReplayResult(frames, stats, time.perf_counter() - t0, paths, inspected)

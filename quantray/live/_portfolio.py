@@ -106,10 +106,10 @@ class Portfolio:
                 "strategy": s.strategy,
                 "last_ts": -1,
             }
+        self.last_seq = max(self.last_seq, s.seq)
         if s.bar_ts_ns <= p["last_ts"]:
             return []
         p["last_ts"] = s.bar_ts_ns
-        self.last_seq = max(self.last_seq, s.seq)
         self.marks[s.symbol] = s.price
         if s.position != p["target"]:
             new_qty = s.position * self.config.notional / s.price if s.position else 0.0

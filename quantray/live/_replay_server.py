@@ -77,6 +77,10 @@ class FaultSpec:
             key, sep, value = part.strip().partition("=")
             if not sep:
                 raise ConfigError(f"--faults {part!r}: expected KEY=VALUE")
+            if key not in ("drop", "dup", "reorder", "disconnect", "seed", "stall"):
+                raise ConfigError(
+                    f"--faults: unknown key {key!r}; valid: drop, dup, reorder, disconnect, stall, seed"
+                )
             try:
                 if key in ("drop", "dup", "reorder"):
                     kw[key] = float(value)
@@ -463,6 +467,8 @@ class ReplayServer:
             await asyncio.sleep(delay)
 
     async def _run_session(self, conn: _Conn) -> None:
+        while not conn.streams:  # /ws: the session starts with the first SUBSCRIBE
+            await asyncio.sleep(0.001)
         t0_wall = time.monotonic()
         t0_rec = self.lines[0].recv_ns if self.lines else 0
         for i, line in enumerate(self.lines):

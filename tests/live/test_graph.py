@@ -1,67 +1,106 @@
-"""The whole actor graph on local Ray against the replay server: results, snapshot API, kills, webhook."""
+"""The whole actor graph on local Ray against the replay server: a whole recorded file, every actor killed
+mid-replay, results equal to independent references and to an uninterrupted in-process run; snapshot API."""
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 
+import numpy as np
 import pandas as pd
-import pytest
 
-from ._util import assert_bars_equal, offline_bars, recorded_book_tickers, slice_recording
+from quantray.live import BinanceSession, LiveStrategy, MarketState, Portfolio, SignalEngine, read_recording
+from quantray.live._state import BOOK_TOP_COLUMNS
+
+from ._util import assert_bars_equal, offline_bars, recorded_book_tickers
+
+STRATEGIES = [
+    {"name": "sma_cross", "params": {"fast": 5, "slow": 20}, "interval_s": 1},
+    {"name": "ema_cross", "params": {"fast": 10, "slow": 30}, "interval_s": 1},
+]
 
 
-def test_whole_recording_through_actor_graph(ray_local, shared_data, tmp_path):
-    from quantray.live import replay
+def _in_process(path):
+    """The same work without Ray, actors, sockets or restarts: the uninterrupted reference."""
+    s = BinanceSession(["ETHUSDT"], market="spot")
+    ms = MarketState()
+    snap = None
+    for r in read_recording(path):
+        out = []
+        if r.snapshot:
+            snap = json.loads(r.raw)
+        else:
+            out = s.on_message(r.raw, r.recv_ns)
+        if snap is not None:
+            for sym in s.symbols_needing_snapshot():
+                out += s.on_snapshot(sym, snap, 0)
+        ms.apply(out)
+    ms.flush()
+    eng = SignalEngine([LiveStrategy.from_dict(d) for d in STRATEGIES])
+    pf = Portfolio()
+    for b in ms.bars_since(0):
+        for sig in eng.on_bar(b):
+            pf.on_signal(sig)
+    return ms, eng, pf
 
-    received: list[dict] = []
 
-    class Hook(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(200)
-            self.end_headers()
+def test_whole_file_with_every_actor_killed_equals_uninterrupted_run(ray_local, shared_data, tmp_path):
+    from quantray.live import get_live_snapshot, get_signal_history, replay
 
-        def log_message(self, *a):
-            pass
-
-    srv = http.server.HTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    assert get_live_snapshot() is None  # Ray is connected but no graph runs
     path = shared_data / "ticks" / "binance_spot_ethusdt_20240808.jsonl.gz"
-    try:
-        res = replay(
-            [path],
-            out=tmp_path,
-            strategies=[{"name": "sma_cross", "params": {"fast": 5, "slow": 20}, "interval_s": 1}],
+
+    def inspect(graph):
+        from quantray.live import CheckpointStore
+
+        store = CheckpointStore(graph.store["url"])
+        names = [
+            graph.feed_names[0],
+            graph.shard_names[graph.feed_names[0]][0],
+            graph.signal_name,
+            graph.portfolio_name,
+        ]
+        killed = [store.marker(f"killed-{n}") for n in names]
+        return (
+            get_live_snapshot(timeout_s=10),
+            get_signal_history("binance:ETHUSDT", "sma_cross", limit=5),
+            killed,
         )
-    finally:
-        srv.shutdown()
+
+    kills = [("feed", 12000), ("state", 20000), ("signal", 300), ("portfolio", 500)]
+    res = replay(
+        [path], out=tmp_path, strategies=STRATEGIES, kill=kills, checkpoint_every=4000, inspect=inspect
+    )
+    ms, eng, pf = _in_process(path)
+
     bars = pd.read_parquet(tmp_path / "bars_1m.parquet")
     assert list(bars.columns) == ["ts", "symbol", "open", "high", "low", "close", "volume", "vwap", "trades"]
     assert_bars_equal(bars, offline_bars(path, "1min"))
+    assert_bars_equal(res.frames["bars_1s"], offline_bars(path, "1s"))
+
     top = pd.read_parquet(tmp_path / "book_top.parquet")
-    assert list(top.columns) == ["ts", "symbol", "update_id", "bid", "bid_size", "ask", "ask_size"]
+    assert list(top.columns) == BOOK_TOP_COLUMNS
+    ref_top = pd.DataFrame(ms.book_top, columns=BOOK_TOP_COLUMNS)
+    assert top["update_id"].tolist() == ref_top["update_id"].tolist()
+    for c in ("bid", "bid_size", "ask", "ask_size"):
+        assert np.array_equal(top[c].to_numpy(), ref_top[c].to_numpy()), c
     j = top.merge(recorded_book_tickers(path), on="update_id", suffixes=("", "_ex"))
     assert len(j) > 200 and all((j[c] == j[f"{c}_ex"]).all() for c in ("bid", "bid_size", "ask", "ask_size"))
+
     pnl = pd.read_parquet(tmp_path / "pnl.parquet")
-    assert len(pnl) == len(res.frames["bars_1s"])  # one row per 1 s bar for the one strategy
+    ref = pf.pnl_table().to_pandas()
+    ref["ts"] = pd.to_datetime(ref["ts"], unit="ns", utc=True)
+    ref = ref.sort_values(["strategy", "params", "symbol", "ts"], kind="stable").reset_index(drop=True)
+    pd.testing.assert_frame_equal(pnl, ref)
+    assert pnl["position"].abs().sum() > 0 and pnl["realized_pnl"].abs().sum() > 0
 
-
-@pytest.mark.parametrize("actor", ["feed", "state", "signal", "portfolio"])
-def test_killing_an_actor_changes_no_final_figure(ray_local, shared_data, tmp_path_factory, actor):
-    from quantray.live import replay
-
-    base = tmp_path_factory.getbasetemp() / "slice.jsonl.gz"
-    if not base.exists():
-        slice_recording(shared_data / "ticks" / "binance_spot_btcusdt_20240808.jsonl.gz", base, 6000)
-    ref_dir = tmp_path_factory.getbasetemp() / "ref"
-    if not (ref_dir / "pnl.parquet").exists():
-        replay([base], out=ref_dir, checkpoint_every=1000)
-    n = {"feed": 3000, "state": 3000, "signal": 40, "portfolio": 60}[actor]
-    out = tmp_path_factory.mktemp(actor)
-    replay([base], out=out, kill=(actor, n), checkpoint_every=1000)
-    for name in ("bars_1m", "book_top", "pnl"):
-        pd.testing.assert_frame_equal(
-            pd.read_parquet(out / f"{name}.parquet"), pd.read_parquet(ref_dir / f"{name}.parquet")
-        )
+    snap, hist, killed = res.inspected
+    assert killed == [True, True, True, True]  # each actor really died mid-replay and was restarted
+    assert set(snap) == {"as_of", "signals", "positions", "pnl", "book_top", "events"}
+    totals = pf.totals()
+    assert snap["pnl"] == {k: totals[k] for k in ("equity", "cash", "realized", "unrealized")}
+    assert snap["book_top"][0]["update_id"] == int(ref_top["update_id"].iloc[-1])
+    latest = {s.strategy: s.position for s in eng.latest()}
+    assert {s["strategy"]: s["position"] for s in snap["signals"]} == latest
+    ref_hist = [s for s in eng.history if s.strategy == "sma_cross"][-5:]
+    assert [h["position"] for h in hist] == [s.position for s in ref_hist]
+    assert [h["price"] for h in hist] == [s.price for s in ref_hist]
