@@ -77,3 +77,42 @@ def slice_recording(path: Path, out: Path, n: int) -> Path:
                 break
             dst.write(line)
     return out
+
+
+def in_process(path: Path, strategies: list[dict], symbol: str = "ETHUSDT", market: str = "spot"):
+    """The same work without Ray, actors, sockets or restarts: the uninterrupted reference."""
+    from quantray.live import (
+        BinanceSession,
+        LiveStrategy,
+        MarketState,
+        Portfolio,
+        SignalEngine,
+        read_recording,
+    )
+
+    s = BinanceSession([symbol], market=market)
+    ms = MarketState()
+    snap = None
+    for r in read_recording(path):
+        out = []
+        if r.snapshot:
+            snap = json.loads(r.raw)
+        else:
+            out = s.on_message(r.raw, r.recv_ns)
+        if snap is not None:
+            for sym in s.symbols_needing_snapshot():
+                out += s.on_snapshot(sym, snap, 0)
+        ms.apply(out)
+    ms.flush()
+    eng = SignalEngine([LiveStrategy.from_dict(d) for d in strategies])
+    pf = Portfolio()
+    for b in ms.bars_since(0):
+        for sig in eng.on_bar(b):
+            pf.on_signal(sig)
+    return ms, eng, pf
+
+
+def pnl_frame(pf) -> pd.DataFrame:
+    ref = pf.pnl_table().to_pandas()
+    ref["ts"] = pd.to_datetime(ref["ts"], unit="ns", utc=True)
+    return ref.sort_values(["strategy", "params", "symbol", "ts"], kind="stable").reset_index(drop=True)

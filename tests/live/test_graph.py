@@ -3,44 +3,17 @@ mid-replay, results equal to independent references and to an uninterrupted in-p
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 
-from quantray.live import BinanceSession, LiveStrategy, MarketState, Portfolio, SignalEngine, read_recording
 from quantray.live._state import BOOK_TOP_COLUMNS
 
-from ._util import assert_bars_equal, offline_bars, recorded_book_tickers
+from ._util import assert_bars_equal, in_process, offline_bars, recorded_book_tickers
 
 STRATEGIES = [
     {"name": "sma_cross", "params": {"fast": 5, "slow": 20}, "interval_s": 1},
     {"name": "ema_cross", "params": {"fast": 10, "slow": 30}, "interval_s": 1},
 ]
-
-
-def _in_process(path):
-    """The same work without Ray, actors, sockets or restarts: the uninterrupted reference."""
-    s = BinanceSession(["ETHUSDT"], market="spot")
-    ms = MarketState()
-    snap = None
-    for r in read_recording(path):
-        out = []
-        if r.snapshot:
-            snap = json.loads(r.raw)
-        else:
-            out = s.on_message(r.raw, r.recv_ns)
-        if snap is not None:
-            for sym in s.symbols_needing_snapshot():
-                out += s.on_snapshot(sym, snap, 0)
-        ms.apply(out)
-    ms.flush()
-    eng = SignalEngine([LiveStrategy.from_dict(d) for d in STRATEGIES])
-    pf = Portfolio()
-    for b in ms.bars_since(0):
-        for sig in eng.on_bar(b):
-            pf.on_signal(sig)
-    return ms, eng, pf
 
 
 def test_whole_file_with_every_actor_killed_equals_uninterrupted_run(ray_local, shared_data, tmp_path):
@@ -70,7 +43,7 @@ def test_whole_file_with_every_actor_killed_equals_uninterrupted_run(ray_local, 
     res = replay(
         [path], out=tmp_path, strategies=STRATEGIES, kill=kills, checkpoint_every=4000, inspect=inspect
     )
-    ms, eng, pf = _in_process(path)
+    ms, eng, pf = in_process(path, STRATEGIES)
 
     bars = pd.read_parquet(tmp_path / "bars_1m.parquet")
     assert list(bars.columns) == ["ts", "symbol", "open", "high", "low", "close", "volume", "vwap", "trades"]
