@@ -92,12 +92,10 @@ def _cmd_server(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    import time
-
     import yaml
 
     from quantray.errors import ConfigError
-    from quantray.live import LiveConfig, LiveGraph
+    from quantray.live._graph import run_from_dict
 
     try:
         with open(args.config, encoding="utf-8") as fh:
@@ -108,22 +106,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--config {args.config}: invalid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"--config {args.config}: expected a mapping")
-    cfg = LiveConfig.from_dict(raw)
+    raw.pop("ray", None)
     _connect()
-    graph = LiveGraph(cfg)
-    print(
-        f"live graph running with {len(cfg.feeds)} feed(s); snapshot: quantray.live.get_live_snapshot()",
-        flush=True,
-    )
-    try:
-        if args.seconds:
-            time.sleep(args.seconds)
-        else:
-            graph.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        graph.shutdown()
+    print("live graph starting; snapshot: quantray.live.get_live_snapshot()", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        summary = run_from_dict(raw, seconds=args.seconds or None)
+        print(json.dumps(summary, default=str))
     return 0
 
 

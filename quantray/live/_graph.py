@@ -335,3 +335,60 @@ def replay(
             paths[key] = str(o / f"{key}.parquet")
             frames[key].to_parquet(paths[key], index=False)
     return ReplayResult(frames, stats, time.perf_counter() - t0, paths, inspected)
+
+
+RUN_KEYS = ("replay", "out", "seconds")
+
+
+def run_from_dict(d: dict[str, Any], *, seconds: float | None = None) -> dict[str, Any]:
+    """Run a graph from a parsed config (the ``stream run`` YAML / ``jobs.stream``) on the connected Ray.
+
+    Keys: every :class:`LiveConfig` key, plus ``replay`` (recordings: run against local replay servers instead
+    of the feeds' URLs; the feeds' symbols and markets come from the recordings), ``out`` (a folder for the
+    replay's Parquet outputs) and ``seconds`` (stop a live run after that long; 0 or absent: run until the
+    feeds end or the process is interrupted). Returns a summary dict.
+    """
+    d = dict(d)
+    files = d.pop("replay", None)
+    out = d.pop("out", None)
+    secs = float(seconds if seconds is not None else d.pop("seconds", 0) or 0)
+    d.pop("seconds", None)
+    if files:
+        if isinstance(files, str):
+            files = [files]
+        d.setdefault("feeds", [{"market": "spot", "symbols": ["-"]}])
+        base = LiveConfig.from_dict(d)
+        res = replay(
+            list(files),
+            out=out,
+            strategies=list(base.strategies),
+            checkpoint_url=base.checkpoint_url,
+            storage_options=base.storage_options,
+            shards_per_feed=base.shards_per_feed,
+            sinks=list(base.sinks),
+            checkpoint_every=base.checkpoint_every,
+        )
+        return {
+            "mode": "replay",
+            "seconds": res.seconds,
+            "outputs": res.paths,
+            "bars_1m": len(res.frames["bars_1m"]),
+            "pnl_rows": len(res.frames["pnl"]),
+        }
+    cfg = LiveConfig.from_dict(d)
+    graph = LiveGraph(cfg)
+    t0 = time.perf_counter()
+    try:
+        if secs > 0:
+            time.sleep(secs)
+        else:
+            graph.run()
+        frames = graph.results()
+        if out:
+            o = Path(out)
+            o.mkdir(parents=True, exist_ok=True)
+            for key in ("bars_1m", "book_top", "pnl"):
+                frames[key].to_parquet(o / f"{key}.parquet", index=False)
+    finally:
+        graph.shutdown()
+    return {"mode": "live", "seconds": time.perf_counter() - t0, "bars_1m": len(frames["bars_1m"])}
