@@ -54,3 +54,15 @@ def ray_local():
     yield info
     dist.shutdown()
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _module_local_strategy_registry():
+    """Strategies a test module registers (user strategies, discovered rules) are removed when it ends, so no
+    module sees another's registrations and results never depend on the order the files run in."""
+    from quantray.strategies import REGISTRY
+
+    before = set(REGISTRY.names())
+    yield
+    for name in set(REGISTRY.names()) - before:
+        REGISTRY.unregister(name)
