@@ -2,7 +2,9 @@
 
 Both servers run the very same ASGI app (``serve.app.build_app``: auth, rate limiter, audit/413 middleware,
 cached signals) on loopback with one replica / one worker; the only difference is Ray Serve's HTTP proxy and
-replica hop. Concurrent keep-alive clients (aiohttp, in this process) call
+replica hop. Serve is measured twice: through its HTTP proxy (the default) and through direct ingress
+(``RAY_SERVE_ENABLE_DIRECT_INGRESS=1``, Ray >= 2.5x: the ingress replica listens on its own port and the proxy hop
+disappears; set the variable to 0 to skip that row). Concurrent keep-alive clients (aiohttp, in this process) call
 ``GET /v1/signals/AAPL/sma_cross`` with a valid key for a fixed time after a warm-up; the table gives p50/p99
 latency and throughput of each, and Serve's overhead ratio. Bounded to about a minute; writes
 ``benchmarks/results/w8.json``.
@@ -96,8 +98,8 @@ def _wait_http(url: str, key: str, timeout: float = 90.0) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=float, default=6.0, help="measured seconds per server")
-    ap.add_argument("--warmup", type=float, default=2.0)
+    ap.add_argument("--seconds", type=float, default=5.0, help="measured seconds per server")
+    ap.add_argument("--warmup", type=float, default=1.5)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "w8.json"))
     args = ap.parse_args(argv)
@@ -147,6 +149,19 @@ def main(argv: list[str] | None = None) -> int:
         bare.wait(timeout=30)
 
     # 2) Ray Serve on an embedded local Ray (one replica), same app
+    # Serve's direct ingress (Ray >= 2.5x, RAY_SERVE_ENABLE_DIRECT_INGRESS=1): the ingress replica also listens
+    # on its own HTTP port, so a load balancer can skip the proxy hop. Its ports are pinned to free ones here.
+    direct = os.environ.get("RAY_SERVE_ENABLE_DIRECT_INGRESS", "1") == "1"
+    direct_port = _free_port()
+    if direct:
+        grpc_port = _free_port()
+        os.environ.update(
+            RAY_SERVE_ENABLE_DIRECT_INGRESS="1",
+            RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT=str(direct_port),
+            RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT=str(direct_port + 1),
+            RAY_SERVE_DIRECT_INGRESS_MIN_GRPC_PORT=str(grpc_port),
+            RAY_SERVE_DIRECT_INGRESS_MAX_GRPC_PORT=str(grpc_port + 1),
+        )
     from quantray import dist
 
     dist.connect(num_cpus=2, object_store_memory_mb=200)
@@ -172,6 +187,15 @@ def main(argv: list[str] | None = None) -> int:
         res_serve = asyncio.run(
             _drive(serve_url, key, seconds=args.seconds, warmup=args.warmup, concurrency=args.concurrency)
         )
+        res_direct = None
+        if direct:
+            direct_url = f"http://127.0.0.1:{direct_port}"
+            _wait_http(direct_url, key)
+            res_direct = asyncio.run(
+                _drive(
+                    direct_url, key, seconds=args.seconds, warmup=args.warmup, concurrency=args.concurrency
+                )
+            )
     finally:
         serve.shutdown()
         dist.shutdown()
@@ -186,8 +210,16 @@ def main(argv: list[str] | None = None) -> int:
         f"(cores: {os.cpu_count()}; clients share them)"
     )
     print(f"{'server':<28}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}")
-    for name, r in (("bare FastAPI + uvicorn", res_bare), ("Ray Serve (1 replica)", res_serve)):
+    rows = [("bare FastAPI + uvicorn", res_bare), ("Ray Serve via proxy", res_serve)]
+    if res_direct is not None:
+        rows.append(("Ray Serve direct ingress", res_direct))
+    for name, r in rows:
         print(f"{name:<28}{r['rps']:>10.0f}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}{r['errors']:>8d}")
+    if res_direct is not None:
+        print(
+            f"direct ingress vs bare: p50 x{res_direct['p50_ms'] / res_bare['p50_ms']:.2f}, "
+            f"throughput x{res_bare['rps'] / res_direct['rps']:.2f} lower"
+        )
     print(
         f"Serve overhead: p50 x{ratio['p50']:.2f}, p99 x{ratio['p99']:.2f}, throughput x{ratio['throughput']:.2f} "
         f"lower; target >= 1000 req/s and p99 <= 20 ms on Serve"
@@ -204,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
                 "cpu_count": os.cpu_count(),
                 "bare": res_bare,
                 "serve": res_serve,
+                "serve_direct_ingress": res_direct,
                 "overhead": ratio,
                 "target": {"rps": 1000, "p99_ms": 20},
                 "wall_s": time.monotonic() - t_start,
