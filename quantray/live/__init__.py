@@ -4,7 +4,9 @@
   websocket by :class:`BinanceFeed` (subscribe, snapshot resync, trade backfill, reconnect with backoff).
 * State: :class:`MarketState` (books, 1 s / 1 min bars, VWAP, spread), :class:`SignalEngine` (StrategySpec
   kernels stepped per bar), :class:`Portfolio`, :class:`EventBus`.
-* Serving recordings: :class:`ReplayServer` (Binance protocol over a real websocket, with faults).
+* Coinbase Advanced Trade and Alpaca: :class:`CoinbaseSession`, :class:`AlpacaSession` over :class:`VenueFeed`.
+* Serving recordings: :class:`ReplayServer` (Binance protocol over a real websocket, with faults) and
+  :class:`VenueReplayServer` (Coinbase / Alpaca handshakes).
 * Ray: :class:`LiveGraph` and :func:`replay`; the snapshot API :func:`get_live_snapshot` and
   :func:`get_signal_history` used by Serve.
 
@@ -31,8 +33,16 @@ from quantray.live._records import Bar, BookUpdate, Event, Quote, Signal, Trade
 from quantray.live._replay_server import FaultSpec, ReplayServer
 from quantray.live._signals import LiveStrategy, SignalEngine
 from quantray.live._state import MarketState, MarketStateConfig
+from quantray.live._venues import (
+    AlpacaSession,
+    CoinbaseSession,
+    VenueFeed,
+    VenueReplayServer,
+    binance_to_venue,
+)
 
 __all__ = [
+    "AlpacaSession",
     "Bar",
     "BarBuilder",
     "BinanceFeed",
@@ -40,6 +50,7 @@ __all__ = [
     "BookError",
     "BookUpdate",
     "CheckpointStore",
+    "CoinbaseSession",
     "Event",
     "EventBus",
     "FaultSpec",
@@ -59,10 +70,13 @@ __all__ = [
     "Signal",
     "SignalEngine",
     "Trade",
+    "VenueFeed",
+    "VenueReplayServer",
     "WebhookSink",
     "backoff_delays",
     "binance_streams",
     "binance_symbol",
+    "binance_to_venue",
     "detect_binance_market",
     "get_live_snapshot",
     "get_signal_history",
