@@ -21,6 +21,7 @@ import asyncio
 import logging
 import os
 import threading
+import time
 import zlib
 from typing import Any
 
@@ -303,6 +304,7 @@ class SignalActor:
         self.name, self.portfolio_name, self.shards = name, portfolio_name, shards
         self.store = CheckpointStore(store["url"], store.get("storage_options"))
         self.engine = SignalEngine([LiveStrategy.from_dict(s) for s in strategies])
+        self.latency_ns: list[int] = []  # receipt of the bar-closing trade -> signal computed
         self.lock = threading.RLock()
         ck = self.store.load_latest(name)
         if ck is not None:
@@ -321,6 +323,8 @@ class SignalActor:
         with self.lock:
             for b in bars:
                 sigs += self.engine.on_bar(b, source)
+            now = time.time_ns()
+            self.latency_ns += [now - sg.recv_ns for sg in sigs if sg.recv_ns]
         if sigs:
             self.pushes.append(_get(self.portfolio_name).on_signals.remote(sigs))
         self.since_ck += len(bars)
@@ -356,6 +360,12 @@ class SignalActor:
     def signals_since(self, seq: int = 0) -> list[Signal]:
         with self.lock:
             return [s for s in self.engine.history if s.seq > seq]
+
+    @_query
+    def latencies(self) -> list[int]:
+        """Receipt → signal latencies (ns) of the signals computed by this incarnation of the actor."""
+        with self.lock:
+            return list(self.latency_ns)
 
     @_query
     def latest(self) -> list[Signal]:
