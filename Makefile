@@ -29,7 +29,7 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 	$(VENV)/bin/mypy quantray
-	$(VENV)/bin/pytest -q -p no:cacheprovider
+	$(VENV)/bin/pytest -q -p no:cacheprovider --durations=15
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check $(LINT_PATHS)
@@ -38,12 +38,17 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy quantray
 
-## make bench: the side-by-side performance harnesses (quantray vs vectorbt); prints tables, writes JSON
+## make bench: the side-by-side performance harnesses (quantray vs the library a user would otherwise pick);
+## prints tables, writes JSON under benchmarks/results/
 bench: $(STAMP)
 	$(PY) -m benchmarks.w1_sma_grid
 	$(PY) -m benchmarks.w2_many_params
 	$(PY) -m benchmarks.w3_ray_scaling
 	$(PY) -m benchmarks.w4_montecarlo
+	$(PY) -m benchmarks.w5_deap
+	$(PY) -m benchmarks.w6_tune
+	$(PY) -m benchmarks.w7_stream
+	$(PY) -m benchmarks.w8_serve
 
 clean:
 	find quantray -name '__pycache__' -type d -prune -exec rm -rf {} +
