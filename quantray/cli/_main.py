@@ -356,7 +356,10 @@ def _cmd_strategies_list(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------------------ parser
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="quantray", description="Ray-native quant research: backtests, sweeps, data checks.")
+    p = _Parser(
+        prog="quantray",
+        description="Ray-native quant research and signals: backtests, sweeps, research, search, live state, reports, the Serve API.",
+    )
     sub = p.add_subparsers(dest="verb", required=True, parser_class=_Parser)
 
     b = sub.add_parser("backtest", help="backtest a strategy on bars (one parameter set or a grid)")

@@ -501,7 +501,8 @@ class ReplayServer:
                 await asyncio.sleep(0.001)
 
     async def _run_live(self) -> None:
-        assert self._listening is not None and self.finished is not None
+        if self._listening is None or self.finished is None:
+            raise RuntimeError("replay server: _run_live() runs only after start() created its events")
         await self._listening.wait()
         t0_wall = time.monotonic()
         t0_rec = self.lines[0].recv_ns if self.lines else 0
