@@ -45,6 +45,7 @@ from quantray.search._grammar import (
     Program,
     compile_rule,
     format_rule,
+    merge_programs,
     parse_rule,
     pine_template,
     rule_hash,
@@ -235,31 +236,58 @@ def pack(programs: Sequence[Program]) -> tuple[np.ndarray, ...]:
     return codes, imms, offs, nregs, roots
 
 
+#: Bytes of register file one evaluation call may hold (values shared by the rules of a batch stay resident).
+REGISTER_BUDGET = 256 * 2**20
+
+
+def _chunks(programs: Sequence[Program], n_bars: int) -> list[tuple[int, int, tuple[np.ndarray, ...]]]:
+    """Cut a batch into runs of rules whose merged program fits :data:`REGISTER_BUDGET` (halving as needed)."""
+    cap = max(8, REGISTER_BUDGET // (8 * max(n_bars, 1)))
+    out: list[tuple[int, int, tuple[np.ndarray, ...]]] = []
+    stack = [(0, len(programs))]
+    while stack:
+        a, b = stack.pop()
+        merged = merge_programs(programs[a:b])
+        if b - a > 1 and int(merged[3][0]) > cap:
+            mid = (a + b) // 2
+            stack += [(mid, b), (a, mid)]
+        else:
+            out.append((a, b, merged))
+    return out
+
+
 def evaluate_batch(data: EvalData, programs: Sequence[Program]) -> list[np.ndarray]:
-    """Fold metrics (symbols, folds, len(METRIC_NAMES)) of every compiled rule: one numba call per symbol,
-    rules in parallel inside it. Pure library code (runs with or without Ray)."""
+    """Fold metrics (symbols, folds, len(METRIC_NAMES)) of every compiled rule: one numba call per symbol and
+    chunk of rules. The rules of a batch are merged (:func:`~quantray.search._grammar.merge_programs`) so a
+    subtree shared by several rules (an indicator, a price series) is computed once per batch. Pure library
+    code (runs with or without Ray)."""
     if not programs:
         return []
-    codes, imms, offs, nregs, roots = pack(programs)
     per_sym = []
+    chunks: dict[int, list[tuple[int, int, tuple[np.ndarray, ...]]]] = {}
     for sym, (o, h, lo, c, v) in data.arrays.items():
-        per_sym.append(
-            k.batch_fold_metrics(
-                codes,
-                imms,
-                offs,
-                nregs,
-                roots,
-                o,
-                h,
-                lo,
-                c,
-                v,
-                data.bounds[sym],
-                *data.exec_args,
-                data.periods_per_year,
+        if c.size not in chunks:
+            chunks[c.size] = _chunks(programs, c.size)
+        parts = []
+        for _a, _b, (codes, imms, offs, nregs, roots) in chunks[c.size]:
+            parts.append(
+                k.batch_fold_metrics(
+                    codes,
+                    imms,
+                    offs,
+                    nregs,
+                    roots,
+                    o,
+                    h,
+                    lo,
+                    c,
+                    v,
+                    data.bounds[sym],
+                    *data.exec_args,
+                    data.periods_per_year,
+                )
             )
-        )
+        per_sym.append(np.concatenate(parts, axis=0))
     stacked = np.stack(per_sym, axis=1)  # (m, symbols, folds, metrics)
     return [stacked[j] for j in range(len(programs))]
 

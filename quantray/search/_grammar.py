@@ -477,6 +477,111 @@ def compile_rule(node: Node) -> Program:
     )
 
 
+_BINARY_OPS = frozenset(
+    {
+        k.OP_ADD,
+        k.OP_SUB,
+        k.OP_MUL,
+        k.OP_DIV,
+        k.OP_GT,
+        k.OP_LT,
+        k.OP_CROSS_ABOVE,
+        k.OP_CROSS_BELOW,
+        k.OP_AND,
+        k.OP_OR,
+    }
+)
+_TERMINAL_OPS = frozenset(SERIES_TERMINALS.values())
+
+
+def merge_programs(
+    programs: Sequence[Program],
+) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+    """Merge compiled rules into ONE register program whose rows compute every distinct value of the batch once.
+
+    A row's value is identified by ``(op, value of a, value of b, immediate)``, so ``sma(close,20)`` read by
+    ten rules of a batch is one pass over the bars. Rule j's new rows are ``codes[offsets[j]:offsets[j+1]]``
+    (possibly none: its value was already computed); after they run, its value is in register ``roots[j]``.
+    Registers are allocated over the whole batch: a value stays in its register until its last reader (a
+    later row or a rule's root) and a row never writes a register it reads. Every value is computed by the same
+    kernel on the same inputs as in the rule's own program, so results are bit-for-bit identical.
+
+    Returns:
+        ``codes, imms, offsets, n_regs, roots`` for :func:`quantray.search._kernels.batch_fold_metrics`
+        (``n_regs`` repeats the batch's register count for every rule).
+
+    Example:
+        >>> ps = [compile_rule(parse_rule(r)) for r in ("gt(sma(close,20),close)", "lt(sma(close,20),close)")]
+        >>> codes, imms, offs, n_regs, roots = merge_programs(ps)
+        >>> int(offs[-1]), sum(p.code.shape[0] for p in ps)   # close and sma(close,20) once
+        (4, 6)
+    """
+    vid_of: dict[tuple[int, int, int, float], int] = {}
+    defs: list[tuple[int, int, int, float]] = []  # per value: op, arg value a, arg value b, imm
+    rule_rows: list[list[int]] = []  # per rule: values first needed by it, in dependency order
+    rule_root: list[int] = []
+    for p in programs:
+        reg_val: dict[int, int] = {}
+        new: list[int] = []
+        for i in range(p.code.shape[0]):
+            op, dst, ra, rb = (int(x) for x in p.code[i])
+            va = -1 if op in _TERMINAL_OPS else reg_val[ra]
+            vb = reg_val[rb] if op in _BINARY_OPS else -1
+            key = (op, va, vb, float(p.imm[i]))
+            vid = vid_of.get(key)
+            if vid is None:
+                vid = vid_of[key] = len(defs)
+                defs.append(key)
+                new.append(vid)
+            reg_val[dst] = vid
+        rule_rows.append(new)
+        rule_root.append(reg_val[p.root])
+    # timeline: each row, then each rule's end (its root is read by the fold simulation)
+    last_use = [-1] * len(defs)
+    t = 0
+    for j, new in enumerate(rule_rows):
+        for vid in new:
+            _op, va, vb, _imm = defs[vid]
+            for a in (va, vb):
+                if a >= 0:
+                    last_use[a] = t
+            t += 1
+        last_use[rule_root[j]] = t
+        t += 1
+    n_rows = sum(len(r) for r in rule_rows)
+    codes = np.zeros((n_rows, 4), dtype=np.int64)
+    imms = np.zeros(n_rows)
+    offs = np.zeros(len(programs) + 1, dtype=np.int64)
+    roots = np.zeros(len(programs), dtype=np.int64)
+    reg_of = [-1] * len(defs)
+    free: list[int] = []
+    n_regs = 0
+    t = 0
+    row = 0
+    for j, new in enumerate(rule_rows):
+        for vid in new:
+            op, va, vb, imm = defs[vid]
+            if free:
+                dst = free.pop()
+            else:
+                dst = n_regs
+                n_regs += 1
+            codes[row] = (op, dst, reg_of[va] if va >= 0 else 0, reg_of[vb] if vb >= 0 else 0)
+            imms[row] = imm
+            reg_of[vid] = dst
+            for a in dict.fromkeys((va, vb)):
+                if a >= 0 and last_use[a] == t:
+                    free.append(reg_of[a])
+            t += 1
+            row += 1
+        offs[j + 1] = row
+        roots[j] = reg_of[rule_root[j]]
+        if last_use[rule_root[j]] == t:
+            free.append(reg_of[rule_root[j]])
+        t += 1
+    return codes, imms, offs, np.full(len(programs), max(n_regs, 1), dtype=np.int64), roots
+
+
 # ------------------------------------------------------------------------------------------------ Pine
 def pine_expr(node: Node, names: dict[tuple[str, float], str] | None = None) -> tuple[list[str], str]:
     """The rule as Pine Script v6: ``(lines, expression)``.

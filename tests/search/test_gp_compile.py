@@ -154,3 +154,85 @@ def test_a_grammar_that_cannot_produce_a_rule_is_rejected() -> None:
         GrammarConfig(windows=(0, 5))
     with pytest.raises(ConfigError, match="within init_max_depth"):
         GrammarConfig(comparisons=("above",), series=("close",), init_min_depth=1, init_max_depth=1)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(nodes=st.lists(rules(4), min_size=1, max_size=8), dup=st.booleans(), tiny=st.booleans())
+def test_a_merged_batch_equals_each_rule_evaluated_on_its_own(
+    nodes: list[Node], dup: bool, tiny: bool, bars: dict[str, np.ndarray]
+) -> None:
+    """The batch-wide subtree sharing (merge_programs, chunked under a register budget) gives every rule the
+    very metrics of its own program run alone, and its root values equal the slow interpreter's."""
+    from quantray.search import _discover
+    from quantray.search._discover import EvalData, evaluate_batch
+    from quantray.search._grammar import merge_programs
+    from quantray.search._kernels import batch_fold_metrics, execute
+
+    if dup:  # repeated rules and rules that are subtrees of others
+        nodes = nodes + nodes[:2] + [n.args[0] for n in nodes if n.args and n.args[0].name in PRIMITIVES][:2]
+        nodes = [n for n in nodes if PRIMITIVES.get(n.name, PRIMITIVES["gt"]).ret is Bool]
+    progs = [compile_rule(n) for n in nodes]
+    arrs = [np.ascontiguousarray(bars[x]) for x in ("open", "high", "low", "close", "volume")]
+    codes, imms, offs, n_regs, roots = merge_programs(progs)
+    assert offs[-1] <= sum(p.code.shape[0] for p in progs)
+    regs = np.full((int(n_regs[0]), N_BARS), np.nan)
+    for j, node in enumerate(nodes):  # run rule by rule on the shared register file, as the kernel does
+        execute(codes[offs[j] : offs[j + 1]], imms[offs[j] : offs[j + 1]], regs, *arrs)
+        np.testing.assert_array_equal(regs[roots[j]], np.array(interpret(node, bars)))
+    bounds = np.array([[0, 60], [60, 120]], dtype=np.int64)
+    data = EvalData(
+        arrays={"X": tuple(arrs)},
+        bounds={"X": bounds},
+        exec_args=(True, 0.0005, 0.0, 0.0, 100_000.0),
+        periods_per_year=252.0,
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        if tiny:  # force the batch to be cut into chunks
+            mp.setattr(_discover, "REGISTER_BUDGET", 1)
+        got = evaluate_batch(data, progs)
+    for j, p in enumerate(progs):
+        one = np.array([p.n_regs], dtype=np.int64)
+        offs1 = np.array([0, p.code.shape[0]], dtype=np.int64)
+        root = np.array([p.root], dtype=np.int64)
+        want = batch_fold_metrics(
+            p.code, p.imm, offs1, one, root, *arrs, bounds, True, 0.0005, 0.0, 0.0, 1e5, 252.0
+        )
+        np.testing.assert_array_equal(got[j][0], want[0])
+
+
+def _deque_extreme(x: np.ndarray, n: int, sign: float) -> np.ndarray:
+    """Slow reference: the monotonic-deque rolling extreme (latest bar wins among equal values)."""
+    out = np.empty(len(x))
+    dq: list[int] = []
+    last_bad = -1
+    for t, xt in enumerate(x):
+        if not np.isfinite(xt):
+            last_bad, dq = t, []
+            out[t] = np.nan
+            continue
+        while dq and sign * x[dq[-1]] <= sign * xt:
+            dq.pop()
+        dq.append(t)
+        while dq[0] <= t - n:
+            dq.pop(0)
+        out[t] = x[dq[0]] if t - last_bad >= n else np.nan
+    return out
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    x=st.lists(
+        st.sampled_from([-1.0, -0.0, 0.0, 1.0, 2.5, np.nan, np.inf, -np.inf]), min_size=1, max_size=90
+    ),
+    n=st.sampled_from([1, 2, 3, 5, 8, 20, 50, 200]),
+    sign=st.sampled_from([1.0, -1.0]),
+)
+def test_rolling_extreme_is_bit_identical_to_a_deque(x: list[float], n: int, sign: float) -> None:
+    """Blocked (van Herk) highest/lowest equal the deque bit for bit, signed zeros and undefined bars included."""
+    arr = np.array(x)
+    got = np.empty_like(arr)
+    k_extreme(arr, n, sign, got)
+    want = _deque_extreme(arr, n, sign)
+    assert np.array_equal(np.isnan(got), np.isnan(want))
+    ok = ~np.isnan(want)
+    assert np.array_equal(got[ok].view(np.int64), want[ok].view(np.int64))
