@@ -1,8 +1,10 @@
 """W8: the signal endpoint over HTTP — Ray Serve vs a bare FastAPI app under uvicorn serving the same function.
 
 Both servers run the very same ASGI app (``serve.app.build_app``: auth, rate limiter, audit/413 middleware,
-cached signals) on loopback with one replica / one worker; the only difference is Ray Serve's HTTP proxy and
-replica hop. Serve is measured twice: through its HTTP proxy (the default) and through direct ingress
+cached signals) on loopback with one replica / one worker. Under Serve the app is the composed one
+(``serve.app.compose``): the ingress reads signals from the Signals deployment through its handle, keeping them for
+``SIGNAL_CACHE_TTL_S``; under bare uvicorn the same classes run in-process. The difference is Serve's HTTP proxy,
+the replica hop and the handle calls on a cache miss. Serve is measured twice: through its HTTP proxy (the default) and through direct ingress
 (``RAY_SERVE_ENABLE_DIRECT_INGRESS=1``, Ray >= 2.5x: the ingress replica listens on its own port and the proxy hop
 disappears; set the variable to 0 to skip that row). Concurrent keep-alive clients (aiohttp, in this process) call
 ``GET /v1/signals/AAPL/sma_cross`` with a valid key for a fixed time after a warm-up; the table gives p50/p99
@@ -167,21 +169,26 @@ def main(argv: list[str] | None = None) -> int:
     dist.connect(num_cpus=2, object_store_memory_mb=200)
     from ray import serve
 
-    from serve.app import Ingress
+    from serve.app import compose
 
     serve_port = _free_port()
     serve.start(
         http_options={"host": "127.0.0.1", "port": serve_port}, logging_config={"enable_access_log": False}
     )
     try:
-        dep = Ingress.options(
-            ray_actor_options={
-                "num_cpus": 1,
-                "runtime_env": {"env_vars": {"PYTHONPATH": str(ROOT), "QUANTRAY_HOME": home}},
+        # The composed app (ingress + Signals/Reports/Models/Backtests deployments), one replica each.
+        runtime_env = {"env_vars": {"PYTHONPATH": str(ROOT), "QUANTRAY_HOME": home}}
+        application = compose(
+            ingress_options={
+                "ray_actor_options": {"num_cpus": 1, "runtime_env": runtime_env},
+                "autoscaling_config": {"min_replicas": 1, "max_replicas": 1},
             },
-            autoscaling_config={"min_replicas": 1, "max_replicas": 1},
+            backend_options={
+                "ray_actor_options": {"num_cpus": 0.1, "runtime_env": runtime_env},
+                "autoscaling_config": {"min_replicas": 1, "max_replicas": 1},
+            },
         )
-        serve.run(dep.bind(), name="w8", route_prefix="/", logging_config={"enable_access_log": False})
+        serve.run(application, name="w8", route_prefix="/", logging_config={"enable_access_log": False})
         serve_url = f"http://127.0.0.1:{serve_port}"
         _wait_http(serve_url, key)
         res_serve = asyncio.run(

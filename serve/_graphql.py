@@ -92,45 +92,42 @@ class Query:
         ]
 
     @strawberry.field(description="Latest signals, optionally for one symbol and/or strategy.")
-    def signals(self, symbol: str | None = None, strategy: str | None = None) -> list[GqlSignal]:
-        from serve.app import current_signals
+    async def signals(self, symbol: str | None = None, strategy: str | None = None) -> list[GqlSignal]:
+        from serve.app import _call
 
-        _, _, _, rows = current_signals(symbol, strategy)
-        return [_signal(d) for d in rows]
+        found = await _call("signals", "current", symbol, strategy)
+        return [_signal(d) for d in found["signals"]]
 
     @strawberry.field(description="Position changes of one (symbol, strategy), oldest first.")
-    def signal_history(self, symbol: str, strategy: str, limit: int = 100) -> list[GqlSignalPoint]:
-        from serve.app import signal_history
+    async def signal_history(self, symbol: str, strategy: str, limit: int = 100) -> list[GqlSignalPoint]:
+        from serve.app import _call
 
-        _, hist = signal_history(symbol, strategy, max(0, min(limit, 10_000)))
+        _, hist = await _call("signals", "history", symbol, strategy, max(0, min(limit, 10_000)))
         return [
             GqlSignalPoint(bar_ts=h["bar_ts"], position=int(h["position"]), price=h.get("price"))
             for h in hist or []
         ]
 
     @strawberry.field(description="A backtest job's status and, when done, its result.")
-    def backtest_job(self, job_id: str) -> GqlJob | None:
-        import ray
+    async def backtest_job(self, job_id: str) -> GqlJob | None:
+        from serve.app import _call
 
-        from serve._jobs import job_registry
-
-        res = ray.get(job_registry().result.remote(job_id))
+        res = await _call("backtests", "result", job_id)
         if res is None:
             return None
         return GqlJob(job_id=job_id, status=res["status"], error=res["error"], result=res["result"])
 
     @strawberry.field(description="Top performers of the latest quarterly report (empty when none exists).")
-    def top_performers(self, n: int = 10, metric: str = "sharpe", portfolio: str | None = None) -> list[JSON]:
-        from serve.app import top_rows
+    async def top_performers(
+        self, n: int = 10, metric: str = "sharpe", portfolio: str | None = None
+    ) -> list[JSON]:
+        from serve.app import _call
 
-        rows = top_rows(max(1, min(n, 1000)), metric, portfolio)
-        return list(rows or [])
+        top = await _call("reports", "top", max(1, min(n, 1000)), metric, portfolio)
+        return list(top[1]) if top is not None else []
 
 
 async def _context(key: Annotated[ApiKey, Depends(require("read"))]) -> dict[str, Any]:
-    from serve._runtime import runtime
-
-    await runtime().live_async()  # refresh the live snapshot off the event loop; resolvers read the cache
     return {"key_id": key.key_id, "scope": key.scope}
 
 

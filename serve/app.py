@@ -13,13 +13,17 @@ plain FastAPI app (the same routes, served by uvicorn directly in benchmarks/w8_
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
+import time
 from typing import Annotated, Any
 
+import ray
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from ray import serve
+from ray.serve import Application
 
 import quantray
 from quantray.errors import QuantrayError
@@ -28,6 +32,16 @@ from quantray.security import ApiKey
 from quantray.strategies import list_strategies
 from quantray.webhooks import SubscriptionStore
 from serve._backtest import check_limits
+from serve._deployments import (
+    Backtests,
+    Models,
+    Reports,
+    Signals,
+    current_signals,
+    json_safe,
+    signal_history,
+    top_rows,
+)
 from serve._guard import TV_PATH, GuardMiddleware, require, unauthorized
 from serve._models import (
     MAX_COMBOS,
@@ -65,13 +79,21 @@ __all__ = [
     "MAX_SYMBOLS",
     "BacktestRequest",
     "BacktestResponse",
+    "Backtests",
     "HealthResponse",
     "Ingress",
+    "Models",
+    "Reports",
+    "Signals",
     "StrategyInfo",
     "api",
     "app",
     "build_app",
+    "compose",
+    "current_signals",
     "openapi_document",
+    "signal_history",
+    "top_rows",
 ]
 
 ReadKey = Annotated[ApiKey, Depends(require("read"))]
@@ -145,59 +167,64 @@ def _strategy_infos() -> list[StrategyInfo]:
 
 
 # ------------------------------------------------------------------------------------------ shared helpers
-def current_signals(
-    symbol: str | None, strategy: str | None
-) -> tuple[str | None, str, str, list[dict[str, Any]]]:
-    """``(as_of, source, universe, signals)`` from the live graph if one runs, else from bars."""
-    rt = runtime()
-    snap = rt.live(cached_only=True)
-    if snap is not None and snap.get("signals") is not None:
-        rows = [
-            {**s, "source": "live"}
-            for s in snap["signals"]
-            if (symbol is None or s.get("symbol") == symbol)
-            and (strategy is None or s.get("strategy") == strategy)
-        ]
-        return (str(snap.get("as_of")) if snap.get("as_of") is not None else None), "live", "live", rows
-    book = rt.book()
-    return book.as_of, "bars", book.universe, book.latest(symbol=symbol, strategy=strategy)
+_json_safe = json_safe
+
+# DeploymentHandles of the composed app (set by ``Ingress.__init__``); empty when the app is served without them
+# (plain uvicorn, ``Ingress.bind()``): then the same deployment classes run in-process (``_LOCAL``).
+_HANDLES: dict[str, Any] = {}
+_LOCAL: dict[str, Any] = {}
+_CLASSES: dict[str, Any] = {"signals": Signals, "reports": Reports, "models": Models, "backtests": Backtests}
+# Signal reads through a handle are cached in the ingress for a short time (a handle call per request costs
+# more than the read); a refresh through this ingress drops the cache. Live snapshots are cached 1 s anyway.
+SIGNAL_CACHE_TTL_S = 0.5
+_SIGNAL_CACHE: dict[tuple[str | None, str | None], tuple[float, dict[str, Any]]] = {}
+_SIGNAL_PENDING: dict[tuple[str | None, str | None], asyncio.Future[Any]] = {}
 
 
-def signal_history(symbol: str, strategy: str, limit: int) -> tuple[str, list[dict[str, Any]] | None]:
-    rt = runtime()
-    if rt.live(cached_only=True) is not None:
-        from serve._signals import live_history
-
-        hist = live_history(symbol, strategy, limit)
-        if hist is not None:
-            return "live", hist
-    return "bars", rt.book().history(symbol, strategy, limit=limit)
+def _root_cause(exc: BaseException) -> BaseException:
+    while isinstance(exc, ray.exceptions.RayTaskError) and getattr(exc, "cause", None) is not None:
+        exc = exc.cause
+    return exc
 
 
-def top_rows(n: int, metric: str, portfolio: str | None = None) -> list[dict[str, Any]] | None:
-    from serve._signals import load_report
-
-    s = runtime().settings()
-    report = load_report(s.reports_dir, portfolio or s.portfolio)
-    if report is None:
-        return None
-    rows = report.get_top_performers(n, metric=metric)
-    return [
-        {
-            "symbol": r.symbol,
-            "strategy": r.strategy,
-            "params": dict(r.params),
-            "timeframe": getattr(r, "timeframe", None),
-            "exchange": getattr(r, "exchange", None),
-            "sector": getattr(r, "sector", None),
-            "metrics": dict(r.metrics),
-        }
-        for r in rows
-    ]
+async def _call(backend: str, method: str, *args: Any) -> Any:
+    """``backend.method(*args)``: through its DeploymentHandle when composed, else in-process. A QuantrayError
+    or HTTPException raised on the way (in the deployment or a Ray task it awaited) is re-raised as itself."""
+    try:
+        handle = _HANDLES.get(backend)
+        if handle is not None:
+            return await getattr(handle, method).remote(*args)
+        obj = _LOCAL.get(backend)
+        if obj is None:
+            obj = _LOCAL.setdefault(backend, _CLASSES[backend].func_or_class())
+        result = getattr(obj, method)(*args)
+        return await result if inspect.isawaitable(result) else result
+    except ray.exceptions.RayTaskError as exc:
+        cause = _root_cause(exc)
+        if isinstance(cause, QuantrayError | HTTPException):
+            raise cause from None
+        raise
 
 
-def _json_safe(x: Any) -> Any:
-    return json.loads(json.dumps(x, default=str, allow_nan=False)) if x is not None else None
+async def _read_signals(symbol: str | None, strategy: str | None) -> dict[str, Any]:
+    if "signals" not in _HANDLES:
+        result: dict[str, Any] = await _call("signals", "current", symbol, strategy)
+        return result
+    key = (symbol, strategy)
+    hit = _SIGNAL_CACHE.get(key)
+    now = time.monotonic()
+    if hit is not None and now - hit[0] < SIGNAL_CACHE_TTL_S:
+        return hit[1]
+    pending = _SIGNAL_PENDING.get(key)
+    if pending is None:  # one handle call per key at a time: concurrent misses share it
+        pending = asyncio.ensure_future(_call("signals", "current", symbol, strategy))
+        _SIGNAL_PENDING[key] = pending
+        pending.add_done_callback(lambda _f: _SIGNAL_PENDING.pop(key, None))
+    value: dict[str, Any] = await asyncio.shield(pending)
+    if len(_SIGNAL_CACHE) >= 4096:
+        _SIGNAL_CACHE.clear()
+    _SIGNAL_CACHE[key] = (now, value)
+    return value
 
 
 def _dispatch(event: str, payloads: list[dict[str, Any]], alert_id: str | None = None) -> None:
@@ -232,11 +259,7 @@ async def signals(
     strategy: str | None = Query(None, max_length=64),
 ) -> SignalsResponse:
     """Latest signals (target positions), from the live graph when one runs, else computed from bars."""
-    await runtime().live_async()
-    as_of, source, universe, rows = current_signals(symbol, strategy)
-    return SignalsResponse.model_validate(
-        {"as_of": as_of, "source": source, "universe": universe, "signals": rows}
-    )
+    return SignalsResponse.model_validate(await _read_signals(symbol, strategy))
 
 
 @api.get(
@@ -247,11 +270,10 @@ async def signals(
 )
 async def signal(_key: ReadKey, symbol: str = _SYMBOL, strategy: str = _STRATEGY) -> Any:
     """The latest signal of one (symbol, strategy)."""
-    await runtime().live_async()
-    as_of, source, universe, rows = current_signals(symbol, strategy)
-    if not rows:
+    found = await _read_signals(symbol, strategy)
+    if not found["signals"]:
         raise HTTPException(404, f"no signal for symbol {symbol!r} and strategy {strategy!r}")
-    return {"as_of": as_of, "source": source, "universe": universe, "signals": rows}
+    return found
 
 
 @api.get(
@@ -264,8 +286,7 @@ async def signal_history_route(
     _key: ReadKey, symbol: str = _SYMBOL, strategy: str = _STRATEGY, limit: int = Query(100, ge=1, le=10_000)
 ) -> SignalHistoryResponse:
     """Position changes of one (symbol, strategy), oldest first (the last ``limit``)."""
-    await runtime().live_async()
-    source, hist = await asyncio.to_thread(signal_history, symbol, strategy, limit)
+    source, hist = await _call("signals", "history", symbol, strategy, limit)
     if hist is None:
         raise HTTPException(404, f"no signal for symbol {symbol!r} and strategy {strategy!r}")
     return SignalHistoryResponse.model_validate(
@@ -277,15 +298,13 @@ async def signal_history_route(
 async def refresh_signals(_key: AdminKey, request: Request) -> SignalsResponse:
     """Recompute the bar signals now; changed positions are sent to ``signal`` webhook subscribers.
     Returns the signals that changed."""
-    rt = runtime()
-    book = rt.book()
-    changed = await asyncio.to_thread(book.refresh, rt.settings())
+    refreshed = await _call("signals", "refresh")
+    _SIGNAL_CACHE.clear()
+    changed = refreshed["signals"]
     request.state.audit_detail = f"{len(changed)} changed"
     if changed:
         _dispatch("signal", changed)
-    return SignalsResponse.model_validate(
-        {"as_of": book.as_of, "source": "bars", "universe": book.universe, "signals": changed}
-    )
+    return SignalsResponse.model_validate(refreshed)
 
 
 @api.get(
@@ -296,16 +315,10 @@ async def refresh_signals(_key: AdminKey, request: Request) -> SignalsResponse:
 )
 async def portfolio(_key: ReadKey) -> PortfolioSnapshot:
     """P&L and positions of the live graph (404 when no live graph runs)."""
-    snap = await runtime().live_async()
+    snap = await _call("signals", "portfolio")
     if snap is None:
         raise HTTPException(404, "no live graph is running")
-    return PortfolioSnapshot.model_validate(
-        {
-            "as_of": _json_safe(snap.get("as_of")),
-            "pnl": snap.get("pnl") or {},
-            "positions": snap.get("positions") or [],
-        }
-    )
+    return PortfolioSnapshot.model_validate(snap)
 
 
 @api.get(
@@ -321,48 +334,29 @@ async def report_top(
     portfolio: str | None = _PORTFOLIO,
 ) -> ReportTopResponse:
     """Top performers of the latest quarterly report (404 "no report" when there is none)."""
-    rows = await asyncio.to_thread(top_rows, n, metric, portfolio)
-    if rows is None:
+    top = await _call("reports", "top", n, metric, portfolio)
+    if top is None:
         raise HTTPException(404, "no report")
-    name = portfolio or runtime().settings().portfolio
-    return ReportTopResponse(portfolio=name, metric=metric, rows=_json_safe(rows))
+    name, rows = top
+    return ReportTopResponse(portfolio=name, metric=metric, rows=rows)
 
 
 @api.get("/v1/reports/latest", responses={**_AUTH, 404: {"model": ErrorResponse}}, tags=["reports"])
 async def report_latest(_key: ReadKey, portfolio: str | None = _PORTFOLIO) -> Any:
     """The latest quarterly report as JSON (``QuarterlyReport.to_dict()``)."""
-    from serve._signals import load_report
-
-    s = runtime().settings()
-    report = await asyncio.to_thread(load_report, s.reports_dir, portfolio or s.portfolio)
+    report = await _call("reports", "latest", portfolio)
     if report is None:
         raise HTTPException(404, "no report")
-    return _json_safe(report.to_dict())
+    return report
 
 
 _MODEL_NAME = Path(..., min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
-def _models() -> dict[str, ModelInfo]:
-    """Registered models: every ``$QUANTRAY_HOME/models/*.json`` that parses as a :class:`ModelInfo`."""
-    import pathlib
-
-    folder = pathlib.Path(runtime().home) / "models"
-    out: dict[str, ModelInfo] = {}
-    for f in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        try:
-            info = ModelInfo.model_validate_json(f.read_text())
-        except (OSError, ValueError):
-            continue  # a half-written or foreign file is not a model
-        out[info.name] = info
-    return out
-
-
 @api.get("/v1/models", response_model=ModelsResponse, responses=_AUTH, tags=["models"])
 async def models(_key: ReadKey) -> ModelsResponse:
     """Models registered for serving (metadata; predictions come with the ML work)."""
-    found = await asyncio.to_thread(_models)
-    return ModelsResponse(models=list(found.values()))
+    return ModelsResponse.model_validate({"models": await _call("models", "registered")})
 
 
 @api.get(
@@ -372,10 +366,10 @@ async def models(_key: ReadKey) -> ModelsResponse:
     tags=["models"],
 )
 async def model(_key: ReadKey, name: str = _MODEL_NAME) -> ModelInfo:
-    found = await asyncio.to_thread(_models)
-    if name not in found:
-        raise HTTPException(404, f"no model {name!r}; registered: {sorted(found)}")
-    return found[name]
+    found, names = await _call("models", "get", name)
+    if found is None:
+        raise HTTPException(404, f"no model {name!r}; registered: {names}")
+    return ModelInfo.model_validate(found)
 
 
 @api.post(
@@ -390,17 +384,7 @@ async def backtest(_key: ReadKey, req: BacktestRequest) -> Any:
     It runs as a Ray task (awaited), so the CPU-bound work never occupies the ingress replica."""
     check_limits(req, max_symbols=MAX_SYMBOLS, max_combos=MAX_COMBOS)
     data_path = runtime().settings().data_path(req.data)
-    import ray
-
-    from serve._tasks import run_backtest_now
-
-    try:
-        return await run_backtest_now.remote(req.model_dump(), data_path)
-    except ray.exceptions.RayTaskError as exc:
-        cause = getattr(exc, "cause", None)
-        if isinstance(cause, QuantrayError | HTTPException):
-            raise cause from None
-        raise
+    return await _call("backtests", "run", req.model_dump(), data_path)
 
 
 @api.post(
@@ -410,21 +394,16 @@ async def backtest(_key: ReadKey, req: BacktestRequest) -> Any:
     responses={**_AUTH_422, 413: {"model": ErrorResponse}},
     tags=["backtests"],
 )
-def submit_backtest(_key: TradeKey, req: BacktestRequest, request: Request) -> Any:
+async def submit_backtest(_key: TradeKey, req: BacktestRequest, request: Request) -> Any:
     """Submit a backtest as a Ray job (up to 1,000 symbols and 20,000 combinations); poll its status."""
-    import ray
-
-    from serve._jobs import job_registry
-
     check_limits(req, max_symbols=MAX_JOB_SYMBOLS, max_combos=MAX_JOB_COMBOS)
     from quantray.strategies import get_strategy
 
     get_strategy(req.strategy)  # unknown strategy: 422 now rather than a failed job later
     data_path = runtime().settings().data_path(req.data)
-    registry = job_registry()
-    job_id = ray.get(registry.submit.remote(req.model_dump(), data_path))
-    request.state.audit_target = f"job:{job_id}"
-    return ray.get(registry.status.remote(job_id))
+    status = await _call("backtests", "submit", req.model_dump(), data_path)
+    request.state.audit_target = f"job:{status['job_id']}"
+    return status
 
 
 @api.get(
@@ -433,12 +412,8 @@ def submit_backtest(_key: TradeKey, req: BacktestRequest, request: Request) -> A
     responses={**_AUTH, 404: {"model": ErrorResponse}},
     tags=["backtests"],
 )
-def backtest_status(_key: ReadKey, job_id: str = Path(..., pattern=r"^[0-9a-f]{32}$")) -> Any:
-    import ray
-
-    from serve._jobs import job_registry
-
-    status = ray.get(job_registry().status.remote(job_id))
+async def backtest_status(_key: ReadKey, job_id: str = Path(..., pattern=r"^[0-9a-f]{32}$")) -> Any:
+    status = await _call("backtests", "status", job_id)
     if status is None:
         raise HTTPException(404, f"no backtest job {job_id!r}")
     return status
@@ -450,13 +425,9 @@ def backtest_status(_key: ReadKey, job_id: str = Path(..., pattern=r"^[0-9a-f]{3
     responses={**_AUTH, 404: {"model": ErrorResponse}},
     tags=["backtests"],
 )
-def backtest_result(_key: ReadKey, job_id: str = Path(..., pattern=r"^[0-9a-f]{32}$")) -> Any:
+async def backtest_result(_key: ReadKey, job_id: str = Path(..., pattern=r"^[0-9a-f]{32}$")) -> Any:
     """The job's result once ``status`` is ``done`` (``result`` is null while it runs or when it failed)."""
-    import ray
-
-    from serve._jobs import job_registry
-
-    res = ray.get(job_registry().result.remote(job_id))
+    res = await _call("backtests", "result", job_id)
     if res is None:
         raise HTTPException(404, f"no backtest job {job_id!r}")
     return res
@@ -609,6 +580,15 @@ def build_app() -> FastAPI:
     return api
 
 
+def _install_handles(given: dict[str, Any]) -> None:
+    """Make the routes use these handles. A module-level function on purpose: Serve ships the ingress class by
+    value (``serve.app.Ingress`` names the Deployment, not the class), so the class's own globals are a copy
+    and only a function imported by reference reaches the module the routes read."""
+    _HANDLES.clear()
+    _HANDLES.update({k: h for k, h in given.items() if h is not None})
+    _SIGNAL_CACHE.clear()
+
+
 @serve.deployment(
     name="QuantrayAPI",
     autoscaling_config={
@@ -623,11 +603,21 @@ def build_app() -> FastAPI:
 )
 @serve.ingress(build_app)
 class Ingress:
-    """FastAPI ingress bound to quantray functions; the signal cache is built before the first request."""
+    """The FastAPI ingress: auth, rate limits, audit, body limits and CORS happen here; signals, reports, models
+    and backtests are answered by the deployments whose handles it is given (``compose()``). Without handles
+    (``Ingress.bind()``) the same deployment classes run inside this replica."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        signals: Any = None,
+        reports: Any = None,
+        models: Any = None,
+        backtests: Any = None,
+    ) -> None:
         self._strategies = _strategy_infos()
-        runtime().book()
+        _install_handles({"signals": signals, "reports": reports, "models": models, "backtests": backtests})
+        if signals is None:
+            runtime().book()  # no Signals deployment: this replica answers signals, build its cache now
 
     def check_health(self) -> None:
         """Serve calls this periodically; raising marks the replica unhealthy and it is replaced."""
@@ -636,7 +626,32 @@ class Ingress:
         runtime().settings()  # a broken serve.json makes the replica unhealthy, visibly
 
 
-app = Ingress.bind()
+def compose(
+    *,
+    ingress_options: dict[str, Any] | None = None,
+    backend_options: dict[str, Any] | None = None,
+) -> Application:
+    """The application: the ``Ingress`` bound to the ``Signals``, ``Reports``, ``Models`` and ``Backtests``
+    deployments. ``ingress_options`` / ``backend_options`` are passed to ``.options()`` of the ingress / of each
+    backend deployment (e.g. a ``runtime_env`` or smaller ``num_cpus`` on a small machine).
+
+    Example:
+        >>> from ray import serve  # doctest: +SKIP
+        >>> serve.run(compose(backend_options={"ray_actor_options": {"num_cpus": 0}}))  # doctest: +SKIP
+    """
+
+    def opt(deployment: Any, options: dict[str, Any] | None) -> Any:
+        return deployment.options(**options) if options else deployment
+
+    return opt(Ingress, ingress_options).bind(
+        signals=opt(Signals, backend_options).bind(),
+        reports=opt(Reports, backend_options).bind(),
+        models=opt(Models, backend_options).bind(),
+        backtests=opt(Backtests, backend_options).bind(),
+    )
+
+
+app = compose()
 
 
 def openapi_document() -> dict[str, Any]:

@@ -98,11 +98,20 @@ def api(ray_local: Any, serve_home: Path) -> Iterator[SimpleNamespace]:
         "QUANTRAY_CORS_ORIGINS": CORS_ORIGIN,
     }
     try:
-        deployment = serve_app.Ingress.options(
-            ray_actor_options={"num_cpus": 0.5, "runtime_env": {"env_vars": env}},
-            autoscaling_config={"min_replicas": 1, "max_replicas": 1},
+        # The composed app (the ingress and its Signals/Reports/Models/Backtests deployments), one replica each;
+        # the backends reserve no CPU so the 2-CPU session Ray keeps room for backtest tasks.
+        runtime_env = {"env_vars": env}
+        application = serve_app.compose(
+            ingress_options={
+                "ray_actor_options": {"num_cpus": 0.5, "runtime_env": runtime_env},
+                "autoscaling_config": {"min_replicas": 1, "max_replicas": 1},
+            },
+            backend_options={
+                "ray_actor_options": {"num_cpus": 0, "runtime_env": runtime_env},
+                "autoscaling_config": {"min_replicas": 1, "max_replicas": 1},
+            },
         )
-        serve.run(deployment.bind(), name="quantray", route_prefix="/")
+        serve.run(application, name="quantray", route_prefix="/")
         base = f"http://127.0.0.1:{port}"
         from quantray.security import KeyStore
 

@@ -2,7 +2,8 @@
 
 - serve/config.yaml is what `serve build serve.app:app` writes today; serve/openapi.json is the app's OpenAPI
   document today (both regenerated here and compared), with the key security schemes and the routes.
-- The deployment declares check_health and autoscaling (1..4 replicas on ongoing requests).
+- The app is composed of the ingress and the Signals/Reports/Models/Backtests deployments, each declaring
+  check_health and autoscaling (the ingress 1..4 replicas on ongoing requests).
 - On loopback: GET /v1/health (no key), GET /v1/strategies (the 8 built-ins with their parameter spaces),
   POST /v1/backtest on the bundled sample whose rows equal quantray.backtest in-process, a bad strategy
   answers 422 naming it, an oversize grid or symbol list answers 413, a malformed body answers 422, and a data
@@ -98,10 +99,15 @@ def test_config_yaml_is_a_valid_deploy_config_with_autoscaling() -> None:
     ServeDeploySchema.model_validate(config)
     [application] = config["applications"]
     assert application["import_path"] == "serve.app:app"
-    [deployment] = application["deployments"]
-    assert deployment["autoscaling_config"]["min_replicas"] == 1
-    assert deployment["autoscaling_config"]["max_replicas"] == 4
-    assert deployment["autoscaling_config"]["target_ongoing_requests"] > 0
+    by_name = {d["name"]: d for d in application["deployments"]}
+    assert set(by_name) == {"QuantrayAPI", "Signals", "Reports", "Models", "Backtests"}
+    ingress = by_name["QuantrayAPI"]["autoscaling_config"]
+    assert ingress["min_replicas"] == 1 and ingress["max_replicas"] == 4
+    for name, deployment in by_name.items():
+        scaling = deployment["autoscaling_config"]
+        assert 1 <= scaling["min_replicas"] <= scaling["max_replicas"], name
+        assert scaling["target_ongoing_requests"] > 0, name
+        assert deployment["health_check_period_s"] > 0, name
 
 
 def test_openapi_json_is_generated_from_the_app() -> None:
@@ -126,6 +132,11 @@ def test_openapi_json_is_generated_from_the_app() -> None:
     assert body_schema == {"$ref": "#/components/schemas/BacktestRequest"}
     tv = doc["paths"]["/v1/tradingview/webhook"]["post"]["requestBody"]["content"]
     assert set(tv) == {"application/json", "text/plain"}
+
+
+def test_every_deployment_declares_health_check() -> None:
+    for deployment in (serve_app.Signals, serve_app.Reports, serve_app.Models, serve_app.Backtests):
+        assert callable(getattr(deployment.func_or_class, "check_health", None)), deployment.name
 
 
 def test_deployment_declares_health_check() -> None:
