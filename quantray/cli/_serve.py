@@ -72,7 +72,7 @@ def _cmd_serve_run(args: argparse.Namespace) -> int:
         serve.start(http_options=http)
         import importlib
 
-        Ingress = importlib.import_module("serve.app").Ingress
+        app_mod = importlib.import_module("serve.app")
 
         env = {
             "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])),
@@ -90,8 +90,12 @@ def _cmd_serve_run(args: argparse.Namespace) -> int:
         ):
             if os.environ.get(var):
                 env[var] = os.environ[var]
-        deployment = Ingress.options(ray_actor_options={"num_cpus": 1, "runtime_env": {"env_vars": env}})
-        serve.run(deployment.bind(), name="quantray", route_prefix="/", blocking=False)
+        renv = {"env_vars": env}
+        application = app_mod.compose(  # the ingress with the Signals, Reports, Models, Backtests deployments
+            ingress_options={"ray_actor_options": {"num_cpus": 1, "runtime_env": renv}},
+            backend_options={"ray_actor_options": {"num_cpus": 0, "runtime_env": renv}},
+        )
+        serve.run(application, name="quantray", route_prefix="/", blocking=False)
         print(
             f"quantray API on {scheme}://{args.host}:{args.port}/v1 (QUANTRAY_HOME={home}); Ctrl-C stops it",
             flush=True,
