@@ -13,6 +13,7 @@ import math
 import sys
 import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from quantray.errors import ConfigError, QuantrayError
@@ -84,6 +85,31 @@ def _jsonable(x: Any) -> Any:
     return x
 
 
+def _resolve_strategy(name: str, registry: str | None) -> Any:
+    """A registered strategy's name as is; else a discovered rule (``gp_...``) from the lifecycle registry.
+
+    A rule found by ``quantray discover`` lives in the registry, not in this process's strategy table, so a
+    fresh process rebuilds its StrategySpec from the stored rule text. The default SQLite registry is only read
+    when its file exists (looking a name up never creates one).
+    """
+    from quantray.strategies import list_strategies
+
+    if any(s.name == name for s in list_strategies()):
+        return name
+    from quantray.search import Registry, default_registry_url, rule_spec
+
+    url = registry or default_registry_url()
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists():
+        return name  # the usual unknown-strategy error, listing the valid names
+    with Registry(url) as reg:
+        if name not in reg:
+            return name
+        rec = reg.get(name)
+    if rec.rule:
+        return rule_spec(rec.rule, name=rec.name)
+    return rec.strategy
+
+
 # ------------------------------------------------------------------------------------------------ verbs
 def _cmd_backtest(args: argparse.Namespace) -> int:
     import quantray
@@ -99,7 +125,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
 
     res = quantray.backtest(
         args.data,
-        args.strategy,
+        _resolve_strategy(args.strategy, args.registry),
         params=params or None,
         grid=grid or None,
         symbols=args.symbol,
@@ -365,7 +391,14 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("backtest", help="backtest a strategy on bars (one parameter set or a grid)")
     b.add_argument("--data", required=True, help="Parquet/CSV path, partitioned dataset dir, or s3:// URL")
     b.add_argument("--symbol", action="append", help="restrict to this symbol (repeatable)")
-    b.add_argument("--strategy", required=True, help="strategy name (see `quantray strategies list`)")
+    b.add_argument(
+        "--strategy",
+        required=True,
+        help="strategy name (see `quantray strategies list`) or a discovered rule in the registry (gp_...)",
+    )
+    b.add_argument(
+        "--registry", help="registry URL for discovered rules (default sqlite under $QUANTRAY_HOME)"
+    )
     b.add_argument("--param", action="append", metavar="KEY=VALUE", help="a fixed parameter (repeatable)")
     b.add_argument(
         "--grid", action="append", metavar="KEY=START:STOP:STEP", help="a grid axis, STOP inclusive"

@@ -53,6 +53,28 @@ def test_discover_registers_survivors_and_the_lifecycle_verbs_walk_them(
     rc, one, _ = _run(["strategies", "status", name, "--registry", reg, "--json"], capsys)
     assert [h["to"] for h in one["history"]] == ["candidate", "validated", "live", "retired"]
     assert one["history"][-1]["reason"] == "decayed" and one["rule"]
+    # a fresh process knows the rule only through the registry: it backtests it by name, equal to rule_spec
+    import os
+    import subprocess
+    import sys
+
+    import quantray
+    from quantray.data import sample_path
+    from quantray.search import rule_spec
+
+    env = {**os.environ, "QUANTRAY_HOME": str(tmp_path / "home")}
+    argv = ["backtest", "--data", str(sample_path()), "--symbol", "JPM", "--strategy", name, "--json"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "quantray", *argv, "--registry", reg], capture_output=True, text=True, env=env
+    )
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout)["results"][0]
+    ref = quantray.backtest(sample_path(), rule_spec(one["rule"], name=name), symbols=["JPM"]).table
+    assert got["final_equity"] == pytest.approx(float(ref["final_equity"][0]), rel=1e-12)
+    assert got["num_trades"] == int(ref["num_trades"][0])
+    # without the registry the name is unknown: the usual one-line error listing the valid names
+    proc = subprocess.run([sys.executable, "-m", "quantray", *argv], capture_output=True, text=True, env=env)
+    assert proc.returncode == 2 and "sma_cross" in proc.stderr and proc.stderr.count("\n") == 1
 
 
 @pytest.mark.parametrize(
