@@ -3,6 +3,7 @@
 python -m jobs.tune --config jobs/configs/tune_sample.yaml
 python -m jobs.tune --config jobs/configs/tune_sample.yaml --resume      # continue after an interruption
 ray job submit --working-dir . -- python -m jobs.tune --config jobs/configs/tune_sample.yaml --storage s3://b/x
+AWS_ENDPOINT_URL=http://127.0.0.1:9000 python -m jobs.tune --config ... --storage s3://bucket/tune   # MinIO etc.
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", required=True, help="YAML file (see jobs/configs/tune_sample.yaml)")
     ap.add_argument("--data", help="override `data`")
     ap.add_argument("--storage", help="override `tune.storage_path` (local directory or s3:// URL)")
+    ap.add_argument(
+        "--storage-options",
+        help='JSON s3fs-style options for s3:// storage, e.g. \'{"endpoint_url": "http://127.0.0.1:9000"}\' '
+        "(default: the AWS environment, AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...)",
+    )
     ap.add_argument("--resume", action="store_true", help="continue the stored experiment (Tuner.restore)")
     ap.add_argument("--overwrite", action="store_true", help="start afresh over an existing experiment")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
@@ -36,6 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     tcfg = dict(raw["tune"] or {})
     if args.storage:
         tcfg["storage_path"] = args.storage
+    if args.storage_options:
+        try:
+            tcfg["storage_options"] = json.loads(args.storage_options)
+        except ValueError as exc:
+            raise ConfigError(f"--storage-options must be a JSON object: {exc}") from None
     cfg = SearchConfig.from_dict(tcfg)
     ray_cfg = RayConfig(
         **reject_unknown(raw.get("ray") or {}, ["address", "num_cpus", "object_store_memory_mb"], "ray")

@@ -15,6 +15,11 @@ Each trial evaluates every symbol on every fold (a batch), so that its work domi
 
 from __future__ import annotations
 
+import contextlib
+import fnmatch
+import io
+import json
+import logging
 import math
 import os
 import time
@@ -25,6 +30,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from fsspec.implementations.local import LocalFileSystem
 
 from quantray.engine import ExecutionConfig
 from quantray.engine._config import METRIC_NAMES
@@ -35,6 +41,7 @@ from quantray.strategies import ParamSpace, StrategySpec, get_strategy
 INVALID_SCORE = -10.0
 _LOWER = frozenset({"max_drawdown", "max_drawdown_duration", "volatility"})
 _IDX = {m: i for i, m in enumerate(METRIC_NAMES)}
+log = logging.getLogger("quantray.search.tune")
 
 
 def _home() -> Path:
@@ -62,6 +69,13 @@ class SearchConfig:
         folds, holdout: see the module docstring.
         seed: seeds the searcher.
         storage_path: local directory or ``s3://`` URL of the experiment (default ``$QUANTRAY_HOME/tune``).
+        storage_options: for ``s3://`` storage, s3fs-style options (``key``, ``secret``, ``token``,
+            ``endpoint_url`` or ``client_kwargs: {endpoint_url, region_name}``, ``region``); without them the
+            standard AWS environment applies (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ...). They travel to
+            the Ray workers with the experiment, so workers need no credentials of their own.
+        snapshot_s: seconds between snapshots of the experiment state (trial statuses, searcher); a driver
+            killed without warning (SIGKILL, a lost node) resumes from the last one. ``TUNE_GLOBAL_CHECKPOINT_S``
+            in the environment takes precedence.
         name: experiment name (default ``tune-<strategy>``).
         execution: fills and costs.
         min_trades: a trial whose mean entries per symbol and fold is below this scores ``INVALID_SCORE``.
@@ -80,6 +94,8 @@ class SearchConfig:
     holdout: float = 0.2
     seed: int = 0
     storage_path: str | None = None
+    storage_options: Mapping[str, Any] = field(default_factory=dict)
+    snapshot_s: float = 1.0
     name: str | None = None
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
     min_trades: float = 0.0
@@ -105,6 +121,17 @@ class SearchConfig:
                 raise ConfigError(f"`{name}` must be an integer >= {low}, got {v!r}")
         if not isinstance(self.holdout, int | float) or not 0.0 <= self.holdout <= 0.8:
             raise ConfigError(f"`holdout` must be in [0, 0.8], got {self.holdout!r}")
+        if (
+            isinstance(self.snapshot_s, bool)
+            or not isinstance(self.snapshot_s, int | float)
+            or self.snapshot_s < 0
+        ):
+            raise ConfigError(f"`snapshot_s` must be a number of seconds >= 0, got {self.snapshot_s!r}")
+        s3_options(self.storage_options)  # unknown or malformed options fail here
+        if self.storage_options and not self.storage.startswith("s3://"):
+            raise ConfigError(
+                f"`storage_options` apply to s3:// storage only, got storage_path={self.storage!r}"
+            )
         search_space(spec, self.space, self.fixed)  # malformed spaces fail here, before anything runs
 
     @classmethod
@@ -170,6 +197,256 @@ def parse_objectives(value: Any) -> tuple[tuple[str, str], ...]:
             raise ConfigError(f"objectives must be METRIC:MODE pairs (mode max or min), got {value!r}")
         out.append((str(it[0]).strip(), str(it[1]).strip()))
     return tuple(out)
+
+
+# ------------------------------------------------------------------------------------- experiment storage
+_S3_KEYS = ("key", "secret", "token", "endpoint_url", "region", "client_kwargs")
+_STATE_FILES = ("experiment_state-*.json", "search_gen_state-*.json", "searcher-state-*.pkl")
+
+
+def s3_options(options: Any) -> dict[str, str]:
+    """s3fs-style ``storage_options`` normalised to ``key``, ``secret``, ``token``, ``endpoint_url``, ``region``.
+
+    Example:
+        >>> s3_options({"key": "k", "secret": "s", "client_kwargs": {"endpoint_url": "http://127.0.0.1:9000"}})
+        {'key': 'k', 'secret': 's', 'endpoint_url': 'http://127.0.0.1:9000'}
+    """
+    if not isinstance(options, Mapping):
+        raise ConfigError(f"`storage_options` must be a mapping, got {options!r}")
+    unknown = sorted(set(options) - set(_S3_KEYS))
+    if unknown:
+        raise ConfigError(f"unknown storage option(s) {unknown}; valid: {list(_S3_KEYS)}")
+    ck = options.get("client_kwargs") or {}
+    if not isinstance(ck, Mapping) or set(ck) - {"endpoint_url", "region_name"}:
+        raise ConfigError(
+            f"storage option `client_kwargs` may hold endpoint_url and region_name only, got {ck!r}"
+        )
+    out = {k: str(options[k]) for k in ("key", "secret", "token") if options.get(k)}
+    endpoint = options.get("endpoint_url") or ck.get("endpoint_url")
+    if endpoint:
+        if not str(endpoint).startswith(("http://", "https://")):
+            raise ConfigError(
+                f"storage option `endpoint_url` must start with http:// or https://, got {endpoint!r}"
+            )
+        out["endpoint_url"] = str(endpoint)
+    region = options.get("region") or ck.get("region_name")
+    if region:
+        out["region"] = str(region)
+    return out
+
+
+class _AtomicFile(io.FileIO):
+    """A file written under a hidden temporary name and renamed over its target on close, so that a process
+    killed mid-write never leaves a truncated file. For Tune's state snapshots the replaced version is kept as
+    ``<name>.prev`` (a hard link, so the target always exists)."""
+
+    def __init__(self, path: str) -> None:
+        self._final = path
+        head, tail = os.path.split(path)
+        self._tmp = os.path.join(head, f".{tail}.tmp-{os.getpid()}-{id(self):x}")
+        os.makedirs(head or ".", exist_ok=True)
+        super().__init__(self._tmp, "wb")
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        super().close()
+        base = os.path.basename(self._final)
+        if os.path.exists(self._final) and any(fnmatch.fnmatch(base, p) for p in _STATE_FILES):
+            prev = self._final + ".prev"
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(prev)
+            os.link(self._final, prev)
+        os.replace(self._tmp, self._final)
+
+
+class _AtomicLocalFS(LocalFileSystem):
+    """The local filesystem with atomic whole-file writes (see :class:`_AtomicFile`)."""
+
+    def _open(self, path: str, mode: str = "rb", block_size: Any = None, **kwargs: Any) -> Any:
+        if "w" in mode:
+            return _AtomicFile(self._strip_protocol(path))
+        return super()._open(path, mode=mode, block_size=block_size, **kwargs)
+
+
+@dataclass(frozen=True)
+class ExperimentStore:
+    """Where experiments live: ``url`` as the user wrote it, the pyarrow filesystem given to Tune (and to
+    its workers) and the root's path on it."""
+
+    url: str
+    fs: Any
+    root: str
+
+    def path(self, name: str) -> str:
+        """The fs path of experiment ``name``."""
+        return f"{self.root.rstrip('/')}/{name}"
+
+    def url_of(self, name: str) -> str:
+        return f"{self.url.rstrip('/')}/{name}"
+
+    def exists(self, path: str) -> bool:
+        import pyarrow.fs as pafs
+
+        return bool(self.fs.get_file_info(path).type != pafs.FileType.NotFound)
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        with self.fs.open_output_stream(path) as fh:
+            fh.write(data)
+
+    def read_bytes(self, path: str) -> bytes:
+        with self.fs.open_input_stream(path) as fh:
+            return bytes(fh.readall())
+
+    def listdir(self, path: str) -> list[str]:
+        import pyarrow.fs as pafs
+
+        infos = self.fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+        return sorted(i.base_name for i in infos)
+
+
+def experiment_store(storage: str, options: Mapping[str, Any] | None = None) -> ExperimentStore:
+    """The filesystem of a storage root: local directories get atomic writes (a killed driver never leaves a
+    truncated experiment-state file); ``s3://bucket/prefix`` a pyarrow S3 filesystem built from ``options``
+    (s3fs-style, see :func:`s3_options`) or, without them, from the AWS environment (``AWS_ENDPOINT_URL``...).
+    """
+    import pyarrow.fs as pafs
+
+    opts = s3_options(options or {})
+    if storage.startswith("s3://"):
+        bucket_path = storage[len("s3://") :].strip("/")
+        if not bucket_path:
+            raise ConfigError(f"`storage_path` {storage!r} names no bucket")
+        if not opts:
+            fs, root = pafs.FileSystem.from_uri(storage)
+            return ExperimentStore(storage, fs, root)
+        kw: dict[str, Any] = {
+            "access_key": opts.get("key"),
+            "secret_key": opts.get("secret"),
+            "session_token": opts.get("token"),
+            "region": opts.get("region", "us-east-1"),
+        }
+        if "endpoint_url" in opts:
+            scheme, _, host = opts["endpoint_url"].partition("://")
+            kw.update(endpoint_override=host.rstrip("/"), scheme=scheme)
+        return ExperimentStore(
+            storage, pafs.S3FileSystem(**{k: v for k, v in kw.items() if v is not None}), bucket_path
+        )
+    if "://" in storage and not storage.startswith("file://"):
+        raise ConfigError(f"`storage_path` must be a local directory or an s3:// URL, got {storage!r}")
+    root = str(Path(storage.removeprefix("file://")).expanduser().resolve())
+    return ExperimentStore(root, pafs.PyFileSystem(pafs.FSSpecHandler(_AtomicLocalFS())), root)
+
+
+def _newest(names: Sequence[str], pattern: str) -> str | None:
+    hits = fnmatch.filter(names, pattern)
+    return max(hits) if hits else None
+
+
+def repair_experiment_state(store: ExperimentStore, name: str) -> dict[str, Any]:
+    """Make a stored experiment restorable after its driver was killed without warning.
+
+    1. Each state file Tune restores from (``experiment_state-*.json``, ``search_gen_state-*.json``,
+       ``searcher-state-*.pkl``) must load; a corrupt one is replaced by the newest valid earlier snapshot
+       (``<name>.prev``), else a ConfigError names the file.
+    2. The search state is reconciled with the trial state; they are separate files and may be a snapshot
+       apart. An unfinished trial that Optuna does not hold as running is dropped (it would fail on its first
+       report; the searcher suggests a new one in its place); the ConcurrencyLimiter's live trials become those
+       the experiment will run again (a trial it waits for that never runs would block the search forever);
+       the generator's trial counter becomes the number of trials kept (so exactly ``num_samples`` exist in
+       the end). Finished trials are never touched.
+
+    Returns what was done: ``{"fallbacks": [file, ...], "dropped": [...], "live_trials": [...],
+    "counter": n}``.
+    """
+    import ray.cloudpickle as cloudpickle
+
+    exp = store.path(name)
+    names = store.listdir(exp)
+    done: dict[str, Any] = {"fallbacks": []}
+    loaded: dict[str, Any] = {}
+    for pattern in _STATE_FILES:
+        fname = _newest(names, pattern)
+        if fname is None:
+            continue
+        path = f"{exp}/{fname}"
+
+        def load(p: str, pat: str = pattern) -> Any:
+            data = store.read_bytes(p)
+            if pat.startswith("experiment_state"):
+                obj = json.loads(data)
+                if not isinstance(obj, dict) or "trial_data" not in obj or "runner_data" not in obj:
+                    raise ValueError("not an experiment state (no trial_data/runner_data)")
+                return obj
+            return cloudpickle.loads(data)
+
+        try:
+            loaded[pattern] = load(path)
+            continue
+        except Exception as exc:
+            why = f"{type(exc).__name__}: {exc}"
+        prev = f"{path}.prev"
+        try:
+            if fname + ".prev" not in names:
+                raise FileNotFoundError(prev)
+            loaded[pattern] = load(prev)
+        except Exception:
+            raise ConfigError(
+                f"experiment {store.url_of(name)}: state file {fname} cannot be read ({why[:200]}) and no earlier "
+                "valid snapshot exists; start afresh with overwrite=True (--overwrite)"
+            ) from None
+        log.warning(
+            "experiment %s: %s is corrupt (%s); falling back to the previous snapshot", exp, fname, why
+        )
+        store.write_bytes(path, store.read_bytes(prev))
+        done["fallbacks"].append(fname)
+    state = loaded.get(_STATE_FILES[0])
+    gen = loaded.get(_STATE_FILES[1])
+    opt = loaded.get(_STATE_FILES[2])
+    if state is None or not isinstance(gen, dict):
+        return done
+    statuses = {}
+    for trial_json, _meta in state["trial_data"]:
+        t = json.loads(trial_json)
+        statuses[str(t["trial_id"])] = str(t.get("status", ""))
+    again = {tid for tid, st in statuses.items() if st != "TERMINATED"}
+    dropped: set[str] = set()
+    if isinstance(opt, dict) and isinstance(opt.get("_ot_trials"), dict):
+        # a trial to run again that Optuna does not hold as running (never asked, or already told) would fail
+        # on its first report: drop it (it had not finished); the searcher suggests a new trial in its place
+        open_trials = set(opt["_ot_trials"]) - set(opt.get("_completed_trials") or ())
+        dropped = again - open_trials
+        again -= dropped
+    if dropped:
+        state["trial_data"] = [
+            td for td in state["trial_data"] if str(json.loads(td[0])["trial_id"]) not in dropped
+        ]
+        fname = _newest(names, _STATE_FILES[0])
+        store.write_bytes(f"{exp}/{fname}", json.dumps(state).encode())
+        log.warning(
+            "experiment %s: unfinished trials %s unknown to the searcher are dropped", exp, sorted(dropped)
+        )
+    done["dropped"] = sorted(dropped)
+    changed = False
+    lim = gen.get("name:ConcurrencyLimiter")
+    if isinstance(lim, dict) and "live_trials" in lim:
+        # the trials the limiter waits for are exactly those that will run again (one it waits for that never
+        # runs would block the search forever; one it does not know would never be told to the searcher)
+        live = again if isinstance(opt, dict) else set(lim["live_trials"]) & again
+        if live != set(lim["live_trials"]):
+            lim["live_trials"] = set(live)
+            lim["num_unfinished_live_trials"] = len(live)
+            changed = True
+        done["live_trials"] = sorted(live)
+    n_trials = len(statuses) - len(dropped)
+    if "counter" in gen and gen["counter"] != n_trials:
+        gen["counter"] = n_trials
+        changed = True
+    done["counter"] = gen.get("counter")
+    if changed:
+        fname = _newest(names, _STATE_FILES[1])
+        store.write_bytes(f"{exp}/{fname}", cloudpickle.dumps(gen))
+    return done
 
 
 def search_space(
@@ -468,17 +745,29 @@ def tune(
     connect()
     trainable = rt.with_parameters(_trainable, data=tdata)
     name = config.experiment_name
-    storage = config.storage
-    path = f"{storage.rstrip('/')}/{name}"
-    exists = rt.Tuner.can_restore(path)
+    store = experiment_store(config.storage, config.storage_options)
+    path = store.url_of(name)
+    fs_path = store.path(name)
+    exists = rt.Tuner.can_restore(fs_path, storage_filesystem=store.fs)
     metric_names = [m for m, _ in objectives]
     modes = [mode for _, mode in objectives]
     run_cfg = rt.RunConfig(
-        name=name, storage_path=storage, verbose=0, failure_config=rt.FailureConfig(max_failures=2)
+        name=name,
+        storage_path=store.root,
+        storage_filesystem=store.fs,
+        verbose=0,
+        failure_config=rt.FailureConfig(max_failures=2),
     )
     restored = False
     if resume and exists:
-        tuner = rt.Tuner.restore(path, trainable=trainable, resume_unfinished=True, resume_errored=True)
+        repair_experiment_state(store, name)
+        tuner = rt.Tuner.restore(
+            fs_path,
+            trainable=trainable,
+            resume_unfinished=True,
+            resume_errored=True,
+            storage_filesystem=store.fs,
+        )
         restored = True
     else:
         if exists and not overwrite:
@@ -486,10 +775,8 @@ def tune(
                 f"experiment {path} exists: pass resume=True (--resume) to continue it or overwrite=True "
                 "(--overwrite) to start afresh"
             )
-        if exists and overwrite and "://" not in path:
-            import shutil
-
-            shutil.rmtree(path, ignore_errors=True)
+        if exists and overwrite:
+            store.fs.delete_dir(fs_path)
         multi = len(objectives) > 1
         if config.searcher == "optuna":
             from optuna.samplers import TPESampler
@@ -524,7 +811,8 @@ def tune(
             tune_config=tcfg,
             run_config=run_cfg,
         )
-    grid = tuner.fit()
+    with _snapshot_period(config.snapshot_s):
+        grid = tuner.fit()
     trials = _trials_frame(grid, space, objectives)
     best: dict[str, Any] | None = None
     best_score: float | None = None
@@ -532,7 +820,7 @@ def tune(
     holdout: dict[str, Any] = {}
     if len(objectives) > 1:
         pareto = pareto_front(trials[trials["valid"]], objectives) if len(trials) else pareto
-        _write_table(pareto, f"{path}/pareto.csv")
+        _write_table(store, pareto, f"{fs_path}/pareto.csv")
     elif len(trials):
         m, mode = objectives[0]
         full = trials[trials["valid"] & (trials["folds"] == config.folds)]
@@ -547,7 +835,7 @@ def tune(
         best_score = float(row[m])
         if config.holdout > 0:
             holdout = _holdout(spec, best, sd, hstart, config, trials)
-    _write_table(trials, f"{path}/trials.csv")
+    _write_table(store, trials, f"{fs_path}/trials.csv")
     return TuneResult(
         trials=trials,
         best=best,
@@ -560,10 +848,23 @@ def tune(
     )
 
 
-def _write_table(df: pd.DataFrame, url: str) -> None:
-    if "://" not in url:
-        Path(url).parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(url, index=False)
+@contextlib.contextmanager
+def _snapshot_period(seconds: float) -> Any:
+    """Tune reads its experiment-snapshot period from ``TUNE_GLOBAL_CHECKPOINT_S`` when the run starts; set it
+    for this run unless the environment already does."""
+    key = "TUNE_GLOBAL_CHECKPOINT_S"
+    if key in os.environ:
+        yield
+        return
+    os.environ[key] = repr(float(seconds))
+    try:
+        yield
+    finally:
+        os.environ.pop(key, None)
+
+
+def _write_table(store: ExperimentStore, df: pd.DataFrame, fs_path: str) -> None:
+    store.write_bytes(fs_path, df.to_csv(index=False).encode())
 
 
 def _trials_frame(

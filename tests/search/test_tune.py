@@ -1,11 +1,13 @@
 """Ray Tune searches: the space comes from the StrategySpec (bad spaces are refused), the objective is the
 per-fold out-of-sample metric, the Pareto front is the non-dominated set, and an experiment whose driver is
-interrupted resumes with Tuner.restore and finishes every trial exactly once."""
+interrupted (Ctrl-C, or SIGKILL of its whole process group) resumes with Tuner.restore from a local directory or
+s3:// (a moto server on loopback) and finishes every trial exactly once."""
 
 from __future__ import annotations
 
 import contextlib
 import glob
+import io
 import json
 import os
 import signal
@@ -16,11 +18,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import ray.cloudpickle as cloudpickle
 
 from quantray.data import sample_path
 from quantray.errors import ConfigError, ParameterError, StrategyError
 from quantray.search import SearchConfig, pareto_front, search_space, tune
-from quantray.search._tune import TrialData, _split_folds, decode, fold_scores
+from quantray.search._tune import (
+    TrialData,
+    _split_folds,
+    decode,
+    experiment_store,
+    fold_scores,
+    repair_experiment_state,
+)
 from quantray.strategies import get_strategy
 
 REPO = Path(__file__).resolve().parents[2]
@@ -143,3 +153,222 @@ def test_tpe_with_asha_resumes_after_the_driver_is_interrupted(ray_local, tmp_pa
     for tid, sharpe in before.items():  # trials finished before the kill are kept, not re-run
         assert t.loc[t["trial_id"] == tid, "sharpe"].iloc[0] == pytest.approx(sharpe, rel=1e-12)
     assert res.best is not None and set(res.best) == {"fast", "slow"} and "dsr" in res.holdout
+
+
+# ------------------------------------------------------------------------------ SIGKILL, s3:// and state repair
+BUCKET = "qr-tune"
+SPACE = {"fast": "5:50:5", "slow": "50:200:10"}
+SYMBOLS = ["AAPL", "MSFT", "JPM", "XOM", "JNJ", "GE"]
+SAMPLES, FOLDS = 9, 3
+
+
+@pytest.fixture(scope="module")
+def moto_s3():
+    """A real S3 API (moto server) on a free loopback port with one bucket; yields its AWS environment."""
+    import socket
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    env = {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], aws_access_key_id="testing",
+                 aws_secret_access_key="testing", region_name="us-east-1").create_bucket(Bucket=BUCKET)  # fmt: skip
+    try:
+        yield env
+    finally:
+        server.stop()
+
+
+def _s3_keys(env: dict[str, str], prefix: str) -> dict[str, int]:
+    import boto3
+
+    c = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], aws_access_key_id="testing",
+                     aws_secret_access_key="testing", region_name="us-east-1")  # fmt: skip
+    out: dict[str, int] = {}
+    for page in c.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
+        out.update({o["Key"]: o["Size"] for o in page.get("Contents", [])})
+    return out
+
+
+def _statuses(store, name: str, suffix: str = "") -> dict[str, tuple[str, float | None]]:  # type: ignore[no-untyped-def]
+    """trial id -> (status, sharpe of its last result) from the newest experiment-state snapshot (``.prev``:
+    the one before it)."""
+    exp = store.path(name)
+    try:
+        names = store.listdir(exp)
+    except OSError:
+        return {}
+    out: dict[str, tuple[str, float | None]] = {}
+    for f in sorted(n for n in names if n.startswith("experiment_state-") and n.endswith(".json"))[-1:]:
+        try:
+            state = json.loads(store.read_bytes(f"{exp}/{f}{suffix}"))
+        except (ValueError, OSError):
+            return {}
+        for trial_json, meta in state["trial_data"]:
+            t, m = json.loads(trial_json), json.loads(meta)
+            out[t["trial_id"]] = (t["status"], (m.get("last_result") or {}).get("sharpe"))
+    return out
+
+
+def _run_and_kill(
+    tmp_path: Path, storage: str, env_extra: dict[str, str], store, name: str, suffix: str = ""
+):  # type: ignore[no-untyped-def]
+    """jobs.tune in its own process group (with its own embedded Ray unless ``RAY_ADDRESS`` is given), SIGKILLed
+    as a whole once >= 3 trials are
+    recorded as finished (in the newest snapshot, or with ``suffix=".prev"`` in the one before it); returns
+    the newest snapshot's statuses."""
+    cfg_file = tmp_path / f"{name}.yaml"
+    cfg_file.write_text(
+        f"data: sample\nsymbols: {json.dumps(SYMBOLS)}\n"
+        f"tune:\n  strategy: sma_cross\n  space: {json.dumps(SPACE)}\n  searcher: optuna\n  scheduler: none\n"
+        f"  num_samples: {SAMPLES}\n  max_concurrent: 1\n  folds: {FOLDS}\n  seed: 5\n  snapshot_s: 0.2\n"
+        f"  name: {name}\nray: {{num_cpus: 1, object_store_memory_mb: 100}}\n",
+        encoding="utf-8",
+    )
+    env = dict(os.environ, RAY_AUTH_MODE="disabled")
+    for k in ("RAY_ADDRESS", "TUNE_GLOBAL_CHECKPOINT_S"):
+        env.pop(k, None)
+    env.update(env_extra)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jobs.tune", "--config", str(cfg_file), "--storage", storage],
+        cwd=REPO, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    t0 = time.monotonic()
+    state: dict[str, tuple[str, float | None]] = {}
+    try:
+        while time.monotonic() - t0 < 120 and proc.poll() is None:
+            state = _statuses(store, name)
+            if len(_finished(_statuses(store, name, suffix) if suffix else state)) >= 3:
+                break
+            time.sleep(0.05)
+        alive = proc.poll() is None
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # the driver and its embedded Ray, without warning
+        proc.wait()
+    assert alive, "the job finished before it could be killed"
+    return state
+
+
+def _finished(state: dict[str, tuple[str, float | None]]) -> dict[str, float | None]:
+    return {tid: sh for tid, (st, sh) in state.items() if st == "TERMINATED"}
+
+
+def _resume_and_check(store, name: str, storage: str, finished: dict[str, float | None], **opts):  # type: ignore[no-untyped-def]
+    """Resume; exactly SAMPLES trials with unique ids, all complete, and those the restored snapshot recorded
+    as finished kept with their scores."""
+    assert 3 <= len(finished) < SAMPLES
+    cfg = SearchConfig.from_dict({"strategy": "sma_cross", "space": SPACE, "scheduler": "none",
+                                  "num_samples": SAMPLES, "max_concurrent": 1, "folds": FOLDS, "seed": 5,
+                                  "storage_path": storage, "name": name, **opts})  # fmt: skip
+    res = tune(sample_path(), cfg, symbols=SYMBOLS, resume=True)
+    assert res.restored and res.path == f"{storage}/{name}"
+    t = res.trials
+    assert len(t) == SAMPLES and t["trial_id"].is_unique and t["folds"].eq(FOLDS).all()
+    for tid, sharpe in finished.items():
+        assert t.loc[t["trial_id"] == tid, "sharpe"].iloc[0] == pytest.approx(sharpe, rel=1e-12)
+    return res
+
+
+def test_sigkill_mid_run_resumes_from_local_storage_even_over_a_truncated_state_file(ray_local, tmp_path):  # type: ignore[no-untyped-def]
+    storage = str(tmp_path / "exps")
+    store = experiment_store(storage)
+    import ray
+
+    # a driver attached to a running cluster (as under `ray job submit`) is killed; the cluster lives on
+    address = ray.get_runtime_context().gcs_address
+    before = _run_and_kill(tmp_path, storage, {"RAY_ADDRESS": address}, store, "kill", suffix=".prev")
+    exp = Path(storage) / "kill"
+    # writes are atomic: whatever instant the kill hit, every state file Tune restores from is complete
+    for f in exp.glob("experiment_state-*.json*"):
+        assert "trial_data" in json.loads(f.read_text(encoding="utf-8"))
+    for f in [*exp.glob("search_gen_state-*.json*"), *exp.glob("searcher-state-*.pkl*")]:
+        assert isinstance(cloudpickle.loads(f.read_bytes()), dict)
+    assert len(_finished(before)) >= 3
+    # a truncated snapshot (what a non-atomic writer killed mid-write leaves) falls back to the previous one
+    newest = max(exp.glob("experiment_state-*.json"))
+    prev = Path(f"{newest}.prev")
+    assert prev.is_file()
+    newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])
+    restored = {}
+    for tj, meta in json.loads(prev.read_text(encoding="utf-8"))["trial_data"]:
+        t = json.loads(tj)
+        restored[t["trial_id"]] = (t["status"], (json.loads(meta).get("last_result") or {}).get("sharpe"))
+    _resume_and_check(store, "kill", storage, _finished(restored))
+    assert (exp / "trials.csv").is_file()
+
+
+def test_sigkill_mid_run_on_s3_resumes_from_the_bucket(ray_local, moto_s3, tmp_path):  # type: ignore[no-untyped-def]
+    storage = f"s3://{BUCKET}/exps"
+    options = {"key": "testing", "secret": "testing", "endpoint_url": moto_s3["AWS_ENDPOINT_URL"]}
+    store = experiment_store(storage, options)
+    before = _run_and_kill(tmp_path, storage, moto_s3, store, "s3kill")  # the job finds S3 through AWS_* env
+    keys = _s3_keys(moto_s3, "exps/s3kill/")
+    assert any(k.startswith("exps/s3kill/experiment_state-") for k in keys)
+    assert any(k.endswith("/result.json") for k in keys)  # trial logs land in the bucket too
+    assert not list(tmp_path.glob("**/s3kill"))  # nothing of the experiment was written locally instead
+    # resumed in this process through explicit storage options (its Ray workers have no AWS_* environment)
+    assert len(_finished(before)) >= 3
+    res = _resume_and_check(store, "s3kill", storage, _finished(before), storage_options=options)
+    import pandas as pd
+
+    table = pd.read_csv(io.BytesIO(store.read_bytes(f"{BUCKET}/exps/s3kill/trials.csv")))
+    assert table["trial_id"].tolist() == res.trials["trial_id"].tolist()
+    # every trial run after the resume logged to the bucket (a trial finished just before the kill may have
+    # its result only in the experiment state, whose upload won the race against its log files)
+    results = [k for k in _s3_keys(moto_s3, "exps/s3kill/") if k.endswith("/result.json")]
+    assert len(results) >= SAMPLES - len(_finished(before))
+
+
+def test_corrupt_state_without_a_valid_snapshot_is_refused_and_search_state_is_reconciled(tmp_path):  # type: ignore[no-untyped-def]
+    store = experiment_store(str(tmp_path))
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    (exp / "experiment_state-2026-01-01_00-00-00.json").write_text(
+        '{"trial_data": [["{\\"trial', encoding="utf-8"
+    )
+    with pytest.raises(
+        ConfigError, match=r"experiment_state-2026-01-01_00-00-00.json cannot be read .*--overwrite"
+    ):
+        repair_experiment_state(store, "exp")
+    # trial and search state a snapshot apart: the limiter waits for a finished trial (a) and for one the
+    # experiment never recorded (z); Optuna never asked for d (to run again) and already told e; the counter
+    # says 6 trials were created
+    trials = [("a", "TERMINATED"), ("b", "RUNNING"), ("c", "PENDING"), ("d", "PENDING"), ("e", "RUNNING")]
+    state = {"trial_data": [[json.dumps({"trial_id": t, "status": st}), "{}"] for t, st in trials],
+             "runner_data": {}, "stats": {}}  # fmt: skip
+    (exp / "experiment_state-2026-01-01_00-00-00.json").write_text(json.dumps(state), encoding="utf-8")
+    gen = {"counter": 6, "total_samples": 10, "finished": False,
+           "name:ConcurrencyLimiter": {"live_trials": {"a", "b", "z"}, "num_unfinished_live_trials": 3}}  # fmt: skip
+    (exp / "search_gen_state-2026-01-01_00-00-00.json").write_bytes(cloudpickle.dumps(gen))
+    (exp / "searcher-state-2026-01-01_00-00-00.pkl").write_bytes(
+        cloudpickle.dumps(
+            {"_ot_trials": {"a": 1, "b": 2, "c": 3, "e": 5, "z": 4}, "_completed_trials": {"a", "e"}}
+        )
+    )
+    done = repair_experiment_state(store, "exp")
+    assert done == {"fallbacks": [], "dropped": ["d", "e"], "live_trials": ["b", "c"], "counter": 3}
+    fixed = cloudpickle.loads((exp / "search_gen_state-2026-01-01_00-00-00.json").read_bytes())
+    assert fixed["name:ConcurrencyLimiter"] == {"live_trials": {"b", "c"}, "num_unfinished_live_trials": 2}
+    assert fixed["counter"] == 3 and fixed["total_samples"] == 10
+    kept = json.loads((exp / "experiment_state-2026-01-01_00-00-00.json").read_text(encoding="utf-8"))
+    assert [json.loads(t)["trial_id"] for t, _ in kept["trial_data"]] == ["a", "b", "c"]
+    assert repair_experiment_state(store, "exp") == {**done, "dropped": []}  # idempotent
+    state = kept
+    # a second file written through the store replaces atomically and keeps the replaced snapshot
+    store.write_bytes(f"{store.path('exp')}/experiment_state-2026-01-01_00-00-00.json", b"{}")
+    assert json.loads((exp / "experiment_state-2026-01-01_00-00-00.json.prev").read_text()) == state
+    with pytest.raises(ConfigError, match="unknown storage option"):
+        SearchConfig(strategy="sma_cross", storage_path="s3://b/x", storage_options={"endpoint": "x"})
+    with pytest.raises(ConfigError, match="s3:// storage only"):
+        SearchConfig(strategy="sma_cross", storage_path=str(tmp_path), storage_options={"key": "k"})
