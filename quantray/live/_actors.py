@@ -30,11 +30,19 @@ import ray
 from quantray.live._checkpoint import CheckpointStore
 from quantray.live._events import EventBus, make_sink
 from quantray.live._portfolio import Portfolio, PortfolioConfig
-from quantray.live._records import Bar, Event, Record, Signal
+from quantray.live._records import Bar, Event, Record, Signal, table_to_records
 from quantray.live._signals import LiveStrategy, SignalEngine
 from quantray.live._state import MarketState, MarketStateConfig
 
-__all__ = ["FeedActor", "LiveHubActor", "MarketStateActor", "PortfolioActor", "SignalActor", "shard_of"]
+__all__ = [
+    "FeedActor",
+    "LiveHubActor",
+    "MarketStateActor",
+    "PortfolioActor",
+    "SignalActor",
+    "shard_of",
+    "split_by_shard",
+]
 
 log = logging.getLogger("quantray.live.actors")
 
@@ -59,6 +67,32 @@ def shard_of(symbol: str, n: int) -> int:
 
 def _get(name: str) -> Any:
     return ray.get_actor(name, namespace=NAMESPACE)
+
+
+class _Handles:
+    """Actor handles by name, looked up once (a handle stays valid across the actor's restarts)."""
+
+    def __init__(self) -> None:
+        self._h: dict[str, Any] = {}
+
+    def __call__(self, name: str) -> Any:
+        h = self._h.get(name)
+        if h is None:
+            h = self._h[name] = _get(name)
+        return h
+
+
+def split_by_shard(table: Any, n: int) -> list[Any]:
+    """Rows of a columnar batch per shard (``shard_of(symbol, n)``), order kept."""
+    if n == 1:
+        return [table]
+    import numpy as np
+    import pyarrow as pa
+
+    enc = table.column("symbol").combine_chunks().dictionary_encode()
+    of_name = np.array([shard_of(x, n) for x in enc.dictionary.to_pylist()], dtype=np.int64)
+    idx = of_name[enc.indices.to_numpy(zero_copy_only=False)]
+    return [table.filter(pa.array(idx == i)) for i in range(n)]
 
 
 class _Killer:
@@ -90,6 +124,7 @@ class FeedActor:
         store: dict[str, Any],
         kill_after: int | None = None,
         max_inflight: int = 4,
+        columnar: bool = True,
     ) -> None:
         from quantray.live._binance import BinanceSession
         from quantray.live._feed import BinanceFeed, FeedConfig
@@ -112,34 +147,41 @@ class FeedActor:
         self.killer = _Killer(self.store, name, kill_after)
         self.inflight: list[Any] = []
         self.max_inflight = max_inflight
+        self.columnar = columnar
+        self.handles = _Handles()
         self.done = False
 
-    async def _emit(self, records: list[Record], events: list[Event]) -> None:
+    async def _emit(self, records: list[Record] | Any, events: list[Event]) -> None:
+        """One batch (a list of records or a columnar table): WAL + position first, then the pushes."""
         import json
 
         import pyarrow as pa
 
-        if records:
-            parts: list[list[Record]] = [[] for _ in self.shard_names]
-            for r in records:
-                parts[shard_of(r.symbol, len(parts))].append(r)
+        from quantray.live._fast import as_table
+
+        n = len(records)
+        if n:
+            table = as_table(records)
+            parts = split_by_shard(table, len(self.shard_names))
             prev = list(self.last_sent)
             for i, part in enumerate(parts):
-                if part:
-                    self.last_sent[i] = part[-1].seq
+                if part.num_rows:
+                    self.last_sent[i] = int(part.column("seq")[-1].as_py())
             # durable first: the WAL and the position (with what each shard has been sent) before any push
-            self.store.append_wal(self.name, records)
+            self.store.append_wal(self.name, table)
             meta = self.feed.session.checkpoint()
             meta["shard_last"] = self.last_sent
-            self.store.save(self.name, records[-1].seq, {"meta": pa.table({"json": [json.dumps(meta)]})})
+            last = int(table.column("seq")[-1].as_py())
+            self.store.save(self.name, last, {"meta": pa.table({"json": [json.dumps(meta)]})})
             for i, (name, part) in enumerate(zip(self.shard_names, parts, strict=True)):
-                if part:
-                    self.inflight.append(_get(name).on_batch.remote(part, prev[i]))
+                if part.num_rows:
+                    payload = part if self.columnar else table_to_records(part)
+                    self.inflight.append(self.handles(name).on_batch.remote(payload, prev[i]))
             while len(self.inflight) > self.max_inflight:
                 await self.inflight.pop(0)
         if events:
-            _get(HUB_NAME).publish.remote(events)
-        self.killer.tick(len(records))
+            self.handles(HUB_NAME).publish.remote(events)
+        self.killer.tick(n)
 
     async def run(self) -> dict[str, Any]:
         """Stream until the end of the replay (or :meth:`stop`); returns counters."""
@@ -181,13 +223,18 @@ class MarketStateActor:
         store: dict[str, Any],
         checkpoint_every: int = 5000,
         kill_after: int | None = None,
+        fast: bool = True,
     ) -> None:
+        from quantray.live._fast import FastMarketState
+
         self.name, self.feed_name, self.signal_name = name, feed_name, signal_name
+        self.handles = _Handles()
         self.index, self.n_shards = index, n_shards
         self.store = CheckpointStore(store["url"], store.get("storage_options"))
         cfg = MarketStateConfig.from_dict(config)
         ck = self.store.load_latest(name)
-        self.state = MarketState.from_tables(ck[1], cfg) if ck is not None else MarketState(cfg)
+        kind: type[MarketState] = FastMarketState if fast else MarketState
+        self.state = kind.from_tables(ck[1], cfg) if ck is not None else kind(cfg)
         self.lock = threading.RLock()
         self.checkpoint_every = checkpoint_every
         self.since_ck = 0
@@ -209,15 +256,15 @@ class MarketStateActor:
         if missed:
             self._apply(missed, count=False)
 
-    def _apply(self, records: list[Record], *, count: bool = True) -> None:
+    def _apply(self, records: list[Record] | Any, *, count: bool = True) -> None:
         with self.lock:
             out = self.state.apply(records)
         if out.bars:
-            self.pushes.append(_get(self.signal_name).on_bars.remote(out.bars, self.name))
+            self.pushes.append(self.handles(self.signal_name).on_bars.remote(out.bars, self.name))
         if out.events:
-            _get(HUB_NAME).publish.remote(out.events)
+            self.handles(HUB_NAME).publish.remote(out.events)
         for sym in dict.fromkeys(out.resync):
-            _get(self.feed_name).request_resync.remote(sym, "book invalid downstream")
+            self.handles(self.feed_name).request_resync.remote(sym, "book invalid downstream")
         self.since_ck += len(records)
         if self.since_ck >= self.checkpoint_every:
             self.checkpoint()
@@ -227,7 +274,7 @@ class MarketStateActor:
         if count:
             self.killer.tick(len(records))
 
-    def on_batch(self, records: list[Record], prev_seq: int = 0) -> int:
+    def on_batch(self, records: list[Record] | Any, prev_seq: int = 0) -> int:
         """Apply a batch; ``prev_seq`` (the feed's last record sent to this shard before it) reveals batches lost
         when the feed died right after logging them: those are read back from the WAL first."""
         if prev_seq > self.state.last_seq:
@@ -243,7 +290,7 @@ class MarketStateActor:
                 prev_seq,
                 len(missed),
             )
-            self._apply(missed, count=False)
+            self._apply(missed)  # refilled messages count for --kill like pushed ones
         self._apply(records)
         return self.state.last_seq
 

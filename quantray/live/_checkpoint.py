@@ -36,6 +36,7 @@ class CheckpointStore:
         self.storage_options = dict(storage_options or {})
         self.fs, self.root = fsspec.core.url_to_fs(self.url, **self.storage_options)
         self.keep = keep
+        self._made: set[str] = set()
 
     def _path(self, *parts: str) -> str:
         return "/".join([self.root, *parts])
@@ -88,15 +89,18 @@ class CheckpointStore:
                 tables[leaf[: -len(".parquet")]] = self._read(f"{folder}/{leaf}")
         return seq, tables
 
-    def append_wal(self, name: str, records: list[Record]) -> None:
-        """Durably append a batch of records (one Parquet segment) before it is sent on."""
-        if not records:
+    def append_wal(self, name: str, records: list[Record] | pa.Table) -> None:
+        """Durably append a batch of records (one Parquet segment; a list or a columnar batch) before it is
+        sent on."""
+        if not len(records):
             return
+        table = records if isinstance(records, pa.Table) else records_to_table(records)
+        seq = table.column("seq")
         folder = self._path(name, "wal")
-        self.fs.makedirs(folder, exist_ok=True)
-        self._write(
-            f"{folder}/{records[0].seq:020d}-{records[-1].seq:020d}.parquet", records_to_table(records)
-        )
+        if folder not in self._made:
+            self.fs.makedirs(folder, exist_ok=True)
+            self._made.add(folder)
+        self._write(f"{folder}/{seq[0].as_py():020d}-{seq[-1].as_py():020d}.parquet", table)
 
     def read_wal(self, name: str, after_seq: int = 0) -> list[Record]:
         """Records with ``seq > after_seq`` from the WAL, in order."""

@@ -34,12 +34,13 @@ from quantray.errors import ConfigError
 from quantray.live._binance import BinanceSession, BinanceUrls, binance_streams
 from quantray.live._records import Event, Record
 from quantray.live._replay_server import END_OF_REPLAY
+from quantray.live._ws import TRANSPORTS, FrameSink, open_connection
 
 __all__ = ["BinanceFeed", "FeedConfig", "backoff_delays"]
 
 log = logging.getLogger("quantray.live.feed")
 
-Emit = Callable[[list[Record], list[Event]], Awaitable[None]]
+Emit = Callable[[Any, list[Event]], Awaitable[None]]  # records: list[Record] or a records_to_table table
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,6 +62,10 @@ class FeedConfig:
             buffered diffs is requested again, but not on every message).
         backfill: backfill trade-id gaps over REST.
         max_reconnects: give up after this many consecutive failed connects (None: never).
+        fast: the compiled path (batched receive, numba parsing into columnar batches; every message it cannot
+            handle goes through :class:`BinanceSession`); ``False``: one message at a time through the session
+            (the reference). Either way ``emit`` gets the same records, as a table (fast) or a list.
+        transport: ``"websockets"`` (sans-I/O protocol of the websockets library) or ``"picows"`` (fast path).
     """
 
     venue: str = "binance"
@@ -80,6 +85,8 @@ class FeedConfig:
     max_reconnects: int | None = None
     snapshot_retry_s: float = 0.25
     streams: tuple[str, ...] = field(default=())
+    fast: bool = True
+    transport: str = "websockets"
 
     def __post_init__(self) -> None:
         if self.venue != "binance":
@@ -94,6 +101,8 @@ class FeedConfig:
             object.__setattr__(self, "ws_url", urls.ws)
         if not self.rest_url:
             object.__setattr__(self, "rest_url", urls.rest)
+        if self.transport not in TRANSPORTS:
+            raise ConfigError(f"feed `transport` must be one of {list(TRANSPORTS)}, got {self.transport!r}")
         if self.batch_size < 1 or self.batch_delay_s < 0:
             raise ConfigError("feed `batch_size` must be >= 1 and `batch_delay_s` >= 0")
         if not 0 < self.backoff_initial_s <= self.backoff_max_s:
@@ -218,6 +227,151 @@ class BinanceFeed:
 
     async def run(self) -> None:
         """Connect and stream until :meth:`stop` or the end of a replay."""
+        if self.config.fast:
+            await self._run_fast()
+        else:
+            await self._run_reference()
+
+    # ------------------------------------------------------------------ fast path
+    async def _flush_fast(self, pending: list[Any]) -> None:
+        import pyarrow as pa
+
+        from quantray.live._fast import as_table
+
+        parts = [as_table(p) for p in pending if len(p)]
+        pending.clear()
+        events = self.session.events
+        self.session.events = []
+        if parts or events:
+            self.stats["batches"] += 1
+            table = parts[0] if len(parts) == 1 else (pa.concat_tables(parts) if parts else None)
+            await self.emit(table if table is not None else [], events)
+
+    async def _parse_fast(
+        self, parser: Any, payloads: list[bytes], recv: list[int], pending: list[Any]
+    ) -> int:
+        """Parse a batch: the kernel up to the first message it cannot handle, that message through the session
+        (then snapshots/backfills if it asked for them), and on. Returns the number of records added."""
+        import numpy as np
+
+        s = self.session
+        buf, starts, ends = parser.concat(payloads)
+        rv = np.asarray(recv, dtype=np.int64)
+        n, i, added = len(payloads), 0, 0
+        while i < n:
+            table, i = parser.run(buf, starts, ends, rv, i)
+            if table is not None:
+                pending.append(table)
+                added += table.num_rows
+            if s.symbols_needing_snapshot() or s.pending_backfill():
+                fix: list[Record] = []
+                await self._fixups(fix)
+                pending.append(fix)
+                added += len(fix)
+            if i < n:
+                raw = payloads[i]
+                try:
+                    text: str | bytes = raw.decode()
+                except UnicodeDecodeError:
+                    text = raw
+                recs = s.on_message(text, int(rv[i]))
+                if s.symbols_needing_snapshot() or s.pending_backfill():
+                    await self._fixups(recs)
+                if recs:
+                    pending.append(recs)
+                    added += len(recs)
+                i += 1
+        return added
+
+    async def _run_fast(self) -> None:
+        import aiohttp
+
+        from quantray.live._fast import FastBinanceParser
+
+        cfg = self.config
+        failures = 0
+        parser = FastBinanceParser(self.session)
+        pending: list[Any] = []
+        pending_n = 0
+        first_at = 0.0
+        async with aiohttp.ClientSession() as http:
+            self._http = http
+            while not self._stop:
+                ended = False
+                sink = FrameSink()
+                conn: Any = None
+                try:
+                    conn = await open_connection(cfg.stream_url(), cfg.transport, sink)
+                    self.stats["connects"] += 1
+                    if self.stats["connects"] > 1:
+                        self.stats["reconnects"] += 1
+                    if not cfg.combined:
+                        conn.send_text(
+                            json.dumps({"method": "SUBSCRIBE", "params": list(cfg.streams), "id": 1})
+                        )
+                    got_any = False
+                    while not self._stop:
+                        if pending_n:
+                            timeout = max(0.0, first_at + cfg.batch_delay_s - time.monotonic())
+                        else:
+                            timeout = cfg.stale_s
+                        await sink.wait(timeout)
+                        payloads, recv = sink.take(max(1, cfg.batch_size - pending_n))
+                        if payloads:
+                            if not got_any:
+                                got_any = True
+                                failures = 0
+                            if not pending_n:
+                                first_at = time.monotonic()
+                            pending_n += await self._parse_fast(parser, payloads, recv, pending)
+                        elif sink.done:
+                            if sink.close_reason == END_OF_REPLAY:
+                                ended = True
+                            else:
+                                log.warning("feed connection to %s closed: %r", cfg.ws_url, sink.error)
+                            break
+                        elif not pending_n:
+                            self.stats["stale"] += 1
+                            self.session.events.append(
+                                Event(time.time_ns(), "stale_feed", "", {"silent_s": cfg.stale_s}, "feed")
+                            )
+                            log.warning("feed %s silent for %.1fs: reconnecting", cfg.ws_url, cfg.stale_s)
+                            break
+                        if pending_n and (
+                            pending_n >= cfg.batch_size or time.monotonic() - first_at >= cfg.batch_delay_s
+                        ):
+                            await self._flush_fast(pending)
+                            pending_n = 0
+                except (OSError, TimeoutError, ConnectionError, aiohttp.ClientError) as exc:
+                    log.warning("feed connection to %s failed: %r", cfg.ws_url, exc)
+                finally:
+                    if conn is not None and not ended:
+                        conn.close()
+                if ended:
+                    tail: list[Record] = []
+                    await self._finish(tail)
+                    pending.append(tail)
+                    await self._flush_fast(pending)
+                    return
+                await self._flush_fast(pending)
+                pending_n = 0
+                self.session.on_disconnect()
+                if self._stop:
+                    break
+                failures += 1
+                if cfg.max_reconnects is not None and failures > cfg.max_reconnects:
+                    raise ConnectionError(f"feed {cfg.ws_url}: gave up after {cfg.max_reconnects} reconnects")
+                d = min(cfg.backoff_max_s, cfg.backoff_initial_s * 2 ** (failures - 1))
+                delay = d / 2 + self.rng.random() * d / 2
+                self.delays.append(delay)
+                self.session.events.append(
+                    Event(time.time_ns(), "reconnect", "", {"attempt": failures, "delay_s": delay}, "feed")
+                )
+                await asyncio.sleep(delay)
+            await self._flush_fast(pending)
+
+    # ------------------------------------------------------------------ reference path
+    async def _run_reference(self) -> None:
         import aiohttp
         from websockets.asyncio.client import connect
         from websockets.exceptions import ConnectionClosed
@@ -295,7 +449,8 @@ class BinanceFeed:
             await self._flush(batch)
 
     async def _finish(self, batch: list[Record]) -> None:
-        """End of replay: backfill trailing trades, then a snapshot if the server's book is ahead of ours."""
+        """End of replay: backfill trailing trades, then a snapshot if the server's book is ahead of ours
+        (records are appended to ``batch``; the reference path also flushes it)."""
         s = self.session
         try:
             for sym, last in s.last_trade_ids().items():
@@ -312,4 +467,5 @@ class BinanceFeed:
                     batch += s.on_snapshot(sym, snap, time.time_ns())
         except (OSError, ConnectionError, ValueError) as exc:
             log.warning("feed final checks failed: %r", exc)
-        await self._flush(batch)
+        if not self.config.fast:
+            await self._flush(batch)

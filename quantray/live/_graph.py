@@ -53,6 +53,7 @@ class LiveConfig:
     checkpoint_url: str = ""
     storage_options: dict[str, Any] = field(default_factory=dict)
     checkpoint_every: int = 5000
+    fast: bool = True
 
     def __post_init__(self) -> None:
         if not self.feeds:
@@ -150,6 +151,7 @@ class LiveGraph:
                         store,
                         config.checkpoint_every,
                         kill_after=kill_at.get("state") if fi == 0 and j == 0 else None,
+                        fast=config.fast,
                     )
                 )
         self.feeds = [
@@ -276,6 +278,8 @@ def replay(
     sinks: list[dict[str, Any]] | None = None,
     checkpoint_every: int = 5000,
     inspect: Callable[[LiveGraph], Any] | None = None,
+    fast: bool = True,
+    feed_options: dict[str, Any] | None = None,
 ) -> ReplayResult:
     """Run the whole actor graph on the connected Ray against local replay servers of ``files``.
 
@@ -284,6 +288,9 @@ def replay(
     ``out/pnl.parquet`` (one row per strategy sleeve and signal). ``inspect(graph)`` is called after the run,
     before the graph is shut down (its result is :attr:`ReplayResult.inspected`). ``kill=("state", 5000)``
     kills that actor once after 5000 messages to prove recovery (a list kills several, each once).
+    ``fast=False`` runs the record-based reference path in the feeds and shards (same outputs, slower);
+    ``feed_options`` are extra :class:`~quantray.live._feed.FeedConfig` keys (``transport``, ``batch_size``,
+    ``batch_delay_s``...).
     """
     from quantray.live._files import detect_binance_market, read_recording
 
@@ -308,6 +315,8 @@ def replay(
                     "rest_url": srv.rest_url,
                     "combined": True,
                     "stale_s": 5.0,
+                    "fast": fast,
+                    **dict(feed_options or {}),
                 }
             )
         cfg = LiveConfig(
@@ -318,6 +327,7 @@ def replay(
             shards_per_feed=shards_per_feed,
             sinks=tuple(sinks or ({"kind": "log"},)),
             checkpoint_every=checkpoint_every,
+            fast=fast,
         )
         graph = LiveGraph(cfg, kill=kill)
         stats = graph.run()
@@ -367,6 +377,7 @@ def run_from_dict(d: dict[str, Any], *, seconds: float | None = None) -> dict[st
             shards_per_feed=base.shards_per_feed,
             sinks=list(base.sinks),
             checkpoint_every=base.checkpoint_every,
+            fast=base.fast,
         )
         return {
             "mode": "replay",

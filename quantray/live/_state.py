@@ -25,7 +25,7 @@ import pyarrow as pa
 from quantray.errors import ConfigError
 from quantray.live._bars import BarBuilder
 from quantray.live._book import BookError, OrderBook
-from quantray.live._records import Bar, BookUpdate, Event, Quote, Record, Trade
+from quantray.live._records import Bar, BookUpdate, Event, Quote, Record, Trade, table_to_records
 
 __all__ = ["MarketState", "MarketStateConfig", "StateOutput"]
 
@@ -148,9 +148,12 @@ class MarketState:
         return s
 
     # ------------------------------------------------------------------ applying records
-    def apply(self, records: list[Record]) -> StateOutput:
-        """Apply records in order (records with ``seq <= last_seq`` are skipped)."""
+    def apply(self, records: list[Record] | pa.Table) -> StateOutput:
+        """Apply records in order (records with ``seq <= last_seq`` are skipped); a columnar batch
+        (:func:`~quantray.live._records.records_to_table`) is accepted too."""
         out = StateOutput()
+        if isinstance(records, pa.Table):
+            records = table_to_records(records)
         for r in records:
             if r.seq <= self.last_seq:
                 self.counters["skipped_seq"] += 1
@@ -351,7 +354,7 @@ class MarketState:
             out.append(
                 {
                     "symbol": name,
-                    "ts": self.book_top[-1][0] if self.book_top else 0,
+                    "ts": self._last_top_ts(),
                     "update_id": s.book.last_update_id,
                     "bid": bid,
                     "bid_size": bq,
@@ -415,9 +418,6 @@ class MarketState:
                 for name, s in self.syms.items()
             },
         }
-        top: list[Any] = (
-            list(zip(*self.book_top, strict=True)) if self.book_top else [[] for _ in BOOK_TOP_COLUMNS]
-        )
         return {
             "book": pa.table(
                 book,
@@ -431,9 +431,7 @@ class MarketState:
                 ),
             ),
             "bars": bars_table(bars),
-            "book_top": pa.table(
-                {c: list(v) for c, v in zip(BOOK_TOP_COLUMNS, top, strict=True)}, schema=_BOOK_TOP_SCHEMA
-            ),
+            "book_top": self._book_top_table(),
             "meta": pa.table({"json": [json.dumps(meta)]}),
         }
 
@@ -469,9 +467,23 @@ class MarketState:
         for s in ms.syms.values():
             for lst in s.bars.values():
                 lst.sort(key=lambda b: b.seq)
-        t = tables["book_top"].to_pydict()
-        ms.book_top = list(zip(*(t[c] for c in BOOK_TOP_COLUMNS), strict=True))
+        ms._set_book_top_table(tables["book_top"])
         return ms
+
+    def _book_top_table(self) -> pa.Table:
+        top: list[Any] = (
+            list(zip(*self.book_top, strict=True)) if self.book_top else [[] for _ in BOOK_TOP_COLUMNS]
+        )
+        return pa.table(
+            {c: list(v) for c, v in zip(BOOK_TOP_COLUMNS, top, strict=True)}, schema=_BOOK_TOP_SCHEMA
+        )
+
+    def _set_book_top_table(self, table: pa.Table) -> None:
+        t = table.to_pydict()
+        self.book_top = list(zip(*(t[c] for c in BOOK_TOP_COLUMNS), strict=True))
+
+    def _last_top_ts(self) -> int:
+        return self.book_top[-1][0] if self.book_top else 0
 
 
 _BOOK_TOP_SCHEMA = pa.schema(
