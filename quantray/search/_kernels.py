@@ -502,3 +502,33 @@ def sharpe_rows(x, idx):
         var = (s2 - n * mu * mu) / (n - 1)
         out[b] = mu / math.sqrt(var) if var > 0.0 else np.nan
     return out
+
+
+@njit(cache=True, error_model="numpy")
+def slot_fold_metrics(
+    codes, imms, offsets, roots, slots, bounds, next_open, fees, slippage, fixed_fee, init_cash, ann
+):
+    """Metrics (m, n_folds, N_METRICS) of m rules on one symbol whose node values live in ``slots``.
+
+    ``slots`` rows 0-4 hold open, high, low, close, volume; every other row is a cached node value. Rule j
+    first runs its rows ``codes[offsets[j]:offsets[j+1]]`` (nodes not already in a slot; registers are slot
+    numbers), then its value in slot ``roots[j]`` (long where non-zero and finite) is scored fold by fold with
+    :func:`fold_metrics` (the engine's bar step).
+    """
+    m = roots.shape[0]
+    out = np.empty((m, bounds.shape[0], N_METRICS))
+    tgt = np.empty(slots.shape[1], dtype=np.int8)
+    o = slots[0]
+    h = slots[1]
+    lo = slots[2]
+    c = slots[3]
+    v = slots[4]
+    for j in range(m):
+        a = offsets[j]
+        b = offsets[j + 1]
+        execute(codes[a:b], imms[a:b], slots, o, h, lo, c, v)
+        val = slots[roots[j]]
+        for t in range(val.shape[0]):
+            tgt[t] = 1 if (val[t] != 0.0 and math.isfinite(val[t])) else 0
+        fold_metrics(tgt, o, c, v, bounds, next_open, fees, slippage, fixed_fee, init_cash, ann, out[j])
+    return out

@@ -41,7 +41,11 @@ def test_same_seed_same_run_bit_for_bit_and_on_ray(run_local, ray_local) -> None
     on_ray = discover(sample_path(), symbols=SYMS, config=_cfg(backend="ray", batch_size=5))
     pd.testing.assert_frame_equal(run_local.hall_of_fame, on_ray.hall_of_fame, check_exact=True)
     pd.testing.assert_frame_equal(run_local.validation, on_ray.validation, check_exact=True)
-    assert on_ray.tasks > 3  # the population was batched into several Ray tasks
+    assert on_ray.tasks > 3  # the population was batched into several evaluator calls
+    # three in-process evaluators, a cache too small to hold a generation (evictions), other batches
+    routed = discover(sample_path(), symbols=SYMS, config=_cfg(workers=3, cache_mb=0, batch_size=3))
+    pd.testing.assert_frame_equal(run_local.hall_of_fame, routed.hall_of_fame, check_exact=True)
+    pd.testing.assert_frame_equal(run_local.generations, routed.generations, check_exact=True)
     other = discover(sample_path(), symbols=SYMS, config=_cfg(seed=8))
     assert list(other.hall_of_fame["rule"]) != list(run_local.hall_of_fame["rule"])
 
@@ -186,5 +190,9 @@ def test_bad_input_is_rejected_before_anything_runs() -> None:
         DiscoverConfig(population=1)
     with pytest.raises(ConfigError, match="unknown discover key"):
         DiscoverConfig.from_dict({"popsize": 3})
+    with pytest.raises(ConfigError, match="workers"):
+        DiscoverConfig(workers=0)
+    with pytest.raises(ConfigError, match="cache_mb"):
+        DiscoverConfig(cache_mb=-1)
     with pytest.raises(ConfigError, match="cannot produce a valid rule"):
         DiscoverConfig.from_dict({"grammar": {"series": [], "indicators": []}})
