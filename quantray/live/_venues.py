@@ -31,6 +31,7 @@ import json
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,6 +57,26 @@ def _iso_ns(ns: int) -> str:
     return pd.Timestamp(ns, unit="ns", tz="UTC").isoformat().replace("+00:00", "Z")
 
 
+class _Window:
+    """The last ``size`` distinct keys seen (a set with first-in-first-out eviction)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._set: set[Any] = set()
+        self._order: deque[Any] = deque()
+
+    def __contains__(self, x: object) -> bool:
+        return x in self._set
+
+    def add(self, x: Any) -> None:
+        if x in self._set:
+            return
+        self._set.add(x)
+        self._order.append(x)
+        if len(self._order) > self.size:
+            self._set.discard(self._order.popleft())
+
+
 class _Base:
     venue = ""
 
@@ -73,6 +94,8 @@ class _Base:
             "unknown": 0,
             "gaps": 0,
             "duplicates": 0,
+            "late": 0,
+            "resyncs": 0,
             "heartbeats": 0,
             "acks": 0,
             "errors": 0,
@@ -109,6 +132,9 @@ class CoinbaseSession(_Base):
         self.last_num: int | None = None
         self.synced = dict.fromkeys(self.products, False)
         self.last_trade = dict.fromkeys(self.products, -1)
+        self._nums = _Window(4096)  # sequence numbers seen on this connection (late vs duplicate)
+        self._trade_ids = {p: _Window(4096) for p in self.products}
+        self.last_heartbeat_ns: int | None = None
 
     def sym(self, product: str) -> str:
         return f"coinbase:{product}"
@@ -120,10 +146,12 @@ class CoinbaseSession(_Base):
         ]
 
     def on_disconnect(self) -> None:
-        self.last_num = None
+        self.last_num = None  # sequence numbers restart with every connection
+        self._nums = _Window(4096)
         self.synced = dict.fromkeys(self.products, False)
 
     def request_resync(self, symbol: str, reason: str) -> None:
+        self.counters["resyncs"] += 1
         self.events.append(Event(0, "resync", symbol, {"reason": reason}, "feed"))
         self.synced = dict.fromkeys(self.products, False)
         self.pending_sends += [
@@ -143,16 +171,30 @@ class CoinbaseSession(_Base):
                 "malformed", raw if isinstance(raw, str) else repr(raw), f"not a Coinbase message: {exc!r}"
             )
             return []
+        late = False
         if self.last_num is not None and num != self.last_num + 1:
-            if num <= self.last_num:
+            if num in self._nums:
                 self.counters["duplicates"] += 1
                 return []
-            self.counters["gaps"] += 1
-            self.events.append(
-                Event(recv_ns, "gap", "", {"stream": "coinbase", "last": self.last_num, "next": num}, "feed")
-            )
-            self.request_resync("", f"sequence_num jumped from {self.last_num} to {num}")
-        self.last_num = num
+            if num < self.last_num:
+                # a message overtaken by a later one: the jump it left behind already resynced level2, so a
+                # late book update is dropped (the fresh snapshot includes it); late trades are still delivered
+                self.counters["late"] += 1
+                late = True
+            else:
+                self.counters["gaps"] += 1
+                self.events.append(
+                    Event(
+                        recv_ns, "gap", "", {"stream": "coinbase", "last": self.last_num, "next": num}, "feed"
+                    )
+                )
+                self.request_resync("", f"sequence_num jumped from {self.last_num} to {num}")
+        self._nums.add(num)
+        if late:
+            if channel != "market_trades":
+                return []
+        else:
+            self.last_num = num
         out: list[Record] = []
         try:
             if channel == "l2_data":
@@ -164,6 +206,7 @@ class CoinbaseSession(_Base):
                     out += self._trade(t, recv_ns)
             elif channel == "heartbeats":
                 self.counters["heartbeats"] += 1
+                self.last_heartbeat_ns = recv_ns
             elif channel == "subscriptions":
                 self.counters["acks"] += 1
             else:
@@ -205,10 +248,12 @@ class CoinbaseSession(_Base):
         if product not in self.last_trade:
             self._bad("unknown", t, f"product {product!r} is not subscribed")
             return []
-        if tid <= self.last_trade[product]:
+        seen = self._trade_ids[product]
+        if tid in seen or tid <= self.last_trade[product] - seen.size:
             self.counters["duplicates"] += 1
             return []
-        self.last_trade[product] = tid
+        seen.add(tid)
+        self.last_trade[product] = max(self.last_trade[product], tid)
         self.counters["trades"] += 1
         return [
             Trade(
@@ -247,6 +292,7 @@ class AlpacaSession(_Base):
         self.channels = {"trades": trades, "quotes": quotes, "bars": bars}
         self.state = "connecting"
         self.last_trade: dict[str, tuple[int, int]] = {}
+        self._trade_keys: dict[str, _Window] = {}
         self.quote_id = 0
 
     def sym(self, s: str) -> str:
@@ -304,11 +350,17 @@ class AlpacaSession(_Base):
             self._bad("unknown", m, f"symbol {sym!r} is not subscribed")
             return []
         if kind == "t":
+            # Alpaca has no sequence numbers: a trade is a duplicate when its (time, id) was seen recently; one
+            # arriving after a later trade (reordered) is still delivered
             key = (_ns(m["t"]), int(m["i"]))
-            if key <= self.last_trade.get(sym, (-1, -1)):
+            seen = self._trade_keys.setdefault(sym, _Window(4096))
+            if key in seen:
                 self.counters["duplicates"] += 1
                 return []
-            self.last_trade[sym] = key
+            if key < self.last_trade.get(sym, (-1, -1)):
+                self.counters["late"] += 1
+            seen.add(key)
+            self.last_trade[sym] = max(key, self.last_trade.get(sym, (-1, -1)))
             self.counters["trades"] += 1
             return [Trade(self._next(), self.sym(sym), key[0], recv_ns, float(m["p"]), float(m["s"]), key[1])]
         if kind == "q":
@@ -386,6 +438,20 @@ class VenueFeed:
     def request_resync(self, symbol: str, reason: str = "downstream") -> None:
         self.session.request_resync(symbol, reason)
 
+    def _stale(self) -> None:
+        """Nothing arrived for ``stale_s``: on Coinbase the heartbeats channel (one message a second) has gone
+        quiet too, so the connection is dead or stalled; on Alpaca (no heartbeats; websocket pings still
+        answered) silence longer than the quietest expected market is taken as a stall. Either way: a
+        ``stale_feed`` event, then reconnect (Alpaca re-authenticates, Coinbase resubscribes and gets a fresh
+        level2 snapshot)."""
+        self.stats["stale"] += 1
+        now = time.time_ns()
+        data: dict[str, Any] = {"silent_s": self.stale_s, "venue": self.session.venue}
+        hb = getattr(self.session, "last_heartbeat_ns", None)
+        if hb is not None:
+            data["last_heartbeat_s_ago"] = round((now - hb) / 1e9, 3)
+        self.session.events.append(Event(now, "stale_feed", "", data, "feed"))
+
     async def _flush(self, batch: list[Record]) -> None:
         events, self.session.events = self.session.events, []
         if batch or events:
@@ -412,12 +478,17 @@ class VenueFeed:
                             if batch:
                                 await self._flush(batch)
                                 continue
-                            self.stats["stale"] += 1
+                            self._stale()
                             break
                         failures = 0
                         batch += self.session.on_message(raw, time.time_ns())
-                        while self.session.pending_sends:
-                            await ws.send(json.dumps(self.session.pending_sends.pop(0)))
+                        try:
+                            while self.session.pending_sends:
+                                await ws.send(json.dumps(self.session.pending_sends.pop(0)))
+                        except ConnectionClosed:
+                            # the server is closing: what it sent before is still queued here; keep reading
+                            # it (recv raises once the queue is empty)
+                            self.session.pending_sends.clear()
                         if self.session.fatal:
                             raise ConfigError(self.session.fatal)
                         if len(batch) >= 2000:
@@ -591,6 +662,15 @@ def binance_to_venue(
     return p
 
 
+class _VenueConn:
+    """Per-connection fault state: its random stream, messages sent, a message held back for reordering."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.sent = 0
+        self.held: str | None = None
+
+
 class VenueReplayServer:
     """Serve a Coinbase or Alpaca fixture (``<recv_ns> <server message>`` lines) with the venue's handshake.
 
@@ -599,8 +679,11 @@ class VenueReplayServer:
     client subscribed to their channel, numbered by a per-connection ``sequence_num`` (a dropped message still
     uses its number, as on the exchange); a (re)subscription to ``level2`` is answered with a snapshot of the
     book as of that point. Alpaca: ``connected`` greeting, auth against ``key``/``secret``, then data for the
-    subscribed symbols. Faults as in :class:`~quantray.live.ReplayServer` (drop, dup, disconnect); ``speed`` is
-    ``"max"`` or a factor of real time (the recorded receive times).
+    subscribed symbols. Faults as in :class:`~quantray.live.ReplayServer`, same ``--faults`` syntax
+    (:class:`~quantray.live.FaultSpec`): drop, dup, reorder (swap with the next message; on Coinbase the
+    ``sequence_num`` then runs backwards), disconnect every N messages, stall S seconds every N messages (the
+    connection stays open and silent, Coinbase heartbeats included); ``speed`` is ``"max"`` or a factor of real
+    time (the recorded receive times).
     """
 
     def __init__(
@@ -632,7 +715,10 @@ class VenueReplayServer:
             "sent": 0,
             "dropped": 0,
             "duplicated": 0,
+            "reordered": 0,
+            "stalls": 0,
             "aborted": 0,
+            "auths": 0,
             "auth_failures": 0,
         }
         self.final_books: dict[str, OrderBook] = {}
@@ -660,12 +746,12 @@ class VenueReplayServer:
     async def _handler(self, ws: Any) -> None:
         self._n += 1
         self.stats["connections"] += 1
-        rng = random.Random(self.faults.seed * 1_000_003 + self._n)
+        conn = _VenueConn(random.Random(self.faults.seed * 1_000_003 + self._n))
         try:
             if self.venue == "alpaca":
-                await self._alpaca(ws, rng)
+                await self._alpaca(ws, conn)
             else:
-                await self._coinbase(ws, rng)
+                await self._coinbase(ws, conn)
         except Exception as exc:  # a dropped client is normal
             log.debug("venue replay connection ended: %r", exc)
 
@@ -679,23 +765,46 @@ class VenueReplayServer:
         if delay > 0:
             await asyncio.sleep(delay)
 
-    async def _faulty_send(self, ws: Any, text: str, rng: random.Random, sent: int) -> bool:
+    async def _faulty_send(self, ws: Any, text: str, conn: _VenueConn) -> bool:
+        """Send one market message with the configured faults, in :class:`~quantray.live.ReplayServer`'s
+        order: stall (sleep ``stall_s`` every ``stall_every`` messages: the connection stays open and silent,
+        heartbeats included), disconnect (abort the TCP connection), drop, duplicate, reorder (hold the message
+        and send it after the next one). False when the connection was aborted."""
         f = self.faults
-        if f.disconnect and sent % f.disconnect == 0:
+        conn.sent += 1
+        if f.stall_every and conn.sent % f.stall_every == 0:
+            self.stats["stalls"] += 1
+            await asyncio.sleep(f.stall_s)
+        if f.disconnect and conn.sent % f.disconnect == 0:
             self.stats["aborted"] += 1
             ws.transport.abort()
             return False
-        if f.drop and rng.random() < f.drop:
+        if f.drop and conn.rng.random() < f.drop:
             self.stats["dropped"] += 1
             return True
-        await ws.send(text)
-        self.stats["sent"] += 1
-        if f.dup and rng.random() < f.dup:
+        out = [text]
+        if f.dup and conn.rng.random() < f.dup:
             self.stats["duplicated"] += 1
-            await ws.send(text)
+            out.append(text)
+        if conn.held is not None:
+            out.append(conn.held)
+            conn.held = None
+        elif f.reorder and conn.rng.random() < f.reorder:
+            self.stats["reordered"] += 1
+            conn.held = out.pop(0)
+        for t in out:
+            await ws.send(t)
+            self.stats["sent"] += 1
         return True
 
-    async def _alpaca(self, ws: Any, rng: random.Random) -> None:
+    async def _end(self, ws: Any, conn: _VenueConn) -> None:
+        if conn.held is not None:  # a message held back for reordering still goes out before the end
+            await ws.send(conn.held)
+            self.stats["sent"] += 1
+            conn.held = None
+        await ws.close(1000, END_OF_REPLAY)
+
+    async def _alpaca(self, ws: Any, conn: _VenueConn) -> None:
         await ws.send(json.dumps([{"T": "success", "msg": "connected"}]))
         auth = json.loads(await ws.recv())
         if auth.get("action") != "auth" or auth.get("key") != self.key or auth.get("secret") != self.secret:
@@ -703,27 +812,25 @@ class VenueReplayServer:
             await ws.send(json.dumps([{"T": "error", "code": 402, "msg": "auth failed"}]))
             await ws.close(1008, "auth failed")
             return
+        self.stats["auths"] += 1
         await ws.send(json.dumps([{"T": "success", "msg": "authenticated"}]))
         sub = json.loads(await ws.recv())
         want = {k: set(sub.get(k) or []) for k in ("trades", "quotes", "bars")}
         await ws.send(json.dumps([{"T": "subscription", **{k: sorted(v) for k, v in want.items()}}]))
         kinds = {"t": "trades", "q": "quotes", "b": "bars"}
-        sent = 0
         while self.cursor < len(self.lines):
             i = self.cursor
             await self._pace(i)
             self.cursor += 1
             msg = self.lines[i]
             keep = [m for m in msg if m["S"] in want[kinds[m["T"]]] or "*" in want[kinds[m["T"]]]]
-            if keep:
-                sent += 1
-                if not await self._faulty_send(ws, json.dumps(keep), rng, sent):
-                    return
+            if keep and not await self._faulty_send(ws, json.dumps(keep), conn):
+                return
             if i % 256 == 0:
                 await asyncio.sleep(0)
-        await ws.close(1000, END_OF_REPLAY)
+        await self._end(ws, conn)
 
-    async def _coinbase(self, ws: Any, rng: random.Random) -> None:
+    async def _coinbase(self, ws: Any, conn: _VenueConn) -> None:
         subs: set[str] = set()
         book = self.book
         num = 0
@@ -788,7 +895,6 @@ class VenueReplayServer:
 
         reader = asyncio.create_task(control())
         chan_of = {"l2_data": "level2", "market_trades": "market_trades", "heartbeats": "heartbeats"}
-        sent = 0
         try:
             while "level2" not in subs:
                 if reader.done():  # the client left before subscribing
@@ -819,12 +925,11 @@ class VenueReplayServer:
                     continue
                 msg["sequence_num"] = num
                 num += 1
-                sent += 1
-                if not await self._faulty_send(ws, json.dumps(msg), rng, sent):
+                if not await self._faulty_send(ws, json.dumps(msg), conn):
                     return
                 if i % 64 == 0:
                     await asyncio.sleep(0)
             self.final_books["coinbase"] = book
-            await ws.close(1000, END_OF_REPLAY)
+            await self._end(ws, conn)
         finally:
             reader.cancel()

@@ -1,5 +1,6 @@
 """Coinbase Advanced Trade and Alpaca through their protocol replay server (fixtures rewritten from a real
-Binance recording in each venue's documented message format)."""
+Binance recording in each venue's documented message format), with every fault of the --faults syntax: drops,
+duplicates, reordering, disconnects and stalls."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from quantray.live._venues import (
 )
 
 
-def _run(server, session, *, stale_s=5.0):
+def _run(server, session, *, stale_s=5.0, events_out=None):
     async def main():
         await server.start()
         ms = MarketState()
@@ -29,6 +30,8 @@ def _run(server, session, *, stale_s=5.0):
 
         async def emit(records, events):
             trades.extend(r for r in records if type(r).__name__ == "Trade")
+            if events_out is not None:
+                events_out.extend(events)
             for sym in ms.apply(records).resync:
                 feed.request_resync(sym, "test")
 
@@ -115,3 +118,56 @@ def test_alpaca_bad_credentials_fail_cleanly(eth, tmp_path):
     with pytest.raises(ConfigError, match="alpaca error 402: auth failed"):
         _run(srv, AlpacaSession(["ETH-USD"], key="test-key", secret="wrong"))
     assert srv.stats["auth_failures"] == 1
+
+
+def test_coinbase_reorder_breaks_the_sequence_resyncs_the_book_and_loses_no_trade(eth, tmp_path):
+    fx = binance_to_venue(eth, tmp_path / "cb.jsonl.gz", venue="coinbase", limit=6000)
+    srv = VenueReplayServer(fx, venue="coinbase", faults="reorder=0.02,seed=7", speed=40)
+    session = CoinbaseSession(["ETH-USD"])
+    events = []
+    _, ms, trades = _run(srv, session, events_out=events)
+    c = session.counters
+    assert srv.stats["reordered"] > 0 and srv.stats["aborted"] == 0
+    # a swapped pair is a jump in sequence_num (a gap: level2 resubscribed, a fresh snapshot) followed by a
+    # late message (dropped if a book update, delivered if trades)
+    assert c["gaps"] > 0 and c["late"] > 0 and c["resyncs"] >= c["gaps"] and c["snapshots"] > 1
+    assert sum(e.kind == "gap" for e in events) == c["gaps"]
+    assert ms.syms["coinbase:ETH-USD"].book.levels(40) == srv.final_books["coinbase"].levels(40)
+    ids = [t.trade_id for t in trades]
+    ref = _fixture_trades(fx, "coinbase")
+    assert len(ids) == len(set(ids)) and sorted(ids) == sorted(ref["id"])  # reordered, none lost, none twice
+
+
+def test_coinbase_stall_means_missing_heartbeats_stale_feed_and_reconnect(eth, tmp_path):
+    fx = binance_to_venue(eth, tmp_path / "cb.jsonl.gz", venue="coinbase", limit=5000)
+    srv = VenueReplayServer(fx, venue="coinbase", faults="stall=400:1.0,seed=3", speed=40)
+    session = CoinbaseSession(["ETH-USD"])
+    events = []
+    feed, ms, _ = _run(srv, session, stale_s=0.3, events_out=events)
+    assert srv.stats["stalls"] >= 1 and srv.stats["aborted"] == 0
+    assert feed.stats["stale"] >= 1 and feed.stats["reconnects"] >= feed.stats["stale"]
+    stale = [e for e in events if e.kind == "stale_feed"]
+    assert len(stale) == feed.stats["stale"]
+    assert all(e.detail["last_heartbeat_s_ago"] >= 0.3 for e in stale)  # the heartbeats stopped with the rest
+    assert session.counters["heartbeats"] > 0 and session.counters["snapshots"] >= 2  # resubscribed after it
+    assert ms.syms["coinbase:ETH-USD"].book.levels(40) == srv.final_books["coinbase"].levels(40)
+
+
+def test_alpaca_stall_reconnects_and_reauthenticates_reordered_trades_kept(eth, tmp_path):
+    fx = binance_to_venue(eth, tmp_path / "al.jsonl.gz", venue="alpaca", limit=6000)
+    srv = VenueReplayServer(fx, venue="alpaca", faults="stall=1200:1.0,reorder=0.02,seed=4", speed=40)
+    session = AlpacaSession(["ETH-USD"], key="test-key", secret="test-secret")
+    events = []
+    feed, ms, trades = _run(srv, session, stale_s=0.3, events_out=events)
+    assert srv.stats["stalls"] >= 1 and srv.stats["reordered"] > 0
+    assert feed.stats["stale"] >= 1 and feed.stats["reconnects"] >= 1
+    assert sum(e.kind == "stale_feed" for e in events) == feed.stats["stale"]
+    assert srv.stats["auths"] == feed.stats["connects"] >= 2  # every connection authenticated again
+    assert session.counters["acks"] == feed.stats["connects"]  # and subscribed again
+    ref = _fixture_trades(fx, "alpaca").set_index("id")
+    ids = [t.trade_id for t in trades]
+    assert len(ids) == len(set(ids)) and session.counters["late"] > 0
+    assert [t.price for t in trades] == ref.loc[ids, "price"].tolist()
+    # only what a stalled connection still held is lost: the message it stalled on and one held back
+    assert len(ref) - len(ids) <= 2 * srv.stats["stalls"]
+    assert ms.syms["alpaca:ETH-USD"].quote is not None
