@@ -167,7 +167,7 @@ class DiscoverConfig:
     batch_size: int = 16
     backend: Literal["ray", "local"] = "ray"
     workers: int | None = None
-    cache_mb: float = 256.0
+    cache_mb: float = 512.0
     grammar: GrammarConfig = field(default_factory=GrammarConfig)
     execution: ExecutionConfig = field(default_factory=lambda: ExecutionConfig(fees=0.0005))
     gates: Gates = field(default_factory=Gates)
@@ -366,7 +366,7 @@ class Evaluator:
         (True, 5)
     """
 
-    def __init__(self, data: EvalData, *, cache_mb: float = 256.0) -> None:
+    def __init__(self, data: EvalData, *, cache_mb: float = 512.0) -> None:
         self.data = data
         total = sum(int(a[3].size) for a in data.arrays.values())
         n_nodes = int(cache_mb * 2**20 // (8 * max(total, 1)))
@@ -463,7 +463,7 @@ class Evaluator:
         return self.evaluate(rules), self.resident()
 
 
-def _make_evaluator(data: EvalData, cache_mb: float = 256.0) -> Evaluator:
+def _make_evaluator(data: EvalData, cache_mb: float = 512.0) -> Evaluator:
     return Evaluator(data, cache_mb=cache_mb)
 
 
@@ -477,7 +477,7 @@ class EvaluatorPool:
     """
 
     def __init__(
-        self, data: EvalData, *, n: int, backend: str, batch_size: int = 16, cache_mb: float = 256.0
+        self, data: EvalData, *, n: int, backend: str, batch_size: int = 16, cache_mb: float = 512.0
     ) -> None:
         self.n = n
         self.batch_size = batch_size
