@@ -114,8 +114,11 @@ def test_tpe_with_asha_resumes_after_the_driver_is_interrupted(ray_local, tmp_pa
         "ray: {num_cpus: 1, object_store_memory_mb: 100}\n",
         encoding="utf-8",
     )
+    import ray
+
+    # the driver attaches to the running test cluster (as under `ray job submit`); Ctrl+C stops only the driver
     env = dict(os.environ, RAY_AUTH_MODE="disabled", TUNE_GLOBAL_CHECKPOINT_S="0")
-    env.pop("RAY_ADDRESS", None)
+    env["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address
     proc = subprocess.Popen(
         [sys.executable, "-m", "jobs.tune", "--config", str(cfg_file)],
         cwd=REPO, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
