@@ -229,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"GA: {requested} evaluations requested, {distinct} distinct rules computed, {res.tasks} evaluator calls; "
           f"sample of {len(rules)} rules; target >= 20x")  # fmt: skip
     print(f"discover() {t_ga:.1f} s = load {tm['load']:.2f} + workers {tm['workers']:.2f} + evolve {tm['evolve']:.2f} "
-          f"+ holdout validation {tm['validate']:.2f} (+ registration, Pine)")  # fmt: skip
+          f"+ holdout validation {tm['validate']:.2f} (+ registration, Pine); evaluators' CPU "
+          f"{tm['evaluator_cpu']:.2f} s = {1e3 * tm['evaluator_cpu'] / max(distinct, 1):.1f} ms per distinct rule")  # fmt: skip
     out = {
         "workload": "W5", "bars": args.bars, "population": args.population, "generations": args.generations,
         "cpus": args.cpus, "ga_seconds": t_ga, "requested_evaluations": requested, "distinct_evaluations": distinct,

@@ -319,7 +319,10 @@ MIN_SLOTS = 8
 MAX_SLOTS = 4096
 
 
-def rule_nodes(node: Node) -> list[tuple[str, int, float, tuple[str, ...]]]:
+RuleNodes = list[tuple[str, int, float, tuple[str, ...]]]
+
+
+def rule_nodes(node: Node) -> RuleNodes:
     """The distinct non-terminal subtrees of a rule in post-order: ``(key, op, immediate, child keys)``, where
     ``key`` is the subtree's canonical text and a child key is a series terminal's name or another key."""
     out: list[tuple[str, int, float, tuple[str, ...]]] = []
@@ -381,6 +384,7 @@ class Evaluator:
         self.free = list(range(self.capacity - 1, 4, -1))
         self.hits = 0
         self.misses = 0
+        self.cpu_s = 0.0
 
     def clear(self) -> None:
         """Forget every cached node value (the data rows stay)."""
@@ -409,14 +413,15 @@ class Evaluator:
         self._grow()  # one rule needs more nodes than the budget holds
         return self.free.pop()
 
-    def plan(self, rules: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Rows (op, dst slot, a slot, b slot), immediates, per-rule offsets and root slots for ``rules``."""
+    def plan(self, rules: Sequence[str | RuleNodes]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Rows (op, dst slot, a slot, b slot), immediates, per-rule offsets and root slots for ``rules`` (each
+        a rule's text or its :func:`rule_nodes`)."""
         rows: list[tuple[int, int, int, int]] = []
         imms: list[float] = []
         offs = [0]
         roots = []
-        for text in rules:
-            nodes = rule_nodes(parse_rule(text))
+        for rule in rules:
+            nodes = rule_nodes(parse_rule(rule)) if isinstance(rule, str) else rule
             pinned = {key for key, *_ in nodes}
             slot_of: dict[str, int] = dict(SERIES_TERMINALS)
             for key, op, imm, kids in nodes:
@@ -443,10 +448,12 @@ class Evaluator:
             np.array(roots, dtype=np.int64),
         )
 
-    def evaluate(self, rules: Sequence[str]) -> list[np.ndarray]:
-        """Fold metrics (symbols, folds, len(METRIC_NAMES)) of each rule (canonical text), in order."""
+    def evaluate(self, rules: Sequence[str | RuleNodes]) -> list[np.ndarray]:
+        """Fold metrics (symbols, folds, len(METRIC_NAMES)) of each rule (its canonical text or its
+        :func:`rule_nodes`), in order."""
         if not rules:
             return []
+        t0 = time.process_time()
         code, imms, offs, roots = self.plan(rules)
         per_sym = [
             k.slot_fold_metrics(
@@ -456,11 +463,15 @@ class Evaluator:
             for sym in self.data.arrays
         ]  # fmt: skip
         stacked = np.stack(per_sym, axis=1)
+        self.cpu_s += time.process_time() - t0
         return [stacked[j] for j in range(len(rules))]
 
-    def evaluate_resident(self, rules: Sequence[str]) -> tuple[list[np.ndarray], list[str]]:
-        """:meth:`evaluate` and the keys resident afterwards (for the driver's routing mirror)."""
-        return self.evaluate(rules), self.resident()
+    def evaluate_resident(
+        self, rules: Sequence[str | RuleNodes]
+    ) -> tuple[list[np.ndarray], list[str], float]:
+        """:meth:`evaluate`, the keys resident afterwards (for the driver's routing mirror) and the CPU seconds
+        this evaluator has spent evaluating so far."""
+        return self.evaluate(rules), self.resident(), self.cpu_s
 
 
 def _make_evaluator(data: EvalData, cache_mb: float = 512.0) -> Evaluator:
@@ -483,18 +494,21 @@ class EvaluatorPool:
         self.batch_size = batch_size
         self.pool = HostPool(_make_evaluator, data, n=n, backend=backend, kwargs={"cache_mb": cache_mb})
         self.mirror: list[set[str]] = [set() for _ in range(n)]
+        self.cpu: list[float] = [0.0] * n
 
     @property
     def tasks(self) -> int:
         return self.pool.calls
 
-    def route(self, rules: Sequence[str]) -> list[list[int]]:
-        """Indices of ``rules`` per evaluator."""
+    def route(self, rules: Sequence[str], trees: Sequence[Node] | None = None) -> list[list[int]]:
+        """Indices of ``rules`` per evaluator (``trees``: the rules parsed, if the caller has them)."""
+        return self._route([rule_nodes(t) for t in (trees or [parse_rule(r) for r in rules])])
+
+    def _route(self, per_rule: Sequence[RuleNodes]) -> list[list[int]]:
         load = [0.0] * self.n
         pending: list[set[str]] = [set() for _ in range(self.n)]
         out: list[list[int]] = [[] for _ in range(self.n)]
-        for j, text in enumerate(rules):
-            nodes = rule_nodes(parse_rule(text))
+        for j, nodes in enumerate(per_rule):
             best, best_cost, best_keys = 0, math.inf, set()
             for a in range(self.n):
                 miss = [key for key, *_ in nodes if key not in self.mirror[a] and key not in pending[a]]
@@ -508,19 +522,21 @@ class EvaluatorPool:
             out[best].append(j)
         return out
 
-    def __call__(self, rules: Sequence[str]) -> list[np.ndarray]:
+    def __call__(self, rules: Sequence[str], trees: Sequence[Node] | None = None) -> list[np.ndarray]:
         rules = list(rules)
-        parts = self.route(rules)
+        per_rule = [rule_nodes(t) for t in (trees or [parse_rule(r) for r in rules])]
+        parts = self._route(per_rule)
         calls: list[tuple[int, list[int]]] = []
         for a, idx in enumerate(parts):
             for i in range(0, len(idx), self.batch_size):
                 calls.append((a, idx[i : i + self.batch_size]))
-        handles = [self.pool.submit(a, "evaluate_resident", [rules[j] for j in idx]) for a, idx in calls]
+        handles = [self.pool.submit(a, "evaluate_resident", [per_rule[j] for j in idx]) for a, idx in calls]
         results: list[Any] = [None] * len(rules)
-        for (a, idx), (mets, resident) in zip(calls, self.pool.gather(handles), strict=True):
+        for (a, idx), (mets, resident, cpu) in zip(calls, self.pool.gather(handles), strict=True):
             for j, m in zip(idx, mets, strict=True):
                 results[j] = m
             self.mirror[a] = set(resident)
+            self.cpu[a] = max(self.cpu[a], cpu)
         return results
 
     def close(self) -> None:
@@ -556,7 +572,8 @@ class DiscoveryResult:
         pine: name -> Pine Script v6 source of each survivor.
         seed, elapsed_s, tasks: the seed, wall time and number of evaluation calls.
         timings: seconds spent in ``load`` (reading and splitting the data), ``workers`` (starting the
-            evaluators), ``evolve`` (the generations, evaluation included) and ``validate`` (the holdout).
+            evaluators), ``evolve`` (the generations, evaluation included) and ``validate`` (the holdout);
+            ``evaluator_cpu``: CPU seconds the evaluators spent scoring rules (all of them together).
     """
 
     hall_of_fame: pd.DataFrame
@@ -682,28 +699,38 @@ def _evolve(
 
     requested = [0]
 
+    texts: dict[tuple[str, ...], tuple[str, Node]] = {}
+
+    def text_of(ind: Any) -> tuple[str, Node]:
+        # a DEAP tree is its prefix sequence of primitive/terminal names: memoise its canonical text
+        names = tuple(n.name for n in ind)
+        got = texts.get(names)
+        if got is None:
+            node = to_node(ind)
+            got = texts[names] = (format_rule(node), node)
+        return got
+
     def evaluate(inds: Sequence[Any]) -> int:
         requested[0] += len(inds)
         todo: dict[str, Node] = {}
         for ind in inds:
-            node = to_node(ind)
-            key = format_rule(node)
+            key, node = text_of(ind)
             if key not in cache and key not in todo:
                 todo[key] = node
         if todo:
             nodes = list(todo.values())
-            results = batched(list(todo))
+            results = batched(list(todo), nodes)
             for key, node, met in zip(todo, nodes, results, strict=True):
                 cache[key] = fitness_of(met, node.size, cfg)
         for ind in inds:
-            score, _raw, mdd = cache[format_rule(to_node(ind))]
+            score, _raw, mdd = cache[text_of(ind)[0]]
             ind.fitness.values = (score, mdd) if cfg.algorithm == "nsga2" else (score,)
         return len(todo)
 
     def similar(a: Any, b: Any) -> bool:
         # two rules with identical fold statistics trade identically: keep one (e.g. not(gt(x,x)) variants)
-        fa, fb = cache[format_rule(to_node(a))], cache[format_rule(to_node(b))]
-        return str(a) == str(b) or fa[1:] == fb[1:]
+        ka, kb = text_of(a)[0], text_of(b)[0]
+        return ka == kb or cache[ka][1:] == cache[kb][1:]
 
     hof: Any = (
         tools.ParetoFront(similar)
@@ -782,6 +809,7 @@ def _evolve(
         )
     hof_df = pd.DataFrame(rows)
     timings["evolve"] = time.perf_counter() - t1
+    timings["evaluator_cpu"] = sum(batched.cpu)
     t2 = time.perf_counter()
     validation, survivors = _validate(hof_df, sd, holdout_start, cfg)
     timings["validate"] = time.perf_counter() - t2
