@@ -73,9 +73,10 @@ class SearchConfig:
             ``endpoint_url`` or ``client_kwargs: {endpoint_url, region_name}``, ``region``); without them the
             standard AWS environment applies (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ...). They travel to
             the Ray workers with the experiment, so workers need no credentials of their own.
-        snapshot_s: seconds between snapshots of the experiment state (trial statuses, searcher); a driver
-            killed without warning (SIGKILL, a lost node) resumes from the last one. ``TUNE_GLOBAL_CHECKPOINT_S``
-            in the environment takes precedence.
+        snapshot_s: seconds between snapshots of the experiment state (trial statuses, searcher, trial logs);
+            a driver killed without warning (SIGKILL, a lost node) resumes from the last one, re-running the
+            trials it had not recorded as finished. None: Tune's adaptive period (at least 10 s, at most 5 % of
+            the run spent snapshotting). ``TUNE_GLOBAL_CHECKPOINT_S`` in the environment takes precedence.
         name: experiment name (default ``tune-<strategy>``).
         execution: fills and costs.
         min_trades: a trial whose mean entries per symbol and fold is below this scores ``INVALID_SCORE``.
@@ -95,7 +96,7 @@ class SearchConfig:
     seed: int = 0
     storage_path: str | None = None
     storage_options: Mapping[str, Any] = field(default_factory=dict)
-    snapshot_s: float = 1.0
+    snapshot_s: float | None = None
     name: str | None = None
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
     min_trades: float = 0.0
@@ -121,7 +122,7 @@ class SearchConfig:
                 raise ConfigError(f"`{name}` must be an integer >= {low}, got {v!r}")
         if not isinstance(self.holdout, int | float) or not 0.0 <= self.holdout <= 0.8:
             raise ConfigError(f"`holdout` must be in [0, 0.8], got {self.holdout!r}")
-        if (
+        if self.snapshot_s is not None and (
             isinstance(self.snapshot_s, bool)
             or not isinstance(self.snapshot_s, int | float)
             or self.snapshot_s < 0
@@ -849,11 +850,11 @@ def tune(
 
 
 @contextlib.contextmanager
-def _snapshot_period(seconds: float) -> Any:
+def _snapshot_period(seconds: float | None) -> Any:
     """Tune reads its experiment-snapshot period from ``TUNE_GLOBAL_CHECKPOINT_S`` when the run starts; set it
-    for this run unless the environment already does."""
+    for this run unless the environment already does (or ``seconds`` is None: Tune's adaptive period)."""
     key = "TUNE_GLOBAL_CHECKPOINT_S"
-    if key in os.environ:
+    if seconds is None or key in os.environ:
         yield
         return
     os.environ[key] = repr(float(seconds))
