@@ -257,7 +257,12 @@ class _AtomicFile(io.FileIO):
             prev = self._final + ".prev"
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(prev)
-            os.link(self._final, prev)
+            try:
+                os.link(self._final, prev)
+            except OSError:  # a filesystem without hard links: a copy (the target still always exists)
+                import shutil
+
+                shutil.copyfile(self._final, prev)
         os.replace(self._tmp, self._final)
 
 
