@@ -3,7 +3,8 @@
 ``stream replay --file F [--file G] [--speed max] --out DIR [--kill ACTOR:N]`` runs the whole actor graph on an
 embedded local Ray against replay servers of the recordings and writes DIR/bars_1m.parquet,
 DIR/book_top.parquet and DIR/pnl.parquet. ``stream replay-server --file F [--speed X] [--faults SPEC]
-[--port P]`` serves a recording over a websocket speaking Binance's protocol. ``stream run --config live.yaml``
+[--port P] [--venue binance|coinbase|alpaca]`` serves a recording over a websocket speaking that venue's protocol
+(a Binance recording is rewritten into Coinbase/Alpaca messages). ``stream run --config live.yaml``
 runs a graph from a config until interrupted (or ``--seconds``).
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+from pathlib import Path
 from typing import Any
 
 __all__ = ["add_live_parsers"]
@@ -68,23 +70,69 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _venue_fixture(path: str, venue: str) -> tuple[str, str]:
+    """The file to serve for a Coinbase/Alpaca server: a venue fixture as is, a Binance recording rewritten."""
+    import json
+    import tempfile
+
+    from quantray.errors import DataError
+    from quantray.live._files import iter_recording
+    from quantray.live._venues import binance_to_venue
+
+    first = next(iter_recording(path), None)
+    if first is None:
+        raise DataError(f"--file {path}: the recording is empty")
+    try:
+        msg = json.loads(first.raw)
+    except ValueError:
+        raise DataError(f"--file {path}: line 1 is not JSON: {first.raw[:80]!r}") from None
+    is_venue = isinstance(msg, list) if venue == "alpaca" else isinstance(msg, dict) and "channel" in msg
+    if is_venue:
+        return path, "venue fixture"
+    if not (first.snapshot or (isinstance(msg, dict) and ("stream" in msg or "e" in msg))):
+        raise DataError(
+            f"--file {path}: neither a {venue} fixture nor a Binance recording (line 1: {first.raw[:80]!r})"
+        )
+    out = Path(tempfile.mkdtemp(prefix="qr-venue-")) / f"{venue}.jsonl.gz"
+    binance_to_venue(path, out, venue=venue)
+    return str(out), f"rewritten from the Binance recording into {out}"
+
+
 def _cmd_server(args: argparse.Namespace) -> int:
     import asyncio
 
+    from quantray.errors import ConfigError
     from quantray.live import ReplayServer
+    from quantray.live._venues import VenueReplayServer
 
     async def main() -> None:
-        srv = ReplayServer(args.file, speed=args.speed, faults=args.faults, mode=args.mode, port=args.port)
-        await srv.start()
-        print(
-            f"replay server for {args.file} ({srv.market}, {args.mode} mode) on {srv.url} "
-            f"(REST {srv.rest_url}); Ctrl-C stops",
-            flush=True,
-        )
+        if args.venue == "binance":
+            srv = ReplayServer(
+                args.file, speed=args.speed, faults=args.faults, mode=args.mode, port=args.port
+            )
+            await srv.start()
+            print(
+                f"replay server for {args.file} ({srv.market}, {args.mode} mode) on {srv.url} "
+                f"(REST {srv.rest_url}); Ctrl-C stops",
+                flush=True,
+            )
+        else:
+            path, how = _venue_fixture(args.file, args.venue)
+            speed: str | float = args.speed
+            if speed != "max":
+                try:
+                    speed = float(speed)
+                except ValueError:
+                    raise ConfigError(f"--speed must be 'max' or a number, got {args.speed!r}") from None
+            vsrv = VenueReplayServer(path, venue=args.venue, faults=args.faults, speed=speed, port=args.port)
+            await vsrv.start()
+            print(
+                f"{args.venue} replay server for {args.file} ({how}) on {vsrv.url}; Ctrl-C stops", flush=True
+            )
         try:
             await asyncio.Future()
         finally:
-            await srv.stop()
+            await (srv.stop() if args.venue == "binance" else vsrv.stop())
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())
@@ -135,8 +183,16 @@ def add_live_parsers(subparsers: Any, parser_class: type[argparse.ArgumentParser
     r.add_argument("--json", action="store_true", help="print one JSON object")
     r.set_defaults(func=_cmd_replay)
 
-    s = sub.add_parser("replay-server", help="serve a recording over a websocket (Binance protocol)")
+    s = sub.add_parser(
+        "replay-server", help="serve a recording over a websocket (Binance, Coinbase or Alpaca protocol)"
+    )
     s.add_argument("--file", required=True)
+    s.add_argument(
+        "--venue",
+        default="binance",
+        choices=["binance", "coinbase", "alpaca"],
+        help="protocol to speak; a Binance recording is rewritten into Coinbase/Alpaca messages",
+    )
     s.add_argument("--speed", default="max")
     s.add_argument(
         "--faults", help="e.g. drop=0.01,dup=0.01,reorder=0.01,disconnect=5000,stall=3000:0.5,seed=1"
