@@ -140,6 +140,20 @@ def _default_url() -> str:
 
 
 # ------------------------------------------------------------------------------------------------ tune
+def _json_mapping(text: str | None, flag: str) -> dict[str, Any]:
+    if not text:
+        return {}
+    from quantray.errors import ConfigError
+
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"{flag}: invalid JSON ({exc}): {text[:80]!r}") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{flag}: expected a JSON object, got {text[:80]!r}")
+    return value
+
+
 def _cmd_tune(args: argparse.Namespace) -> int:
     from quantray.cli._main import parse_param
     from quantray.dist import connect
@@ -168,6 +182,8 @@ def _cmd_tune(args: argparse.Namespace) -> int:
         holdout=args.holdout,
         seed=args.seed,
         storage_path=args.storage,
+        storage_options=_json_mapping(args.storage_options, "--storage-options"),
+        snapshot_s=args.snapshot_s,
         name=args.name,
         execution=_exec_config(args),
     )
@@ -431,6 +447,17 @@ def add_search_parsers(subparsers: Any, parser_class: type[argparse.ArgumentPars
     t.add_argument("--seed", type=int, default=0)
     t.add_argument(
         "--storage", help="experiment storage: directory or s3:// URL (default $QUANTRAY_HOME/tune)"
+    )
+    t.add_argument(
+        "--storage-options",
+        metavar="JSON",
+        help='s3:// credentials/endpoint, s3fs-style, e.g. \'{"endpoint_url": "http://127.0.0.1:9000"}\' '
+        "(default: the AWS environment)",
+    )
+    t.add_argument(
+        "--snapshot-s",
+        type=float,
+        help="seconds between experiment-state snapshots (default: Tune's adaptive period, >= 10 s)",
     )
     t.add_argument("--name", help="experiment name (default tune-<strategy>)")
     t.add_argument(

@@ -85,6 +85,23 @@ def test_discover_registers_survivors_and_the_lifecycle_verbs_walk_them(
         (["tune", "--data", "sample", "--strategy", "sma_cross", "--space", "fast"], "KEY=LOW:HIGH"),
         (["strategies", "promote", "ghost", "--registry", "sqlite:///:memory:"], "unknown strategy 'ghost'"),
         (["discover", "--data", "sample", "--population", "1"], "population"),
+        (["tune", "--data", "sample", "--strategy", "sma_cross", "--storage-options", "[1]"], "JSON object"),
+        (["tune", "--data", "sample", "--strategy", "sma_cross", "--storage-options", "{x"], "invalid JSON"),
+        (
+            [
+                "tune",
+                "--data",
+                "sample",
+                "--strategy",
+                "sma_cross",
+                "--storage",
+                "/tmp/qr-x",
+                "--storage-options",
+                '{"key": "a"}',
+            ],
+            "s3:// storage only",
+        ),
+        (["tune", "--data", "sample", "--strategy", "sma_cross", "--snapshot-s", "-1"], "snapshot_s"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(
