@@ -230,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
           f"sample of {len(rules)} rules; target >= 20x")  # fmt: skip
     print(f"discover() {t_ga:.1f} s = load {tm['load']:.2f} + workers {tm['workers']:.2f} + evolve {tm['evolve']:.2f} "
           f"+ holdout validation {tm['validate']:.2f} (+ registration, Pine); evaluators' CPU "
-          f"{tm['evaluator_cpu']:.2f} s = {1e3 * tm['evaluator_cpu'] / max(distinct, 1):.1f} ms per distinct rule")  # fmt: skip
+          f"{tm['evaluator_cpu']:.2f} s = {1e3 * tm['evaluator_cpu'] / max(distinct, 1):.1f} ms per distinct rule; "
+          f"node cache {tm['node_hits']:.0f} hits / {tm['node_misses']:.0f} misses")  # fmt: skip
     out = {
         "workload": "W5", "bars": args.bars, "population": args.population, "generations": args.generations,
         "cpus": args.cpus, "ga_seconds": t_ga, "requested_evaluations": requested, "distinct_evaluations": distinct,

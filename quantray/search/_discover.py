@@ -413,40 +413,67 @@ class Evaluator:
         self._grow()  # one rule needs more nodes than the budget holds
         return self.free.pop()
 
-    def plan(self, rules: Sequence[str | RuleNodes]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Rows (op, dst slot, a slot, b slot), immediates, per-rule offsets and root slots for ``rules`` (each
-        a rule's text or its :func:`rule_nodes`)."""
-        rows: list[tuple[int, int, int, int]] = []
-        imms: list[float] = []
-        offs = [0]
+    def _chunks(self, items: Sequence[RuleNodes]) -> list[list[RuleNodes]]:
+        """Consecutive runs of rules whose distinct nodes fit the slots together (a rule alone always runs)."""
+        out: list[list[RuleNodes]] = []
+        keys: set[str] = set()
+        for nodes in items:
+            ks = {key for key, *_ in nodes}
+            if out and len(keys | ks) <= self.capacity - 5:
+                out[-1].append(nodes)
+                keys |= ks
+            else:
+                out.append([nodes])
+                keys = ks
+        return out
+
+    def plan(self, chunk: Sequence[RuleNodes]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Rows (op, dst slot, a slot, b slot), immediates, pair flags and root slots computing every node of
+        ``chunk`` missing from the cache (the chunk's nodes are pinned: no slot is written twice).
+
+        Rows are ordered by dependency level, then op; two consecutive rows of the same indicator at the same
+        level (so neither reads the other) are flagged to run together (``_kernels.execute_paired``).
+        """
+        pinned = {key for nodes in chunk for key, *_ in nodes}
+        slot_of: dict[str, int] = dict(SERIES_TERMINALS)
+        level: dict[str, int] = {}
+        rows: list[tuple[int, int, int, int, int, int]] = []  # level, op, index, dst, a, b
+        imms_of: list[float] = []
         roots = []
-        for rule in rules:
-            nodes = rule_nodes(parse_rule(rule)) if isinstance(rule, str) else rule
-            pinned = {key for key, *_ in nodes}
-            slot_of: dict[str, int] = dict(SERIES_TERMINALS)
+        for nodes in chunk:
             for key, op, imm, kids in nodes:
-                s = self.lru.get(key)
+                s = slot_of.get(key)
+                if s is None:
+                    s = self.lru.get(key)
                 if s is not None:
                     self.lru.move_to_end(key)
                     self.hits += 1
                 else:
                     s = self._slot(pinned)
+                    lv = 1 + max((level.get(kk, 0) for kk in kids), default=0)
+                    level[key] = lv
                     a = slot_of[kids[0]] if kids else 0
                     b = slot_of[kids[1]] if len(kids) > 1 else 0
-                    rows.append((op, s, a, b))
-                    imms.append(imm)
+                    rows.append((lv, op, len(rows), s, a, b))
+                    imms_of.append(imm)
                     self.lru[key] = s
                     self.misses += 1
                 slot_of[key] = s
-            offs.append(len(rows))
             roots.append(slot_of[nodes[-1][0]])
-        code = np.array(rows, dtype=np.int64).reshape(len(rows), 4)
-        return (
-            code,
-            np.array(imms, dtype=np.float64),
-            np.array(offs, dtype=np.int64),
-            np.array(roots, dtype=np.int64),
+        rows.sort()
+        code = np.array([(op, d, a, b) for _lv, op, _i, d, a, b in rows], dtype=np.int64).reshape(
+            len(rows), 4
         )
+        imms = np.array([imms_of[r[2]] for r in rows], dtype=np.float64)
+        pair = np.zeros(len(rows), dtype=np.int8)
+        i = 0
+        while i + 1 < len(rows):
+            if rows[i][1] in k.PAIRABLE and rows[i][:2] == rows[i + 1][:2]:
+                pair[i] = 1
+                i += 2
+            else:
+                i += 1
+        return code, imms, pair, np.array(roots, dtype=np.int64)
 
     def evaluate(self, rules: Sequence[str | RuleNodes]) -> list[np.ndarray]:
         """Fold metrics (symbols, folds, len(METRIC_NAMES)) of each rule (its canonical text or its
@@ -454,24 +481,28 @@ class Evaluator:
         if not rules:
             return []
         t0 = time.process_time()
-        code, imms, offs, roots = self.plan(rules)
-        per_sym = [
-            k.slot_fold_metrics(
-                code, imms, offs, roots, self.slots[sym], self.data.bounds[sym], *self.data.exec_args,
-                self.data.periods_per_year,
-            )
-            for sym in self.data.arrays
-        ]  # fmt: skip
-        stacked = np.stack(per_sym, axis=1)
+        items = [rule_nodes(parse_rule(r)) if isinstance(r, str) else r for r in rules]
+        out: list[np.ndarray] = []
+        for chunk in self._chunks(items):
+            code, imms, pair, roots = self.plan(chunk)
+            per_sym = [
+                k.slot_eval(
+                    code, imms, pair, roots, self.slots[sym], self.data.bounds[sym], *self.data.exec_args,
+                    self.data.periods_per_year,
+                )
+                for sym in self.data.arrays
+            ]  # fmt: skip
+            stacked = np.stack(per_sym, axis=1)
+            out += [stacked[j] for j in range(len(chunk))]
         self.cpu_s += time.process_time() - t0
-        return [stacked[j] for j in range(len(rules))]
+        return out
 
     def evaluate_resident(
         self, rules: Sequence[str | RuleNodes]
-    ) -> tuple[list[np.ndarray], list[str], float]:
+    ) -> tuple[list[np.ndarray], list[str], tuple[float, int, int]]:
         """:meth:`evaluate`, the keys resident afterwards (for the driver's routing mirror) and the CPU seconds
         this evaluator has spent evaluating so far."""
-        return self.evaluate(rules), self.resident(), self.cpu_s
+        return self.evaluate(rules), self.resident(), (self.cpu_s, self.hits, self.misses)
 
 
 def _make_evaluator(data: EvalData, cache_mb: float = 512.0) -> Evaluator:
@@ -494,7 +525,7 @@ class EvaluatorPool:
         self.batch_size = batch_size
         self.pool = HostPool(_make_evaluator, data, n=n, backend=backend, kwargs={"cache_mb": cache_mb})
         self.mirror: list[set[str]] = [set() for _ in range(n)]
-        self.cpu: list[float] = [0.0] * n
+        self.stats: list[tuple[float, int, int]] = [(0.0, 0, 0)] * n
 
     @property
     def tasks(self) -> int:
@@ -532,11 +563,11 @@ class EvaluatorPool:
                 calls.append((a, idx[i : i + self.batch_size]))
         handles = [self.pool.submit(a, "evaluate_resident", [per_rule[j] for j in idx]) for a, idx in calls]
         results: list[Any] = [None] * len(rules)
-        for (a, idx), (mets, resident, cpu) in zip(calls, self.pool.gather(handles), strict=True):
+        for (a, idx), (mets, resident, stats) in zip(calls, self.pool.gather(handles), strict=True):
             for j, m in zip(idx, mets, strict=True):
                 results[j] = m
             self.mirror[a] = set(resident)
-            self.cpu[a] = max(self.cpu[a], cpu)
+            self.stats[a] = max(self.stats[a], stats)  # cumulative counters: the latest call has the largest
         return results
 
     def close(self) -> None:
@@ -573,7 +604,8 @@ class DiscoveryResult:
         seed, elapsed_s, tasks: the seed, wall time and number of evaluation calls.
         timings: seconds spent in ``load`` (reading and splitting the data), ``workers`` (starting the
             evaluators), ``evolve`` (the generations, evaluation included) and ``validate`` (the holdout);
-            ``evaluator_cpu``: CPU seconds the evaluators spent scoring rules (all of them together).
+            ``evaluator_cpu``: CPU seconds the evaluators spent scoring rules (all of them together);
+            ``node_hits``/``node_misses``: node values found in / missing from the evaluators' caches.
     """
 
     hall_of_fame: pd.DataFrame
@@ -809,7 +841,9 @@ def _evolve(
         )
     hof_df = pd.DataFrame(rows)
     timings["evolve"] = time.perf_counter() - t1
-    timings["evaluator_cpu"] = sum(batched.cpu)
+    timings["evaluator_cpu"] = sum(st[0] for st in batched.stats)
+    timings["node_hits"] = float(sum(st[1] for st in batched.stats))
+    timings["node_misses"] = float(sum(st[2] for st in batched.stats))
     t2 = time.perf_counter()
     validation, survivors = _validate(hof_df, sd, holdout_start, cfg)
     timings["validate"] = time.perf_counter() - t2

@@ -676,30 +676,125 @@ def lean_fold_metrics(
         )
 
 
-@njit(cache=True, error_model="numpy")
-def slot_fold_metrics(
-    codes, imms, offsets, roots, slots, bounds, next_open, fees, slippage, fixed_fee, init_cash, ann
-):
-    """Metrics (m, n_folds, N_METRICS) of m rules on one symbol whose node values live in ``slots``.
+# ------------------------------------------------------------------------------ two independent rows at once
+# The indicators above are latency-bound: each bar waits for the previous bar's running sum/average. Two
+# independent rows of the same indicator advanced in one loop overlap their dependency chains (sma, ema: ~1.5-1.8x
+# the throughput; rsi, whose two averages already overlap, gains nothing and is not paired). Each lane performs
+# exactly the single-row kernel's operations, so values are bit-identical.
 
-    ``slots`` rows 0-4 hold open, high, low, close, volume; every other row is a cached node value. Rule j
-    first runs its rows ``codes[offsets[j]:offsets[j+1]]`` (nodes not already in a slot; registers are slot
-    numbers), then its value in slot ``roots[j]`` (long where non-zero and finite) is scored fold by fold with
-    :func:`lean_fold_metrics` (bit for bit :func:`fold_metrics`, the engine's bar step).
-    """
+
+@njit(cache=True, inline="always")
+def _ema_step(xt, n, alpha, cnt, s, val):
+    if not math.isfinite(xt):
+        return 0, 0.0, val, np.nan
+    if cnt < n:
+        s += xt
+        cnt += 1
+        if cnt == n:
+            val = s / n
+            return cnt, s, val, _fin(val)
+        return cnt, s, val, np.nan
+    val = val + alpha * (xt - val)
+    return cnt, s, val, _fin(val)
+
+
+@njit(cache=True)
+def k_sma2(x, n, out, y, m, out2):
+    """:func:`k_sma` of two independent series in one loop."""
+    s = 0.0
+    bad = 0
+    s2 = 0.0
+    bad2 = 0
+    for t in range(x.shape[0]):
+        xt = x[t]
+        yt = y[t]
+        if math.isfinite(xt):
+            s += xt
+        else:
+            bad += 1
+        if math.isfinite(yt):
+            s2 += yt
+        else:
+            bad2 += 1
+        if t >= n:
+            xo = x[t - n]
+            if math.isfinite(xo):
+                s -= xo
+            else:
+                bad -= 1
+        if t >= m:
+            yo = y[t - m]
+            if math.isfinite(yo):
+                s2 -= yo
+            else:
+                bad2 -= 1
+        out[t] = _fin(s / n) if (t >= n - 1 and bad == 0) else np.nan
+        out2[t] = _fin(s2 / m) if (t >= m - 1 and bad2 == 0) else np.nan
+
+
+@njit(cache=True)
+def k_seeded2(x, n, alpha, out, y, m, beta, out2):
+    """:func:`k_seeded` of two independent series in one loop."""
+    cnt = 0
+    s = 0.0
+    val = 0.0
+    cnt2 = 0
+    s2 = 0.0
+    val2 = 0.0
+    for t in range(x.shape[0]):
+        cnt, s, val, r = _ema_step(x[t], n, alpha, cnt, s, val)
+        cnt2, s2, val2, r2 = _ema_step(y[t], m, beta, cnt2, s2, val2)
+        out[t] = r
+        out2[t] = r2
+
+
+#: Ops that :func:`execute_paired` can run two rows at a time.
+PAIRABLE = (OP_SMA, OP_EMA)
+
+
+@njit(cache=True)
+def execute_paired(code, imm, pair, regs):
+    """Run rows like :func:`execute` (terminals are ``regs`` rows 0-4, never rows); a row with ``pair[i]``
+    set runs together with row i+1 (same indicator, independent: neither reads the other's output)."""
+    o = regs[0]
+    h = regs[1]
+    lo = regs[2]
+    c = regs[3]
+    v = regs[4]
+    i = 0
+    m = code.shape[0]
+    while i < m:
+        if pair[i] and i + 1 < m:
+            op = code[i, 0]
+            d1 = regs[code[i, 1]]
+            d2 = regs[code[i + 1, 1]]
+            x1 = regs[code[i, 2]]
+            x2 = regs[code[i + 1, 2]]
+            n1 = int(imm[i])
+            n2 = int(imm[i + 1])
+            if op == OP_SMA:
+                k_sma2(x1, n1, d1, x2, n2, d2)
+            else:
+                k_seeded2(x1, n1, 2.0 / (n1 + 1.0), d1, x2, n2, 2.0 / (n2 + 1.0), d2)
+            i += 2
+        else:
+            execute(code[i : i + 1], imm[i : i + 1], regs, o, h, lo, c, v)
+            i += 1
+
+
+@njit(cache=True, error_model="numpy")
+def slot_eval(codes, imms, pair, roots, slots, bounds, next_open, fees, slippage, fixed_fee, init_cash, ann):
+    """Metrics (m, n_folds, N_METRICS) of m rules on one symbol: every row first (:func:`execute_paired` on the
+    slot array, rows 0-4 the bars), then each rule's value in slot ``roots[j]`` (long where non-zero and
+    finite) scored fold by fold with :func:`lean_fold_metrics`."""
     m = roots.shape[0]
     out = np.empty((m, bounds.shape[0], N_METRICS))
     tgt = np.empty(slots.shape[1], dtype=np.int8)
+    execute_paired(codes, imms, pair, slots)
     o = slots[0]
-    h = slots[1]
-    lo = slots[2]
     c = slots[3]
-    v = slots[4]
     finite = all_finite(c)
     for j in range(m):
-        a = offsets[j]
-        b = offsets[j + 1]
-        execute(codes[a:b], imms[a:b], slots, o, h, lo, c, v)
         val = slots[roots[j]]
         for t in range(val.shape[0]):
             tgt[t] = 1 if (val[t] != 0.0 and math.isfinite(val[t])) else 0

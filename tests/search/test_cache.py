@@ -100,6 +100,9 @@ def test_eviction_under_a_small_budget_changes_no_result() -> None:
     assert big.misses == len(distinct) and big.hits > 0  # the large cache computed each value once
     assert small.capacity > cap0  # the 15-node rule did not fit the minimum and the slots grew
     assert len(small.resident()) <= small.capacity - 5
+    # independent indicators of the same kind at the same depth run two at a time
+    _code, _imm, pair, _roots = Evaluator(DATA).plan([rule_nodes(parse_rule(texts[0]))])
+    assert pair.tolist() == [1, 0, 0]  # sma(close,20) with sma(close,50), then gt
 
 
 def test_routing_over_evaluators_changes_no_result() -> None:

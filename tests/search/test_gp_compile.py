@@ -236,3 +236,34 @@ def test_rolling_extreme_is_bit_identical_to_a_deque(x: list[float], n: int, sig
     assert np.array_equal(np.isnan(got), np.isnan(want))
     ok = ~np.isnan(want)
     assert np.array_equal(got[ok].view(np.int64), want[ok].view(np.int64))
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    x=st.lists(st.sampled_from([-1.0, 0.0, 1.0, 2.5, 7.0, np.nan, np.inf]), min_size=1, max_size=80),
+    y=st.lists(st.sampled_from([-3.0, 0.5, 1.0, 4.0, np.nan, -np.inf]), min_size=80, max_size=80),
+    n=st.sampled_from([1, 2, 3, 5, 14, 50]),
+    m=st.sampled_from([1, 2, 4, 20]),
+)
+def test_two_rows_in_one_loop_equal_each_row_alone(x: list[float], y: list[float], n: int, m: int) -> None:
+    """The paired indicator kernels (two independent rows advanced together) are bit-identical to the
+    single-row kernels, undefined values and restarts included."""
+    from quantray.search._kernels import k_seeded2, k_sma2
+
+    a = np.array(x)
+    b = np.array(y[: len(x)])
+    w1, w2, g1, g2 = (np.empty_like(a) for _ in range(4))
+    for single, paired in (
+        (lambda s, k, o: k_sma(s, k, o), lambda: k_sma2(a, n, g1, b, m, g2)),
+        (
+            lambda s, k, o: k_seeded(s, k, 2.0 / (k + 1.0), o),
+            lambda: k_seeded2(a, n, 2.0 / (n + 1.0), g1, b, m, 2.0 / (m + 1.0), g2),
+        ),
+    ):
+        single(a, n, w1)
+        single(b, m, w2)
+        paired()
+        for got, want in ((g1, w1), (g2, w2)):
+            assert np.array_equal(np.isnan(got), np.isnan(want))
+            ok = ~np.isnan(want)
+            assert np.array_equal(got[ok].view(np.int64), want[ok].view(np.int64))
