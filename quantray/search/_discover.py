@@ -309,11 +309,14 @@ def evaluate_batch(data: EvalData, programs: Sequence[Program]) -> list[np.ndarr
     return [stacked[j] for j in range(len(programs))]
 
 
-#: Relative cost of computing one node, by primitive (measured passes over 1M bars: sma ~5 ms, ema ~4, rsi ~7.5,
-#: highest/lowest ~7, element-wise ~1.5-2) and of one rule's fold simulation; used to balance evaluators.
-_NODE_COST: dict[str, float] = {"sma": 5.0, "ema": 4.0, "rsi": 7.5, "highest": 7.0, "lowest": 7.0, "lag": 1.5}
-_DEFAULT_NODE_COST = 1.8
-_FOLD_COST = 4.0
+#: Relative cost (ms per 700,000 bars, measured in a GA run where inputs come from memory) of computing one
+#: node, by primitive, and of one rule's target and fold simulation; used to balance the evaluators.
+_NODE_COST: dict[str, float] = {
+    "sma": 2.0, "ema": 2.2, "rsi": 2.5, "highest": 2.8, "lowest": 2.6, "lag": 0.8, "lt": 0.7, "gt": 0.7,
+    "above": 0.6, "below": 0.6,
+}  # fmt: skip
+_DEFAULT_NODE_COST = 2.0
+_FOLD_COST = 2.7
 #: Node slots an evaluator keeps at least / at most (whatever the byte budget).
 MIN_SLOTS = 8
 MAX_SLOTS = 4096
@@ -366,7 +369,7 @@ class Evaluator:
         >>> a = ev.evaluate(["gt(sma(close,5),sma(close,20))"])[0]
         >>> b = ev.evaluate(["lt(sma(close,5),sma(close,20))", "gt(sma(close,5),sma(close,20))"])[1]
         >>> bool((a == b).all()), ev.hits
-        (True, 5)
+        (True, 4)
     """
 
     def __init__(self, data: EvalData, *, cache_mb: float = 512.0) -> None:
@@ -427,9 +430,13 @@ class Evaluator:
                 keys = ks
         return out
 
-    def plan(self, chunk: Sequence[RuleNodes]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Rows (op, dst slot, a slot, b slot), immediates, pair flags and root slots computing every node of
-        ``chunk`` missing from the cache (the chunk's nodes are pinned: no slot is written twice).
+    def plan(
+        self, chunk: Sequence[RuleNodes]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Rows (op, dst slot, a slot, b slot), immediates, pair flags, root slots and fused roots computing
+        every node of ``chunk`` missing from the cache (the chunk's nodes are pinned: no slot is written
+        twice). A root that is a comparison or logic node not computed yet is not stored: its root slot is -1
+        and ``fused[j]`` = (op, slot a, slot b, level) lets the kernel compute the target directly.
 
         Rows are ordered by dependency level, then op; two consecutive rows of the same indicator at the same
         level (so neither reads the other) are flagged to run together (``_kernels.execute_paired``).
@@ -440,7 +447,16 @@ class Evaluator:
         rows: list[tuple[int, int, int, int, int, int]] = []  # level, op, index, dst, a, b
         imms_of: list[float] = []
         roots = []
-        for nodes in chunk:
+        fused = np.zeros((len(chunk), 4))
+        for j, nodes in enumerate(chunk):
+            rkey, rop, rimm, rkids = nodes[-1]
+            if rop in k.FUSABLE and rkey not in slot_of and rkey not in self.lru:
+                # the root is a comparison/logic node not computed yet: the target is computed from its
+                # arguments directly (its value is not stored: a repeated rule is caught by the GA's cache)
+                nodes = nodes[:-1]
+                fused[j] = (rop, 0, 0, rimm)
+            else:
+                rkey = ""
             for key, op, imm, kids in nodes:
                 s = slot_of.get(key)
                 if s is None:
@@ -459,7 +475,13 @@ class Evaluator:
                     self.lru[key] = s
                     self.misses += 1
                 slot_of[key] = s
-            roots.append(slot_of[nodes[-1][0]])
+            if rkey:
+                fused[j, 1] = slot_of[rkids[0]]
+                fused[j, 2] = slot_of[rkids[1]] if len(rkids) > 1 else 0
+                roots.append(-1)
+                self.misses += 1
+            else:
+                roots.append(slot_of[nodes[-1][0]])
         rows.sort()
         code = np.array([(op, d, a, b) for _lv, op, _i, d, a, b in rows], dtype=np.int64).reshape(
             len(rows), 4
@@ -473,7 +495,7 @@ class Evaluator:
                 i += 2
             else:
                 i += 1
-        return code, imms, pair, np.array(roots, dtype=np.int64)
+        return code, imms, pair, np.array(roots, dtype=np.int64), fused
 
     def evaluate(self, rules: Sequence[str | RuleNodes]) -> list[np.ndarray]:
         """Fold metrics (symbols, folds, len(METRIC_NAMES)) of each rule (its canonical text or its
@@ -484,10 +506,10 @@ class Evaluator:
         items = [rule_nodes(parse_rule(r)) if isinstance(r, str) else r for r in rules]
         out: list[np.ndarray] = []
         for chunk in self._chunks(items):
-            code, imms, pair, roots = self.plan(chunk)
+            code, imms, pair, roots, fused = self.plan(chunk)
             per_sym = [
                 k.slot_eval(
-                    code, imms, pair, roots, self.slots[sym], self.data.bounds[sym], *self.data.exec_args,
+                    code, imms, pair, roots, fused, self.slots[sym], self.data.bounds[sym], *self.data.exec_args,
                     self.data.periods_per_year,
                 )
                 for sym in self.data.arrays

@@ -782,11 +782,57 @@ def execute_paired(code, imm, pair, regs):
             i += 1
 
 
+#: Boolean ops whose value a rule's target can be computed from directly (see :func:`target_of`).
+FUSABLE = (
+    OP_GT, OP_LT, OP_CROSS_ABOVE, OP_CROSS_BELOW, OP_ABOVE, OP_BELOW, OP_AND, OP_OR, OP_NOT,
+)  # fmt: skip
+
+
+@njit(cache=True)
+def target_of(op, a, b, lv, tgt):
+    """The long/flat target of a rule whose root is the boolean ``op`` on registers ``a`` (and ``b``, or the
+    level ``lv``), written straight into ``tgt`` (int8) without storing the root's value: the same
+    comparisons as :func:`execute`, whose 0.0/1.0 value would give the same target."""
+    m = tgt.shape[0]
+    if op == OP_GT:
+        for t in range(m):
+            tgt[t] = 1 if a[t] > b[t] else 0
+    elif op == OP_LT:
+        for t in range(m):
+            tgt[t] = 1 if a[t] < b[t] else 0
+    elif op == OP_ABOVE:
+        for t in range(m):
+            tgt[t] = 1 if a[t] > lv else 0
+    elif op == OP_BELOW:
+        for t in range(m):
+            tgt[t] = 1 if a[t] < lv else 0
+    elif op == OP_CROSS_ABOVE:
+        tgt[0] = 0
+        for t in range(1, m):
+            tgt[t] = 1 if (a[t] > b[t] and a[t - 1] <= b[t - 1]) else 0
+    elif op == OP_CROSS_BELOW:
+        tgt[0] = 0
+        for t in range(1, m):
+            tgt[t] = 1 if (a[t] < b[t] and a[t - 1] >= b[t - 1]) else 0
+    elif op == OP_AND:
+        for t in range(m):
+            tgt[t] = 1 if (a[t] != 0.0 and b[t] != 0.0) else 0
+    elif op == OP_OR:
+        for t in range(m):
+            tgt[t] = 1 if (a[t] != 0.0 or b[t] != 0.0) else 0
+    else:  # OP_NOT
+        for t in range(m):
+            tgt[t] = 0 if a[t] != 0.0 else 1
+
+
 @njit(cache=True, error_model="numpy")
-def slot_eval(codes, imms, pair, roots, slots, bounds, next_open, fees, slippage, fixed_fee, init_cash, ann):
+def slot_eval(
+    codes, imms, pair, roots, fused, slots, bounds, next_open, fees, slippage, fixed_fee, init_cash, ann
+):
     """Metrics (m, n_folds, N_METRICS) of m rules on one symbol: every row first (:func:`execute_paired` on the
-    slot array, rows 0-4 the bars), then each rule's value in slot ``roots[j]`` (long where non-zero and
-    finite) scored fold by fold with :func:`lean_fold_metrics`."""
+    slot array, rows 0-4 the bars), then each rule's target, long where its value in slot ``roots[j]`` is
+    non-zero and finite (or, for ``roots[j] < 0``, computed by :func:`target_of` from ``fused[j]`` = (op,
+    slot a, slot b, level)), scored fold by fold with :func:`lean_fold_metrics`."""
     m = roots.shape[0]
     out = np.empty((m, bounds.shape[0], N_METRICS))
     tgt = np.empty(slots.shape[1], dtype=np.int8)
@@ -795,9 +841,14 @@ def slot_eval(codes, imms, pair, roots, slots, bounds, next_open, fees, slippage
     c = slots[3]
     finite = all_finite(c)
     for j in range(m):
-        val = slots[roots[j]]
-        for t in range(val.shape[0]):
-            tgt[t] = 1 if (val[t] != 0.0 and math.isfinite(val[t])) else 0
+        if roots[j] < 0:
+            fa = int(fused[j, 1])
+            fb = int(fused[j, 2])
+            target_of(int(fused[j, 0]), slots[fa], slots[fb], fused[j, 3], tgt)
+        else:
+            val = slots[roots[j]]
+            for t in range(val.shape[0]):
+                tgt[t] = 1 if (val[t] != 0.0 and math.isfinite(val[t])) else 0
         lean_fold_metrics(
             tgt, o, c, bounds, finite, next_open, fees, slippage, fixed_fee, init_cash, ann, out[j]
         )
