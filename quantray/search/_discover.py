@@ -576,20 +576,38 @@ class EvaluatorPool:
         return out
 
     def __call__(self, rules: Sequence[str], trees: Sequence[Node] | None = None) -> list[np.ndarray]:
+        """Metrics of each rule, in order. Each evaluator's share is cut into a few calls, two kept queued per
+        evaluator; an evaluator that runs out takes the last queued call of the one with most left (so a
+        generation does not wait on one evaluator whose share was underestimated)."""
         rules = list(rules)
         per_rule = [rule_nodes(t) for t in (trees or [parse_rule(r) for r in rules])]
         parts = self._route(per_rule)
-        calls: list[tuple[int, list[int]]] = []
-        for a, idx in enumerate(parts):
-            for i in range(0, len(idx), self.batch_size):
-                calls.append((a, idx[i : i + self.batch_size]))
-        handles = [self.pool.submit(a, "evaluate_resident", [per_rule[j] for j in idx]) for a, idx in calls]
+        size = min(self.batch_size, max(2, -(-len(rules) // (3 * self.n))))
+        queues = [[idx[i : i + size] for i in range(0, len(idx), size)] for idx in parts]
+        inflight: list[tuple[Any, int, list[int]]] = []
+
+        def feed(a: int) -> None:
+            if not queues[a]:
+                donor = max(range(self.n), key=lambda b: (len(queues[b]), -b))
+                if len(queues[donor]) < 1:
+                    return
+                queues[a].append(queues[donor].pop())
+            idx = queues[a].pop(0)
+            inflight.append((self.pool.submit(a, "evaluate_resident", [per_rule[j] for j in idx]), a, idx))
+
+        for _ in range(2):
+            for a in range(self.n):
+                feed(a)
         results: list[Any] = [None] * len(rules)
-        for (a, idx), (mets, resident, stats) in zip(calls, self.pool.gather(handles), strict=True):
+        while inflight:
+            done = self.pool.wait_one([h for h, _a, _idx in inflight])
+            handle, a, idx = inflight.pop(done)
+            mets, resident, stats = self.pool.gather([handle])[0]
             for j, m in zip(idx, mets, strict=True):
                 results[j] = m
             self.mirror[a] = set(resident)
             self.stats[a] = max(self.stats[a], stats)  # cumulative counters: the latest call has the largest
+            feed(a)
         return results
 
     def close(self) -> None:

@@ -207,6 +207,15 @@ class HostPool:
 
         return list(ray.get(list(handles)))
 
+    def wait_one(self, handles: Sequence[Any]) -> int:
+        """The position in ``handles`` of one that is done (locally: the first)."""
+        if self.backend == "local":
+            return 0
+        import ray
+
+        ready, _ = ray.wait(list(handles), num_returns=1)
+        return next(i for i, h in enumerate(handles) if h == ready[0])
+
     def close(self) -> None:
         """Drop the objects (the host actors stay, empty, for later pools)."""
         if self.backend == "ray" and self._objs:
