@@ -955,9 +955,10 @@ def _validate(
     PBO of the rules' holdout trial matrix; gates."""
     from quantray.engine import max_drawdown, sharpe_ratio
     from quantray.research import (
-        deflated_sharpe_ratio,
-        probabilistic_sharpe_ratio,
+        dsr_from_stats,
         probability_of_backtest_overfitting,
+        psr_from_stats,
+        sharpe_stats,
         trial_returns,
     )
 
@@ -1029,8 +1030,15 @@ def _validate(
     for j, spec in enumerate(specs):
         r = R[:, j]
         try:
-            dsr = deflated_sharpe_ratio(r, n_trials=n_trials, sr_variance=var, periods_per_year=ppy)
-            psr = probabilistic_sharpe_ratio(r, periods_per_year=ppy)
+            # deflated_sharpe_ratio / probabilistic_sharpe_ratio with the return statistics computed once
+            st = sharpe_stats(r)
+            dsr = dsr_from_stats(
+                st.sharpe, st.n, n_trials=n_trials, sr_variance=float(var) / ppy, skew=st.skew,
+                kurtosis=st.kurtosis, sr_mean=0.0 / math.sqrt(ppy),
+            )  # fmt: skip
+            psr = psr_from_stats(
+                st.sharpe, st.n, sr_benchmark=0.0 / math.sqrt(ppy), skew=st.skew, kurtosis=st.kurtosis
+            )
         except ParameterError:
             dsr = psr = float("nan")
         row = {
