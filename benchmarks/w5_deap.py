@@ -22,12 +22,12 @@ from that rate). The sample is the hall of fame of the quantray run (10 evolved 
 
 Where the time goes (1,000,000 bars, 2 evaluators, measured on 2 quiet shared cores): evolution reads only the
 discovery segment (the first 700,000 bars; indicators are causal, so values are exact). Per distinct rule
-~8.7-9.4 ms of evaluator CPU: the nodes it lacks (~3.1 of its ~5.4 distinct nodes miss the cache, ~42 % hit;
-each miss is a pass over the bars: sma ~2 ms, ema ~2.2, rsi ~2.5, highest/lowest ~2.6-2.8, lag/comparisons
+~9.3-9.4 ms of evaluator CPU (~6.3-7.3 ms for one evaluator alone: the two share the memory bus): the nodes
+it lacks (~3.1 of its ~5.4 distinct nodes miss the cache, ~42 % hit; each miss is a pass over the bars: sma ~2 ms, ema ~2.2, rsi ~2.5, highest/lowest ~2.6-2.8, lag/comparisons
 ~0.6-0.8 once inputs come from memory; two independent sma/ema rows share one loop, ~1.5-1.8x), then its
 target (a root comparison is computed straight into it) and the fold simulation (~2.4 ms; flat runs in O(1),
 other bars through the engine's ``sim_bar``, bit for bit the engine's result). The evolution's wall time is
-~4.2-4.8 s for ~7.2-7.7 s of evaluator CPU on 2 CPUs: the rest is the driver's per-generation work (variation,
+~4.8-4.9 s for ~7.6-7.7 s of evaluator CPU on 2 CPUs: the rest is the driver's per-generation work (variation,
 routing, ~0.45 s in all) and the generation barrier. Closing the gap to 20x would need ~2x less CPU per rule:
 less memory traffic per node (boolean nodes as bytes, a rule's nodes streamed block by block instead of whole
 arrays) and a cheaper long-position bar step (latency-bound: ~3.6 ns/bar).
