@@ -132,6 +132,12 @@ class FeedActor:
         self.name = name
         self.store = CheckpointStore(store["url"], store.get("storage_options"))
         self.config = FeedConfig.from_dict(feed)
+        if self.config.fast:
+            from quantray.live._fast import warm_up
+
+            warm_up()
+        import aiohttp.connector  # noqa: F401  (its import builds SSL contexts: not inside the first run)
+
         session = BinanceSession(self.config.symbols, market=self.config.market)
         ck = self.store.load_latest(name)
         self.shard_names = shards
@@ -149,6 +155,7 @@ class FeedActor:
         self.max_inflight = max_inflight
         self.columnar = columnar
         self.handles = _Handles()
+        self.timing = {"emit_s": 0.0, "wait_s": 0.0, "run_s": 0.0}
         self.done = False
 
     async def _emit(self, records: list[Record] | Any, events: list[Event]) -> None:
@@ -160,6 +167,7 @@ class FeedActor:
         from quantray.live._fast import as_table
 
         n = len(records)
+        t0 = time.perf_counter()
         if n:
             table = as_table(records)
             parts = split_by_shard(table, len(self.shard_names))
@@ -177,16 +185,22 @@ class FeedActor:
                 if part.num_rows:
                     payload = part if self.columnar else table_to_records(part)
                     self.inflight.append(self.handles(name).on_batch.remote(payload, prev[i]))
+            t1 = time.perf_counter()
             while len(self.inflight) > self.max_inflight:
                 await self.inflight.pop(0)
+            self.timing["wait_s"] += time.perf_counter() - t1
         if events:
             self.handles(HUB_NAME).publish.remote(events)
+        self.timing["emit_s"] += time.perf_counter() - t0
         self.killer.tick(n)
 
     async def run(self) -> dict[str, Any]:
         """Stream until the end of the replay (or :meth:`stop`); returns counters."""
         if not self.done:
+            t0, c0 = time.perf_counter(), time.process_time()
             await self.feed.run()
+            self.timing["run_s"] = time.perf_counter() - t0
+            self.timing["cpu_s"] = time.process_time() - c0
             for ref in self.inflight:
                 await ref
             self.inflight = []
@@ -195,6 +209,7 @@ class FeedActor:
             "session": dict(self.feed.session.counters),
             "feed": dict(self.feed.stats),
             "seq": self.feed.session.seq,
+            "timing": dict(self.timing),
         }
 
     def stop(self) -> None:
@@ -225,8 +240,12 @@ class MarketStateActor:
         kill_after: int | None = None,
         fast: bool = True,
     ) -> None:
-        from quantray.live._fast import FastMarketState
+        from quantray.live._fast import FastMarketState, warm_up
 
+        if fast:
+            warm_up()
+        self.timing = {"apply_s": 0.0, "checkpoint_s": 0.0, "total_s": 0.0}
+        self.cpu0 = time.process_time()
         self.name, self.feed_name, self.signal_name = name, feed_name, signal_name
         self.handles = _Handles()
         self.index, self.n_shards = index, n_shards
@@ -257,8 +276,10 @@ class MarketStateActor:
             self._apply(missed, count=False)
 
     def _apply(self, records: list[Record] | Any, *, count: bool = True) -> None:
+        t0 = time.perf_counter()
         with self.lock:
             out = self.state.apply(records)
+        self.timing["apply_s"] += time.perf_counter() - t0
         if out.bars:
             self.pushes.append(self.handles(self.signal_name).on_bars.remote(out.bars, self.name))
         if out.events:
@@ -267,10 +288,13 @@ class MarketStateActor:
             self.handles(self.feed_name).request_resync.remote(sym, "book invalid downstream")
         self.since_ck += len(records)
         if self.since_ck >= self.checkpoint_every:
+            t1 = time.perf_counter()
             self.checkpoint()
+            self.timing["checkpoint_s"] += time.perf_counter() - t1
         if len(self.pushes) > 8:
             ray.get(self.pushes[:-4])
             self.pushes = self.pushes[-4:]
+        self.timing["total_s"] += time.perf_counter() - t0
         if count:
             self.killer.tick(len(records))
 
@@ -321,7 +345,12 @@ class MarketStateActor:
         """Tables for ``stream replay``: every bar, book tops, counters."""
         with self.lock:
             t = self.state.to_tables()
-            return {"bars": t["bars"], "book_top": t["book_top"], "counters": dict(self.state.counters)}
+            return {
+                "bars": t["bars"],
+                "book_top": t["book_top"],
+                "counters": dict(self.state.counters),
+                "timing": {**self.timing, "cpu_s": time.process_time() - self.cpu0},
+            }
 
     @_query
     def top(self) -> list[dict[str, Any]]:

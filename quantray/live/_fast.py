@@ -34,7 +34,7 @@ from quantray.live._binance import BinanceSession, binance_symbol
 from quantray.live._records import _SCHEMA, Bar, Event, Record, records_to_table
 from quantray.live._state import _BOOK_TOP_SCHEMA, MarketState, MarketStateConfig, StateOutput
 
-__all__ = ["FEED_COUNTERS", "STATE_COUNTERS", "FastBinanceParser", "FastMarketState", "as_table"]
+__all__ = ["FEED_COUNTERS", "STATE_COUNTERS", "FastBinanceParser", "FastMarketState", "as_table", "warm_up"]
 
 log = logging.getLogger("quantray.live.state")
 
@@ -54,6 +54,16 @@ STATE_COUNTERS = (
 def as_table(batch: pa.Table | list[Record]) -> pa.Table:
     """A record batch in its columnar form (a list of records is converted)."""
     return batch if isinstance(batch, pa.Table) else records_to_table(batch)
+
+
+def warm_up() -> None:
+    """Load (or compile) the fast-path kernels now rather than on the first live batch."""
+    s = BinanceSession(["BTCUSDT"], market="spot")
+    p = FastBinanceParser(s)
+    msg = b'{"e":"trade","s":"BTCUSDT","t":1,"p":"1.5","q":"2","T":1,"m":true}'
+    table, _ = p.run(*p.concat([msg]), np.array([1], np.int64), 0)
+    if table is not None:
+        FastMarketState().apply(table)
 
 
 class FastBinanceParser:
@@ -106,11 +116,15 @@ class FastBinanceParser:
         """Parse messages ``i0..`` until the first one the kernel cannot handle; (records table, its index).
 
         The caller runs the message at the returned index (if any is left) through
-        :meth:`BinanceSession.on_message` and calls again with the next index.
+        :meth:`BinanceSession.on_message` (then its snapshot/backfill fixups) and calls again with the next
+        index. While a symbol waits for a snapshot or a backfill, every message takes that path.
         """
         n = len(starts) - i0
         if n <= 0:
             return None, len(starts)
+        if self.session.symbols_needing_snapshot() or self.session.pending_backfill():
+            # while a resync or a backfill is pending the feed checks for it after every message: reference path
+            return None, i0
         nbytes = int(ends[-1] - starts[i0])
         st = self._load()
         seqa = np.array([self.session.seq], dtype=np.int64)

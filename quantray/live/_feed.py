@@ -54,7 +54,8 @@ class FeedConfig:
         ws_url, rest_url: base URLs (the exchange by default, a replay server in tests).
         combined: combined-stream URL (True) or ``/ws`` + SUBSCRIBE (False).
         depth_speed: depth stream speed suffix (``100ms`` spot, ``0ms`` futures by default).
-        batch_size, batch_delay_s: records per batch, and the longest a record waits for its batch.
+        batch_size, batch_delay_s: records per batch, and the longest a record waits for its batch while the
+            feed keeps up (on the fast path a backlog fills batches up to ``batch_size`` first).
         backoff_initial_s, backoff_max_s: reconnect backoff bounds.
         stale_s: seconds without a message before the connection is considered dead.
         snapshot_limit: levels requested in REST snapshots.
@@ -263,11 +264,6 @@ class BinanceFeed:
             if table is not None:
                 pending.append(table)
                 added += table.num_rows
-            if s.symbols_needing_snapshot() or s.pending_backfill():
-                fix: list[Record] = []
-                await self._fixups(fix)
-                pending.append(fix)
-                added += len(fix)
             if i < n:
                 raw = payloads[i]
                 try:
@@ -337,8 +333,11 @@ class BinanceFeed:
                             )
                             log.warning("feed %s silent for %.1fs: reconnecting", cfg.ws_url, cfg.stale_s)
                             break
+                        # a full batch, or the oldest record waited batch_delay_s and no backlog is waiting
+                        # (behind, batches grow to batch_size; keeping up, latency stays ~batch_delay_s)
                         if pending_n and (
-                            pending_n >= cfg.batch_size or time.monotonic() - first_at >= cfg.batch_delay_s
+                            pending_n >= cfg.batch_size
+                            or (time.monotonic() - first_at >= cfg.batch_delay_s and not sink.payloads)
                         ):
                             await self._flush_fast(pending)
                             pending_n = 0

@@ -195,6 +195,7 @@ class LiveGraph:
             drop=True
         )
         res["counters"] = pd.DataFrame([o["counters"] for o in outs])
+        res["timing"] = pd.DataFrame([o.get("timing", {}) for o in outs])
         return res
 
     def shutdown(self) -> None:
@@ -261,6 +262,7 @@ class ReplayResult:
     seconds: float
     paths: dict[str, str]
     inspected: Any = None
+    run_seconds: float = 0.0  # the ingest itself: feeds started -> graph drained (no setup, no outputs)
 
 
 def replay(
@@ -330,7 +332,9 @@ def replay(
             fast=fast,
         )
         graph = LiveGraph(cfg, kill=kill)
+        t_run = time.perf_counter()
         stats = graph.run()
+        run_seconds = time.perf_counter() - t_run
         frames = graph.results()
         inspected = inspect(graph) if inspect is not None else None
     finally:
@@ -344,7 +348,7 @@ def replay(
         for key in ("bars_1m", "book_top", "pnl"):
             paths[key] = str(o / f"{key}.parquet")
             frames[key].to_parquet(paths[key], index=False)
-    return ReplayResult(frames, stats, time.perf_counter() - t0, paths, inspected)
+    return ReplayResult(frames, stats, time.perf_counter() - t0, paths, inspected, run_seconds)
 
 
 RUN_KEYS = ("replay", "out", "seconds")

@@ -65,6 +65,7 @@ def parse_decimal(buf, s, e):
     dot = False
     ndig = 0
     # trailing zeros after the dot do not change the value; drop them so that more strings qualify
+    e0 = e
     if e > s:
         has_dot = False
         for i in range(s, e):
@@ -89,11 +90,9 @@ def parse_decimal(buf, s, e):
         ndig += 1
         if dot:
             k += 1
-    if ndig == 0 and not dot:
-        return False, 0.0
     if ndig == 0:
-        # "." alone is not a number; "1." was stripped to "1." and has ndig >= 1
-        return False, 0.0
+        # "." or "" is not a number; ".0" (stripped to ".") is zero
+        return e0 > e, 0.0
     if m >= _TWO53 or k > 22:
         return False, 0.0
     return True, m / _POW10[k]
@@ -678,6 +677,33 @@ def _set_level(px, sz, n, p, q):
 
 
 @njit(cache=True)
+def _reset_side(px, sz, vals, a, b, sign):
+    """A snapshot side into px/sz (ascending ``sign * price``): positive sizes only, the last of repeated
+    prices wins (the reference builds ``{p: q for p, q in levels if q > 0}``); returns the level count."""
+    m = (b - a) // 2
+    keys = np.empty(m)
+    qs = np.empty(m)
+    k = 0
+    for j in range(m):
+        q = vals[a + 2 * j + 1]
+        if q > 0.0:
+            keys[k] = sign * vals[a + 2 * j]
+            qs[k] = q
+            k += 1
+    order = np.argsort(keys[:k], kind="mergesort")
+    n = 0
+    for j in range(k):
+        p = keys[order[j]]
+        if n > 0 and px[n - 1] == p:
+            sz[n - 1] = qs[order[j]]
+        else:
+            px[n] = p
+            sz[n] = qs[order[j]]
+            n += 1
+    return n
+
+
+@njit(cache=True)
 def _top(s, bpx, bsz, nb, apx, asz, na):
     nan = np.nan
     bid = bpx[s, nb[s] - 1] if nb[s] > 0 else nan
@@ -923,16 +949,8 @@ def state_batch(
                 of[kk, 1] = vals[base + 2 * kbad + 1]
                 continue
             if snapshot:
-                nb[s] = 0
-                na[s] = 0
-                for kk in range((b1 - b0) // 2):
-                    q = bvals[b0 + 2 * kk + 1]
-                    if q > 0.0:
-                        nb[s] = _set_level(bpx[s], bsz[s], nb[s], bvals[b0 + 2 * kk], q)
-                for kk in range((a1 - a0) // 2):
-                    q = avals[a0 + 2 * kk + 1]
-                    if q > 0.0:
-                        na[s] = _set_level(apx[s], asz[s], na[s], -avals[a0 + 2 * kk], q)
+                nb[s] = _reset_side(bpx[s], bsz[s], bvals, b0, b1, 1.0)
+                na[s] = _reset_side(apx[s], asz[s], avals, a0, a1, -1.0)
                 si[s, SI_VALID] = 1
             else:
                 for kk in range((b1 - b0) // 2):

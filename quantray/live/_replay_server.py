@@ -102,6 +102,20 @@ class FaultSpec:
         return bool(self.drop or self.dup or self.reorder or self.disconnect or self.stall_every)
 
 
+_CHUNK = 1 << 18  # bytes per transport write on the fast path
+_HIGH_WATER = 1 << 22  # pause while this much is waiting in the transport
+
+
+def _frame(payload: bytes) -> bytes:
+    """An unmasked, final websocket text frame (server to client) carrying ``payload``."""
+    n = len(payload)
+    if n < 126:
+        return bytes((0x81, n)) + payload
+    if n < 65536:
+        return bytes((0x81, 126)) + n.to_bytes(2, "big") + payload
+    return bytes((0x81, 127)) + n.to_bytes(8, "big") + payload
+
+
 @dataclass(slots=True)
 class _Line:
     recv_ns: int
@@ -138,6 +152,20 @@ def _load(path: str | Path) -> tuple[str, list[_Line]]:
         elif stream.endswith("@trade"):
             line.trade = json.loads(raw)
         lines.append(line)
+    # a snapshot belongs to the symbol whose next depth update ids are nearest its lastUpdateId (recordings
+    # may hold several symbols)
+    for i, x in enumerate(lines):
+        if x.snapshot is None:
+            continue
+        lid, best = int(x.snapshot.get("lastUpdateId", 0)), None
+        seen: set[str] = set()
+        for y in lines[i + 1 :]:
+            if y.depth is not None and y.symbol not in seen:
+                seen.add(y.symbol)
+                dist = abs(int(y.depth.get("u", 0)) - lid)
+                if best is None or dist < best[0]:
+                    best = (dist, y.symbol)
+        x.symbol = best[1] if best is not None else next((y.symbol for y in lines if y.symbol), "")
     return market, lines
 
 
@@ -160,6 +188,8 @@ class ReplayServer:
         speed: ``"max"`` or a positive factor of real time.
         faults: fault injection (live mode; a :class:`FaultSpec` or its string form).
         mode: ``"live"`` or ``"session"`` (see the module docstring).
+        fast: in session mode at ``speed="max"``, write each connection's pre-built frames to the transport
+            in large chunks (faults applied identically); ``False`` sends message by message.
     """
 
     def __init__(
@@ -171,6 +201,7 @@ class ReplayServer:
         mode: str = "live",
         host: str = "127.0.0.1",
         port: int = 0,
+        fast: bool = True,
     ) -> None:
         if mode not in ("live", "session"):
             raise ConfigError(f"replay server `mode` must be 'live' or 'session', got {mode!r}")
@@ -185,12 +216,17 @@ class ReplayServer:
         self.speed = speed
         self.faults = faults if isinstance(faults, FaultSpec) else FaultSpec.parse(faults)
         self.mode = mode
+        self.fast = fast
         self.host = host
         self.port = port
         self.market, self.lines = _load(path)
         self.books: dict[str, OrderBook] = {}
         self.trades: dict[str, list[dict[str, Any]]] = {}
         self.recorded_snapshot = next((x.snapshot for x in self.lines if x.snapshot), None)
+        self.recorded_snapshots: dict[str, dict[str, Any]] = {}
+        for x in self.lines:
+            if x.snapshot is not None and x.symbol not in self.recorded_snapshots:
+                self.recorded_snapshots[x.symbol] = x.snapshot
         self.cursor = 0
         self.high_water = 0
         self.conns: list[_Conn] = []
@@ -207,6 +243,8 @@ class ReplayServer:
             "rest": 0,
         }
         self._server: Any = None
+        self._frames_combined: list[bytes | None] | None = None
+        self._frames_raw: list[bytes | None] | None = None
         self._pump: asyncio.Task[None] | None = None
         self._listening: asyncio.Event | None = None
 
@@ -226,6 +264,8 @@ class ReplayServer:
             ping_interval=None,
         )
         self.port = self._server.sockets[0].getsockname()[1]
+        if self.mode == "session" and self.speed == "max" and self.fast:
+            self._framed(True)  # build the frames now, not while a client waits
         if self.mode == "live":
             self._pump = asyncio.create_task(self._run_live())
         return self
@@ -256,8 +296,7 @@ class ReplayServer:
     def _advance_state(self, line: _Line) -> None:
         if line.snapshot is not None:
             snap = line.snapshot
-            # the recorded snapshot is of the recording's symbol (one symbol per Binance recording)
-            sym = next((x.symbol for x in self.lines if x.symbol), "")
+            sym = line.symbol  # the symbol of the market messages that follow the snapshot
             b = OrderBook()
             b.reset(
                 [(float(p), float(q)) for p, q in snap["bids"]],
@@ -310,10 +349,7 @@ class ReplayServer:
 
     def _snapshot(self, sym: str, limit: int) -> dict[str, Any] | None:
         if self.mode == "session" or sym not in self.books:
-            snap = self.recorded_snapshot
-            if snap is None or not any(x.symbol == sym for x in self.lines[:200]):
-                return None
-            return snap
+            return self.recorded_snapshots.get(sym)
         b = self.books[sym]
         bids, asks = b.levels(limit)
         out: dict[str, Any] = {
@@ -466,9 +502,85 @@ class ReplayServer:
         if delay > 0:
             await asyncio.sleep(delay)
 
+    def _framed(self, combined: bool) -> list[bytes | None]:
+        """Every line as a complete websocket text frame (built once per server and form)."""
+        cache = self._frames_combined if combined else self._frames_raw
+        if cache is None:
+            cache = [
+                None if x.snapshot is not None else _frame((x.combined if combined else x.raw).encode())
+                for x in self.lines
+            ]
+            if combined:
+                self._frames_combined = cache
+            else:
+                self._frames_raw = cache
+        return cache
+
+    async def _run_session_fast(self, conn: _Conn) -> None:
+        """``speed="max"``: the frames of the whole session, faults applied exactly as :meth:`_send` does (same
+        random draws), written to the transport in large chunks with flow control."""
+        framed = self._framed(conn.combined)
+        tr = conn.ws.transport
+        f, rng, stats = self.faults, conn.rng, self.stats
+        chunk: list[bytes] = []
+        size = 0
+        held: bytes | None = None
+
+        async def flush() -> bool:
+            nonlocal chunk, size
+            if tr.is_closing():
+                return False
+            if chunk:
+                tr.write(b"".join(chunk))
+                chunk, size = [], 0
+            while tr.get_write_buffer_size() > _HIGH_WATER and not tr.is_closing():
+                await asyncio.sleep(0.0005)
+            return not tr.is_closing()
+
+        for i, line in enumerate(self.lines):
+            self.high_water = max(self.high_water, i + 1)
+            fr = framed[i]
+            if fr is None or not self._wanted(conn, line):
+                continue
+            conn.sent += 1
+            if f.stall_every and conn.sent % f.stall_every == 0:
+                if not await flush():
+                    return
+                stats["stalls"] += 1
+                await asyncio.sleep(f.stall_s)
+            if f.disconnect and conn.sent % f.disconnect == 0:
+                await flush()
+                stats["aborted"] += 1
+                tr.abort()
+                return
+            if f.drop and rng.random() < f.drop:
+                stats["dropped"] += 1
+                continue
+            out = [fr]
+            if f.dup and rng.random() < f.dup:
+                stats["duplicated"] += 1
+                out.append(fr)
+            if held is not None:
+                out.append(held)
+                held = None
+            elif f.reorder and rng.random() < f.reorder:
+                stats["reordered"] += 1
+                held = out.pop(0)
+            for x in out:
+                chunk.append(x)
+                size += len(x)
+            stats["sent"] += len(out)
+            if size >= _CHUNK and not await flush():
+                return
+        if await flush():
+            await conn.ws.close(1000, END_OF_REPLAY)
+
     async def _run_session(self, conn: _Conn) -> None:
         while not conn.streams:  # /ws: the session starts with the first SUBSCRIBE
             await asyncio.sleep(0.001)
+        if self.speed == "max" and self.fast:
+            await self._run_session_fast(conn)
+            return
         t0_wall = time.monotonic()
         t0_rec = self.lines[0].recv_ns if self.lines else 0
         for i, line in enumerate(self.lines):
