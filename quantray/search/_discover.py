@@ -545,6 +545,7 @@ class EvaluatorPool:
     ) -> None:
         self.n = n
         self.batch_size = batch_size
+        self._args = (data, backend, cache_mb)
         self.pool = HostPool(_make_evaluator, data, n=n, backend=backend, kwargs={"cache_mb": cache_mb})
         self.mirror: list[set[str]] = [set() for _ in range(n)]
         self.stats: list[tuple[float, int, int]] = [(0.0, 0, 0)] * n
@@ -578,7 +579,25 @@ class EvaluatorPool:
     def __call__(self, rules: Sequence[str], trees: Sequence[Node] | None = None) -> list[np.ndarray]:
         """Metrics of each rule, in order. Each evaluator's share is cut into a few calls, two kept queued per
         evaluator; an evaluator that runs out takes the last queued call of the one with most left (so a
-        generation does not wait on one evaluator whose share was underestimated)."""
+        generation does not wait on one evaluator whose share was underestimated). If an evaluator's process
+        dies, the evaluators are started again (empty caches) and the call is repeated once: results do not
+        depend on what was cached."""
+        if self.pool.backend == "local":
+            return self._call(rules, trees)
+        import ray
+
+        try:
+            return self._call(rules, trees)
+        except ray.exceptions.RayActorError:
+            data, backend, cache_mb = self._args
+            self.pool = HostPool(
+                _make_evaluator, data, n=self.n, backend=backend, kwargs={"cache_mb": cache_mb}, fresh=True
+            )
+            self.mirror = [set() for _ in range(self.n)]
+            self.stats = [(0.0, 0, 0)] * self.n
+            return self._call(rules, trees)
+
+    def _call(self, rules: Sequence[str], trees: Sequence[Node] | None) -> list[np.ndarray]:
         rules = list(rules)
         per_rule = [rule_nodes(t) for t in (trees or [parse_rule(r) for r in rules])]
         parts = self._route(per_rule)

@@ -143,7 +143,7 @@ def _hosts(n: int, *, fresh: bool = False) -> list[Any]:
 class HostPool:
     """``n`` long-lived objects ``factory(shared, **kwargs)``: on Ray, one per host actor (``shared`` put into
     the object store once; the actors are reused by later pools of this driver and hold nothing between
-    them); locally, objects in this process. :meth:`submit` calls a method on one of them and returns a
+    them; ``fresh=True`` starts new ones); locally, objects in this process. :meth:`submit` calls a method on one of them and returns a
     handle for :meth:`gather`; the objects are plain library code that also runs without Ray.
 
     The host actors reserve no CPU (``num_cpus=0``): a pool is sized by its caller (e.g. to the cluster's
@@ -164,6 +164,7 @@ class HostPool:
         n: int,
         backend: str = "ray",
         kwargs: dict[str, Any] | None = None,
+        fresh: bool = False,
     ) -> None:
         if backend not in ("ray", "local"):
             raise ConfigError(f"`backend` must be 'ray' or 'local', got {backend!r}")
@@ -184,7 +185,7 @@ class HostPool:
         connect()
         self._ref = ray.put(shared)  # held for the pool's lifetime
         for attempt in (0, 1):
-            self._objs = _hosts(n, fresh=attempt == 1)
+            self._objs = _hosts(n, fresh=fresh or attempt == 1)
             try:
                 ray.get([h.load.remote(factory, [self._ref], kw) for h in self._objs])
                 break

@@ -149,3 +149,22 @@ def test_evolution_never_reads_the_holdout() -> None:
     pd.testing.assert_frame_equal(a.hall_of_fame, b.hall_of_fame, check_exact=True)
     pd.testing.assert_frame_equal(a.generations, b.generations, check_exact=True)
     assert not a.validation["oos_sharpe"].equals(b.validation["oos_sharpe"])  # the holdout itself did change
+
+
+def test_a_dead_evaluator_is_replaced_and_the_call_repeated(ray_local) -> None:  # type: ignore[no-untyped-def]
+    import ray
+
+    from quantray.search import _raymap
+
+    texts = ["gt(sma(close,5),sma(close,20))", "below(rsi(close,14),30)", "lt(ema(high,10),lag(close,3))"]
+    want = EvaluatorPool(DATA, n=1, backend="local", cache_mb=0)(texts)
+    pool = EvaluatorPool(DATA, n=2, backend="ray", batch_size=1)
+    first = pool(texts)
+    dead = _raymap._HOSTS[0]
+    ray.kill(dead)  # the evaluator's process dies between two generations
+    again = pool(texts)
+    pool.close()
+    assert _raymap._HOSTS[0]._actor_id != dead._actor_id  # replaced
+    for a, b, c in zip(first, again, want, strict=True):
+        _same(a, c)
+        _same(b, c)
