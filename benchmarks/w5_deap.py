@@ -170,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--generations", type=int, default=20)
     ap.add_argument("--sample", type=int, default=24, help="rules evaluated by both engines side by side")
     ap.add_argument("--cpus", type=int, default=2)
+    ap.add_argument("--cache-mb", type=float, default=512.0, help="node cache per evaluator (MiB)")
     args = ap.parse_args(argv)
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     from quantray.dist import connect
@@ -181,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     t_data = time.perf_counter() - t0
     connect(num_cpus=args.cpus, object_store_memory_mb=400)
     cfg = DiscoverConfig(population=args.population, generations=args.generations, seed=0, backend="ray",
-                         batch_size=max(1, args.population // (2 * args.cpus)), min_trades=10, hall_of_fame=10)  # fmt: skip
+                         batch_size=max(1, args.population // (2 * args.cpus)), min_trades=10, hall_of_fame=10,
+                         cache_mb=args.cache_mb)  # fmt: skip
     bars = {"SYN": (arrs["ts"], arrs["open"], arrs["high"], arrs["low"], arrs["close"], arrs["volume"])}
     # warm-up: compile/load the kernels in this process and the workers (not timed)
     discover(bars, config=DiscoverConfig(population=4, generations=0, seed=1, backend="ray", batch_size=1,
