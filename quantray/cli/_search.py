@@ -85,6 +85,8 @@ def _cmd_discover(args: argparse.Namespace) -> int:
         parsimony=args.parsimony,
         min_trades=args.min_trades,
         batch_size=args.batch_size,
+        workers=args.workers,
+        cache_mb=args.cache_mb,
         backend="local" if args.local else "ray",
         execution=_exec_config(args),
         gates=_gates(args),
@@ -416,7 +418,14 @@ def add_search_parsers(subparsers: Any, parser_class: type[argparse.ArgumentPars
     d.add_argument("--hall-of-fame", type=int, default=10, help="rules kept and validated (default 10)")
     d.add_argument("--parsimony", type=float, default=0.005, help="fitness penalty per tree node")
     d.add_argument("--min-trades", type=int, default=10, help="discovery entries per symbol to be scored")
-    d.add_argument("--batch-size", type=int, default=16, help="individuals per Ray task")
+    d.add_argument("--batch-size", type=int, default=16, help="individuals per evaluator call")
+    d.add_argument("--workers", type=int, help="evaluator actors (default: the cluster's CPUs)")
+    d.add_argument(
+        "--cache-mb",
+        type=float,
+        default=512.0,
+        help="per-evaluator MiB of node values kept across generations (default 512)",
+    )
     d.add_argument("--local", action="store_true", help="evaluate in this process instead of Ray tasks")
     d.add_argument("--address", help="Ray address (default RAY_ADDRESS, else an embedded local cluster)")
     d.add_argument("--num-cpus", type=int, help="CPUs of the embedded local cluster")

@@ -37,7 +37,17 @@ from quantray.search._lifecycle import (
     default_registry_url,
 )
 from quantray.search._raymap import BatchedMap
-from quantray.search._tune import SearchConfig, TuneResult, pareto_front, search_space, tune
+from quantray.search._tune import (
+    ExperimentStore,
+    SearchConfig,
+    TuneResult,
+    experiment_store,
+    pareto_front,
+    repair_experiment_state,
+    s3_options,
+    search_space,
+    tune,
+)
 
 __all__ = [
     "STATES",
@@ -46,6 +56,7 @@ __all__ = [
     "BatchedMap",
     "DiscoverConfig",
     "DiscoveryResult",
+    "ExperimentStore",
     "Gates",
     "GrammarConfig",
     "LifecycleError",
@@ -64,6 +75,7 @@ __all__ = [
     "default_registry_url",
     "discover",
     "evaluate_batch",
+    "experiment_store",
     "format_rule",
     "jobson_korkie",
     "memmel_variance",
@@ -71,7 +83,9 @@ __all__ = [
     "pareto_front",
     "parse_rule",
     "register_rule",
+    "repair_experiment_state",
     "rule_spec",
+    "s3_options",
     "search_space",
     "tune",
 ]

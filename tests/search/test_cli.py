@@ -85,6 +85,8 @@ def test_discover_registers_survivors_and_the_lifecycle_verbs_walk_them(
         (["tune", "--data", "sample", "--strategy", "sma_cross", "--space", "fast"], "KEY=LOW:HIGH"),
         (["strategies", "promote", "ghost", "--registry", "sqlite:///:memory:"], "unknown strategy 'ghost'"),
         (["discover", "--data", "sample", "--population", "1"], "population"),
+        (["discover", "--data", "sample", "--workers", "0"], "workers"),
+        (["discover", "--data", "sample", "--cache-mb", "-1"], "cache_mb"),
         (["tune", "--data", "sample", "--strategy", "sma_cross", "--storage-options", "[1]"], "JSON object"),
         (["tune", "--data", "sample", "--strategy", "sma_cross", "--storage-options", "{x"], "invalid JSON"),
         (
