@@ -2,7 +2,8 @@
 
 A checkpoint of actor ``name`` at sequence ``seq`` is a folder ``<root>/<name>/ck-<seq>/`` of Parquet files
 plus a ``_COMMITTED`` marker written last, so a crash mid-write never yields a half checkpoint. The feed's
-write-ahead log is ``<root>/<name>/wal/<first>-<last>.parquet`` segments of records.
+write-ahead log is ``<root>/<name>/wal/<first>-<last>.arrow`` segments of records (Arrow IPC files, lz4;
+older ``.parquet`` segments are read too).
 
 Example:
     >>> import tempfile, pyarrow as pa
@@ -18,11 +19,14 @@ import io
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.ipc
 import pyarrow.parquet as pq
 
 from quantray.live._records import Record, records_to_table, table_to_records
 
 __all__ = ["CheckpointStore"]
+
+_IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
 
 
 class CheckpointStore:
@@ -49,7 +53,17 @@ class CheckpointStore:
 
     def _read(self, path: str) -> pa.Table:
         with self.fs.open(path, "rb") as fh:
-            return pq.read_table(io.BytesIO(fh.read()))
+            data = fh.read()
+        if path.endswith(".arrow"):
+            return pa.ipc.open_file(pa.BufferReader(data)).read_all()
+        return pq.read_table(io.BytesIO(data))
+
+    def _write_ipc(self, path: str, table: pa.Table) -> None:
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_file(sink, table.schema, options=_IPC_OPTIONS) as w:
+            w.write_table(table)
+        with self.fs.open(path, "wb") as fh:
+            fh.write(sink.getvalue().to_pybytes())
 
     def save(self, name: str, seq: int, tables: dict[str, pa.Table]) -> None:
         """Write a checkpoint; older ones beyond ``keep`` are removed."""
@@ -100,7 +114,8 @@ class CheckpointStore:
         if folder not in self._made:
             self.fs.makedirs(folder, exist_ok=True)
             self._made.add(folder)
-        self._write(f"{folder}/{seq[0].as_py():020d}-{seq[-1].as_py():020d}.parquet", table)
+        # Arrow IPC (lz4): ~30x cheaper to write than Parquet per batch on the ingest path; read back either
+        self._write_ipc(f"{folder}/{seq[0].as_py():020d}-{seq[-1].as_py():020d}.arrow", table)
 
     def read_wal(self, name: str, after_seq: int = 0) -> list[Record]:
         """Records with ``seq > after_seq`` from the WAL, in order."""
@@ -111,7 +126,7 @@ class CheckpointStore:
         out: list[Record] = []
         for p in sorted(self.fs.ls(folder, detail=False)):
             leaf = str(p).rsplit("/", 1)[-1]
-            if not leaf.endswith(".parquet"):
+            if not leaf.endswith((".parquet", ".arrow")):
                 continue
             last = int(leaf.split("-")[1].split(".")[0])
             if last <= after_seq:

@@ -32,7 +32,14 @@ import pyarrow as pa
 from quantray.live import _kernels as K  # noqa: N812
 from quantray.live._binance import BinanceSession, binance_symbol
 from quantray.live._records import _SCHEMA, Bar, Event, Record, records_to_table
-from quantray.live._state import _BOOK_TOP_SCHEMA, MarketState, MarketStateConfig, StateOutput
+from quantray.live._state import (
+    _BOOK_SCHEMA,
+    _BOOK_TOP_SCHEMA,
+    _RQ_SCHEMA,
+    MarketState,
+    MarketStateConfig,
+    StateOutput,
+)
 
 __all__ = ["FEED_COUNTERS", "STATE_COUNTERS", "FastBinanceParser", "FastMarketState", "as_table", "warm_up"]
 
@@ -218,6 +225,7 @@ class FastMarketState(MarketState):
         self._cap = 1024
         self._alloc(0)
         self._py_fresh = True
+        self._py_fresh_but_books = True
 
     # ------------------------------------------------------------------ arrays
     def _alloc(self, n: int) -> None:
@@ -267,18 +275,20 @@ class FastMarketState(MarketState):
         return s
 
     # ------------------------------------------------------------------ arrays <-> reference objects
-    def _to_py(self) -> None:
-        """Refresh the reference objects (books, builders, last trade...) from the arrays."""
-        if self._py_fresh:
+    def _to_py(self, *, books: bool = True) -> None:
+        """Refresh the reference objects (books, builders, last trade...) from the arrays (``books=False``:
+        everything but the price levels and waiting quotes, which the caller reads from the arrays)."""
+        if self._py_fresh or (not books and self._py_fresh_but_books):
             return
         for i, name in enumerate(self._names):
             s = self.syms[name]
-            nb, na = int(self.nb[i]), int(self.na[i])
-            bpx = self.bpx[i, :nb].tolist()
-            apx = (-self.apx[i, :na][::-1]).tolist()
-            s.book.bids = dict(zip(bpx, self.bsz[i, :nb].tolist(), strict=True))
-            s.book.asks = dict(zip(apx, self.asz[i, :na][::-1].tolist(), strict=True))
-            s.book._bid_px, s.book._ask_px = bpx, apx
+            if books:
+                nb, na = int(self.nb[i]), int(self.na[i])
+                bpx = self.bpx[i, :nb].tolist()
+                apx = (-self.apx[i, :na][::-1]).tolist()
+                s.book.bids = dict(zip(bpx, self.bsz[i, :nb].tolist(), strict=True))
+                s.book.asks = dict(zip(apx, self.asz[i, :na][::-1].tolist(), strict=True))
+                s.book._bid_px, s.book._ask_px = bpx, apx
             si, sf = self.si[i].tolist(), self.sf[i].tolist()
             s.book.last_update_id = si[K.SI_LUID]
             s.book_valid = bool(si[K.SI_VALID])
@@ -291,21 +301,24 @@ class FastMarketState(MarketState):
                 if si[K.SI_HAS_QUOTE]
                 else None
             )
-            m = int(self.rq_n[i])
-            s.recent_quotes = {
-                k: tuple(v)
-                for k, v in zip(self.rq_id[i, :m].tolist(), self.rq_v[i, :m].tolist(), strict=True)
-            }
+            if books:
+                m = int(self.rq_n[i])
+                s.recent_quotes = {
+                    k: tuple(v)
+                    for k, v in zip(self.rq_id[i, :m].tolist(), self.rq_v[i, :m].tolist(), strict=True)
+                }
             for j, iv in enumerate(self.config.bar_intervals):
                 b = s.builders[iv]
                 bi, bf = self.bi[i, j].tolist(), self.bf[i, j].tolist()
                 b._start, b._n, b._recv, b.late = bi[K.BI_START], bi[K.BI_N], bi[K.BI_RECV], bi[K.BI_LATE]
                 b._o, b._h, b._l, b._c = bf[K.BF_O], bf[K.BF_H], bf[K.BF_L], bf[K.BF_C]
                 b._v, b._pv = bf[K.BF_V], bf[K.BF_PV]
-        self._py_fresh = True
+        self._py_fresh = books
+        self._py_fresh_but_books = True
 
-    def _from_py(self) -> None:
-        """Load the arrays from the reference objects (after a restore or a Python-side change)."""
+    def _from_py(self, *, books: bool = True) -> None:
+        """Load the arrays from the reference objects (after a restore or a Python-side change); ``books=False``
+        leaves the price levels alone."""
         need = max(
             [len(s.book.bids) for s in self.syms.values()]
             + [len(s.book.asks) for s in self.syms.values()]
@@ -315,15 +328,16 @@ class FastMarketState(MarketState):
             self._grow_capacity(need)
         for i, name in enumerate(self._names):
             s = self.syms[name]
-            bids = sorted(s.book.bids.items())
-            asks = sorted(s.book.asks.items(), reverse=True)
-            self.nb[i], self.na[i] = len(bids), len(asks)
-            if bids:
-                self.bpx[i, : len(bids)] = [p for p, _ in bids]
-                self.bsz[i, : len(bids)] = [q for _, q in bids]
-            if asks:
-                self.apx[i, : len(asks)] = [-p for p, _ in asks]
-                self.asz[i, : len(asks)] = [q for _, q in asks]
+            if books:
+                bids = sorted(s.book.bids.items())
+                asks = sorted(s.book.asks.items(), reverse=True)
+                self.nb[i], self.na[i] = len(bids), len(asks)
+                if bids:
+                    self.bpx[i, : len(bids)] = [p for p, _ in bids]
+                    self.bsz[i, : len(bids)] = [q for _, q in bids]
+                if asks:
+                    self.apx[i, : len(asks)] = [-p for p, _ in asks]
+                    self.asz[i, : len(asks)] = [q for _, q in asks]
             si, sf = self.si[i], self.sf[i]
             si[K.SI_LUID], si[K.SI_VALID] = s.book.last_update_id, int(s.book_valid)
             sf[K.SF_LAST_PRICE], sf[K.SF_LAST_QTY], sf[K.SF_PV], sf[K.SF_VOL] = (
@@ -338,16 +352,18 @@ class FastMarketState(MarketState):
             if s.quote is not None:
                 si[K.SI_Q_UID] = s.quote[0]
                 sf[K.SF_Q_BID], sf[K.SF_Q_BQ], sf[K.SF_Q_ASK], sf[K.SF_Q_AQ] = s.quote[1:]
-            rq = sorted(s.recent_quotes.items())
-            self.rq_n[i] = len(rq)
-            for k, (uid, v) in enumerate(rq):
-                self.rq_id[i, k] = uid
-                self.rq_v[i, k] = v
+            if books:
+                rq = sorted(s.recent_quotes.items())
+                self.rq_n[i] = len(rq)
+                for k, (uid, v) in enumerate(rq):
+                    self.rq_id[i, k] = uid
+                    self.rq_v[i, k] = v
             for j, iv in enumerate(self.config.bar_intervals):
                 b = s.builders[iv]
                 self.bi[i, j] = (b._start, b._n, b._recv, b.late)
                 self.bf[i, j] = (b._o, b._h, b._l, b._c, b._v, b._pv)
-        self._py_fresh = True
+        self._py_fresh = books  # the reference objects hold everything only if their books were loaded
+        self._py_fresh_but_books = True
 
     # ------------------------------------------------------------------ book tops (columnar)
     def _book_top_table(self) -> pa.Table:
@@ -517,6 +533,7 @@ class FastMarketState(MarketState):
 
     def _to_py_stale(self) -> None:
         self._py_fresh = False
+        self._py_fresh_but_books = False
 
     def _output(
         self, kind: int, row: int, oi: list[int], of: list[float], col: dict[str, Any], out: StateOutput
@@ -586,15 +603,15 @@ class FastMarketState(MarketState):
 
     # ------------------------------------------------------------------ views and lifecycle (reference code)
     def flush(self) -> StateOutput:
-        self._to_py()
+        self._to_py(books=False)
         out = super().flush()
-        self._from_py()
+        self._from_py(books=False)
         return out
 
     def check_stale(self, now_ns: int) -> list[Event]:
-        self._to_py()
+        self._to_py(books=False)
         out = super().check_stale(now_ns)
-        self._from_py()
+        self._from_py(books=False)
         return out
 
     def top(self) -> list[dict[str, Any]]:
@@ -606,8 +623,39 @@ class FastMarketState(MarketState):
         return super().summary()
 
     def to_tables(self) -> dict[str, pa.Table]:
-        self._to_py()
+        self._to_py(books=False)
         return super().to_tables()
+
+    def _recent_quotes_table(self) -> pa.Table:
+        """Exchange quotes waiting for their aligned book update, straight from the arrays."""
+        n = [int(x) for x in self.rq_n]
+        names = [name for i, name in enumerate(self._names) for _ in range(n[i])]
+        ids = np.concatenate([self.rq_id[i, : n[i]] for i in range(len(n))]) if n else np.zeros(0, np.int64)
+        v = np.concatenate([self.rq_v[i, : n[i]] for i in range(len(n))]) if n else np.zeros((0, 4))
+        return pa.Table.from_arrays(
+            [pa.array(names, pa.string()), pa.array(ids), *(pa.array(v[:, k]) for k in range(4))],
+            schema=_RQ_SCHEMA,
+        )
+
+    def _book_table(self) -> pa.Table:
+        """The levels straight from the arrays (bids ascending, asks descending by price)."""
+        names, sides, px, sz = [], [], [], []
+        for i, name in enumerate(self._names):
+            nb, na = int(self.nb[i]), int(self.na[i])
+            names += [name] * (nb + na)
+            sides += ["b"] * nb + ["a"] * na
+            px += [self.bpx[i, :nb], -self.apx[i, :na]]
+            sz += [self.bsz[i, :nb], self.asz[i, :na]]
+        cat = (lambda xs: np.concatenate(xs)) if px else (lambda xs: np.zeros(0))
+        return pa.Table.from_arrays(
+            [
+                pa.array(names, pa.string()),
+                pa.array(sides, pa.string()),
+                pa.array(cat(px)),
+                pa.array(cat(sz)),
+            ],
+            schema=_BOOK_SCHEMA,
+        )
 
     @classmethod
     def from_tables(cls, tables: dict[str, pa.Table], config: MarketStateConfig | None = None) -> MarketState:

@@ -76,7 +76,7 @@ class FeedConfig:
     rest_url: str = ""
     combined: bool = True
     depth_speed: str | None = None
-    batch_size: int = 2000
+    batch_size: int = 8192
     batch_delay_s: float = 0.005
     backoff_initial_s: float = 0.05
     backoff_max_s: float = 5.0

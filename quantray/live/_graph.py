@@ -98,6 +98,7 @@ class LiveGraph:
         A: Any = _actors
 
         self.config = config
+        self.run_timing: dict[str, float] = {}
         url = config.checkpoint_url or tempfile.mkdtemp(prefix="qr-live-ck-")
         store = {"url": url, "storage_options": dict(config.storage_options)}
         self.store = store
@@ -167,15 +168,20 @@ class LiveGraph:
         A.ray.get(
             [self.hub.events.remote(), self.portfolio.view.remote(), self.signal.latest.remote()]
             + [s.top.remote() for s in self.shards]
+            + [f.ping.remote() for f in self.feeds]  # every actor constructed (kernels loaded) before a run
         )
 
     def run(self, timeout_s: float | None = None) -> list[dict[str, Any]]:
         """Run every feed to its end (a replay) and drain the graph; returns the feeds' counters."""
         import ray
 
+        t0 = time.perf_counter()
         stats = ray.get([f.run.remote() for f in self.feeds], timeout=timeout_s)
+        t1 = time.perf_counter()
         ray.get([s.flush.remote() for s in self.shards])
+        t2 = time.perf_counter()
         ray.get(self.signal.drain.remote())
+        self.run_timing = {"feeds_s": t1 - t0, "flush_s": t2 - t1, "drain_s": time.perf_counter() - t2}
         return list(stats)
 
     def results(self) -> dict[str, pd.DataFrame]:
@@ -351,7 +357,7 @@ def replay(
     return ReplayResult(frames, stats, time.perf_counter() - t0, paths, inspected, run_seconds)
 
 
-RUN_KEYS = ("replay", "out", "seconds")
+RUN_KEYS = ("replay", "out", "seconds", "feed_options")
 
 
 def run_from_dict(d: dict[str, Any], *, seconds: float | None = None) -> dict[str, Any]:
@@ -359,12 +365,14 @@ def run_from_dict(d: dict[str, Any], *, seconds: float | None = None) -> dict[st
 
     Keys: every :class:`LiveConfig` key, plus ``replay`` (recordings: run against local replay servers instead
     of the feeds' URLs; the feeds' symbols and markets come from the recordings), ``out`` (a folder for the
-    replay's Parquet outputs) and ``seconds`` (stop a live run after that long; 0 or absent: run until the
-    feeds end or the process is interrupted). Returns a summary dict.
+    replay's Parquet outputs), ``seconds`` (stop a live run after that long; 0 or absent: run until the
+    feeds end or the process is interrupted) and ``feed_options`` (extra feed keys of a replay, e.g.
+    ``{transport: picows, batch_size: 8192}``). Returns a summary dict.
     """
     d = dict(d)
     files = d.pop("replay", None)
     out = d.pop("out", None)
+    feed_options = dict(d.pop("feed_options", None) or {})
     secs = float(seconds if seconds is not None else d.pop("seconds", 0) or 0)
     d.pop("seconds", None)
     if files:
@@ -382,6 +390,7 @@ def run_from_dict(d: dict[str, Any], *, seconds: float | None = None) -> dict[st
             sinks=list(base.sinks),
             checkpoint_every=base.checkpoint_every,
             fast=base.fast,
+            feed_options=feed_options,
         )
         return {
             "mode": "replay",

@@ -387,14 +387,6 @@ class MarketState:
     # ------------------------------------------------------------------ checkpoints
     def to_tables(self) -> dict[str, pa.Table]:
         """Arrow tables holding the whole state (books level by level, bars, book tops, the rest as JSON)."""
-        book: dict[str, list[Any]] = {"symbol": [], "side": [], "price": [], "size": []}
-        for name, s in self.syms.items():
-            for side, levels in (("b", s.book.bids), ("a", s.book.asks)):
-                for p, q in levels.items():
-                    book["symbol"].append(name)
-                    book["side"].append(side)
-                    book["price"].append(p)
-                    book["size"].append(q)
         bars = [b for s in self.syms.values() for lst in s.bars.values() for b in lst]
         meta = {
             "last_seq": self.last_seq,
@@ -411,7 +403,6 @@ class MarketState:
                     "pv": s.pv,
                     "vol": s.vol,
                     "quote": s.quote,
-                    "rq": [[k, *v] for k, v in s.recent_quotes.items()],
                     "spread_alert": s.spread_alert,
                     "builders": {str(i): b.state() for i, b in s.builders.items()},
                 }
@@ -419,17 +410,8 @@ class MarketState:
             },
         }
         return {
-            "book": pa.table(
-                book,
-                schema=pa.schema(
-                    [
-                        ("symbol", pa.string()),
-                        ("side", pa.string()),
-                        ("price", pa.float64()),
-                        ("size", pa.float64()),
-                    ]
-                ),
-            ),
+            "book": self._book_table(),
+            "recent_quotes": self._recent_quotes_table(),
             "bars": bars_table(bars),
             "book_top": self._book_top_table(),
             "meta": pa.table({"json": [json.dumps(meta)]}),
@@ -446,7 +428,8 @@ class MarketState:
             s.book_valid, s.last_price, s.last_qty, s.last_trade_ts = d["valid"], d["lp"], d["lq"], d["lts"]
             s.last_recv, s.pv, s.vol, s.spread_alert = d["lr"], d["pv"], d["vol"], d["spread_alert"]
             s.quote = tuple(d["quote"]) if d["quote"] else None
-            s.recent_quotes = {int(r[0]): (r[1], r[2], r[3], r[4]) for r in d["rq"]}
+            if "rq" in d:  # checkpoints written before the quotes moved to their own table
+                s.recent_quotes = {int(r[0]): (r[1], r[2], r[3], r[4]) for r in d["rq"]}
             for i, st in d["builders"].items():
                 s.builders[int(i)].restore(st)
         book = tables["book"].to_pydict()
@@ -467,8 +450,28 @@ class MarketState:
         for s in ms.syms.values():
             for lst in s.bars.values():
                 lst.sort(key=lambda b: b.seq)
+        if "recent_quotes" in tables:
+            q = tables["recent_quotes"].to_pydict()
+            for sym, uid, b, bq, a, aq in zip(*(q[c] for c in _RQ_SCHEMA.names), strict=True):
+                ms._sym(sym).recent_quotes[uid] = (b, bq, a, aq)
         ms._set_book_top_table(tables["book_top"])
         return ms
+
+    def _recent_quotes_table(self) -> pa.Table:
+        rows = [(n, k, *v) for n, s in self.syms.items() for k, v in s.recent_quotes.items()]
+        cols: list[Any] = list(zip(*rows, strict=True)) if rows else [[] for _ in _RQ_SCHEMA.names]
+        return pa.table(dict(zip(_RQ_SCHEMA.names, cols, strict=True)), schema=_RQ_SCHEMA)
+
+    def _book_table(self) -> pa.Table:
+        book: dict[str, list[Any]] = {"symbol": [], "side": [], "price": [], "size": []}
+        for name, s in self.syms.items():
+            for side, levels in (("b", s.book.bids), ("a", s.book.asks)):
+                for p, q in levels.items():
+                    book["symbol"].append(name)
+                    book["side"].append(side)
+                    book["price"].append(p)
+                    book["size"].append(q)
+        return pa.table(book, schema=_BOOK_SCHEMA)
 
     def _book_top_table(self) -> pa.Table:
         top: list[Any] = (
@@ -486,6 +489,19 @@ class MarketState:
         return self.book_top[-1][0] if self.book_top else 0
 
 
+_BOOK_SCHEMA = pa.schema(
+    [("symbol", pa.string()), ("side", pa.string()), ("price", pa.float64()), ("size", pa.float64())]
+)
+_RQ_SCHEMA = pa.schema(
+    [
+        ("symbol", pa.string()),
+        ("update_id", pa.int64()),
+        ("bid", pa.float64()),
+        ("bid_size", pa.float64()),
+        ("ask", pa.float64()),
+        ("ask_size", pa.float64()),
+    ]
+)
 _BOOK_TOP_SCHEMA = pa.schema(
     [
         ("ts", pa.int64()),

@@ -159,7 +159,8 @@ def _assert_states_equal(table, batch=3000):
     a, b = ref.to_tables(), fast.to_tables()
     for k in ("bars", "book_top", "meta"):
         assert a[k].equals(b[k]), k
-    assert sorted(a["book"].to_pylist(), key=str) == sorted(b["book"].to_pylist(), key=str)
+    for k in ("book", "recent_quotes"):
+        assert sorted(a[k].to_pylist(), key=str) == sorted(b[k].to_pylist(), key=str), k
     # a checkpoint restores into the fast state and continues identically
     back = FastMarketState.from_tables(b)
     assert back.summary() == fast.summary() and back.book_top == fast.book_top
