@@ -2,6 +2,8 @@
 
 * Feeds: :class:`BinanceSession` (parsing and Binance's local order book procedure, no I/O) driven over a
   websocket by :class:`BinanceFeed` (subscribe, snapshot resync, trade backfill, reconnect with backoff).
+* Fast path: :class:`FastBinanceParser` (numba parsing/sequencing into columnar batches, every message it cannot
+  handle through :class:`BinanceSession`) and :class:`FastMarketState` (array books and bars, same outputs).
 * State: :class:`MarketState` (books, 1 s / 1 min bars, VWAP, spread), :class:`SignalEngine` (StrategySpec
   kernels stepped per bar), :class:`Portfolio`, :class:`EventBus`.
 * Coinbase Advanced Trade and Alpaca: :class:`CoinbaseSession`, :class:`AlpacaSession` over :class:`VenueFeed`.
@@ -26,6 +28,7 @@ from quantray.live._binance import BinanceSession, binance_streams, binance_symb
 from quantray.live._book import BookError, OrderBook
 from quantray.live._checkpoint import CheckpointStore
 from quantray.live._events import EventBus, LogSink, WebhookSink
+from quantray.live._fast import FastBinanceParser, FastMarketState
 from quantray.live._feed import BinanceFeed, FeedConfig, backoff_delays
 from quantray.live._files import Recorded, detect_binance_market, iter_recording, read_recording
 from quantray.live._portfolio import Portfolio, PortfolioConfig
@@ -53,6 +56,8 @@ __all__ = [
     "CoinbaseSession",
     "Event",
     "EventBus",
+    "FastBinanceParser",
+    "FastMarketState",
     "FaultSpec",
     "FeedConfig",
     "LiveConfig",
