@@ -176,6 +176,7 @@ class BinanceFeed:
         self._stop = False
         self._http: Any = None
         self._snap_at: dict[str, float] = {}
+        self._emit_cost = 0.0  # seconds one emit takes (moving average; fast path batching)
 
     def stop(self) -> None:
         self._stop = True
@@ -246,7 +247,9 @@ class BinanceFeed:
         if parts or events:
             self.stats["batches"] += 1
             table = parts[0] if len(parts) == 1 else (pa.concat_tables(parts) if parts else None)
+            t0 = time.monotonic()
             await self.emit(table if table is not None else [], events)
+            self._emit_cost = 0.8 * self._emit_cost + 0.2 * (time.monotonic() - t0)
 
     async def _parse_fast(
         self, parser: Any, payloads: list[bytes], recv: list[int], pending: list[Any]
@@ -307,8 +310,11 @@ class BinanceFeed:
                         )
                     got_any = False
                     while not self._stop:
+                        # a batch waits batch_delay_s, or twice what emitting a batch costs (a WAL write and
+                        # a checkpoint per batch must not eat the loop when messages trickle in)
+                        delay = max(cfg.batch_delay_s, 2.0 * self._emit_cost)
                         if pending_n:
-                            timeout = max(0.0, first_at + cfg.batch_delay_s - time.monotonic())
+                            timeout = max(0.0, first_at + delay - time.monotonic())
                         else:
                             timeout = cfg.stale_s
                         await sink.wait(timeout)
@@ -337,7 +343,7 @@ class BinanceFeed:
                         # (behind, batches grow to batch_size; keeping up, latency stays ~batch_delay_s)
                         if pending_n and (
                             pending_n >= cfg.batch_size
-                            or (time.monotonic() - first_at >= cfg.batch_delay_s and not sink.payloads)
+                            or (time.monotonic() - first_at >= delay and not sink.payloads)
                         ):
                             await self._flush_fast(pending)
                             pending_n = 0
