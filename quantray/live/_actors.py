@@ -30,7 +30,19 @@ import ray
 from quantray.live._checkpoint import CheckpointStore
 from quantray.live._events import EventBus, make_sink
 from quantray.live._portfolio import Portfolio, PortfolioConfig
-from quantray.live._records import Bar, Event, Record, Signal, table_to_records
+from quantray.live._records import (
+    Bar,
+    BarColumns,
+    Event,
+    Record,
+    Signal,
+    SignalColumns,
+    bars_to_columns,
+    columns_to_bars,
+    columns_to_signals,
+    signals_to_columns,
+    table_to_records,
+)
 from quantray.live._signals import LiveStrategy, SignalEngine
 from quantray.live._state import MarketState, MarketStateConfig
 
@@ -93,6 +105,19 @@ def split_by_shard(table: Any, n: int) -> list[Any]:
     of_name = np.array([shard_of(x, n) for x in enc.dictionary.to_pylist()], dtype=np.int64)
     idx = of_name[enc.indices.to_numpy(zero_copy_only=False)]
     return [table.filter(pa.array(idx == i)) for i in range(n)]
+
+
+def _warm_signal_kernels(strategies: list[dict[str, Any]]) -> None:
+    """Load the strategies' step kernels now (a throwaway engine steps a few bars), not on the first live bar."""
+    import dataclasses
+
+    specs = [LiveStrategy.from_dict(s) for s in strategies]
+    eng = SignalEngine([dataclasses.replace(sp, symbols=()) for sp in specs])
+    for iv in sorted({sp.interval_s for sp in specs}):
+        for i in range(3):
+            eng.on_bar(
+                Bar(i + 1, "warm-up", iv, i * iv * 10**9, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1, 0), "warm-up"
+            )
 
 
 class _Killer:
@@ -281,7 +306,9 @@ class MarketStateActor:
             out = self.state.apply(records)
         self.timing["apply_s"] += time.perf_counter() - t0
         if out.bars:
-            self.pushes.append(self.handles(self.signal_name).on_bars.remote(out.bars, self.name))
+            self.pushes.append(
+                self.handles(self.signal_name).on_bars.remote(bars_to_columns(out.bars), self.name)
+            )
         if out.events:
             self.handles(HUB_NAME).publish.remote(out.events)
         for sym in dict.fromkeys(out.resync):
@@ -329,7 +356,9 @@ class MarketStateActor:
         with self.lock:
             out = self.state.flush()
         if out.bars:
-            self.pushes.append(_get(self.signal_name).on_bars.remote(out.bars, self.name))
+            self.pushes.append(
+                self.handles(self.signal_name).on_bars.remote(bars_to_columns(out.bars), self.name)
+            )
         ray.get(self.pushes)
         self.pushes = []
         self.checkpoint()
@@ -374,12 +403,14 @@ class SignalActor:
         shards: list[str],
         portfolio_name: str,
         store: dict[str, Any],
-        checkpoint_every: int = 200,
+        checkpoint_every: int = 2000,
         kill_after: int | None = None,
     ) -> None:
         self.name, self.portfolio_name, self.shards = name, portfolio_name, shards
+        self.handles = _Handles()
         self.store = CheckpointStore(store["url"], store.get("storage_options"))
         self.engine = SignalEngine([LiveStrategy.from_dict(s) for s in strategies])
+        _warm_signal_kernels(strategies)
         self.latency_ns: list[int] = []  # receipt of the bar-closing trade -> signal computed
         self.lock = threading.RLock()
         ck = self.store.load_latest(name)
@@ -402,7 +433,7 @@ class SignalActor:
             now = time.time_ns()
             self.latency_ns += [now - sg.recv_ns for sg in sigs if sg.recv_ns]
         if sigs:
-            self.pushes.append(_get(self.portfolio_name).on_signals.remote(sigs))
+            self.pushes.append(self.handles(self.portfolio_name).on_signals.remote(signals_to_columns(sigs)))
         self.since_ck += len(bars)
         if self.since_ck >= self.checkpoint_every:
             self.checkpoint()
@@ -412,9 +443,11 @@ class SignalActor:
         if count:
             self.killer.tick(len(bars))
 
-    def on_bars(self, bars: list[Bar], source: str) -> int:
-        """Apply bars of one shard; bar numbers are contiguous per shard, so a jump means a lost push and
-        the missing bars are pulled from the shard first."""
+    def on_bars(self, bars: list[Bar] | BarColumns, source: str) -> int:
+        """Apply bars of one shard (a list, or the columns of :func:`bars_to_columns`); bar numbers are
+        contiguous per shard, so a jump means a lost push and the missing bars are pulled from the shard first."""
+        if isinstance(bars, tuple):
+            bars = columns_to_bars(bars)
         last = self.engine.last_bar_seq.get(source, 0)
         if bars and bars[0].seq > last + 1:
             self._apply(ray.get(_get(source).bars_since.remote(last)), source, count=False)
@@ -465,10 +498,11 @@ class PortfolioActor:
         config: dict[str, Any],
         signal_name: str,
         store: dict[str, Any],
-        checkpoint_every: int = 200,
+        checkpoint_every: int = 2000,
         kill_after: int | None = None,
     ) -> None:
         self.name, self.signal_name = name, signal_name
+        self.handles = _Handles()
         self.store = CheckpointStore(store["url"], store.get("storage_options"))
         self.pf = Portfolio(PortfolioConfig.from_dict(config))
         self.lock = threading.RLock()
@@ -487,15 +521,18 @@ class PortfolioActor:
             for s in sigs:
                 events += self.pf.on_signal(s)
         if events:
-            _get(HUB_NAME).publish.remote(events)
+            self.handles(HUB_NAME).publish.remote(events)
         self.since_ck += len(sigs)
         if self.since_ck >= self.checkpoint_every:
             self.checkpoint()
         if count:
             self.killer.tick(len(sigs))
 
-    def on_signals(self, sigs: list[Signal]) -> int:
-        """Apply signals; a jump in signal numbers means a lost push: pull the missing ones first."""
+    def on_signals(self, sigs: list[Signal] | SignalColumns) -> int:
+        """Apply signals (a list, or the columns of :func:`signals_to_columns`); a jump in signal numbers means
+        a lost push: pull the missing ones first."""
+        if isinstance(sigs, tuple):
+            sigs = columns_to_signals(sigs)
         if sigs and sigs[0].seq > self.pf.last_seq + 1:
             self._apply(ray.get(_get(self.signal_name).signals_since.remote(self.pf.last_seq)), count=False)
         self._apply(sigs)

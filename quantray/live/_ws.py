@@ -84,9 +84,10 @@ class FrameSink:
         if limit is not None and len(self.payloads) > limit:
             p, r = self.payloads[:limit], self.recv[:limit]
             del self.payloads[:limit], self.recv[:limit]
-        else:
-            p, r = self.payloads, self.recv
-            self.payloads, self.recv = [], []
+        else:  # the same list objects stay (the picows listener holds their bound append methods)
+            p, r = self.payloads.copy(), self.recv.copy()
+            self.payloads.clear()
+            self.recv.clear()
         if self._paused and self._transport is not None:
             self._paused = False
             self._transport.resume_reading()
@@ -164,6 +165,7 @@ def _picows_listener(sink: FrameSink) -> Any:
     from picows import WSListener, WSMsgType
 
     TEXT, BINARY, CONT, CLOSE = WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.CONTINUATION, WSMsgType.CLOSE
+    pay, rcv, now = sink.payloads.append, sink.recv.append, time.time_ns
 
     class Listener(WSListener):
         def __init__(self) -> None:
@@ -177,6 +179,12 @@ def _picows_listener(sink: FrameSink) -> Any:
 
         def on_ws_frame(self, transport: Any, frame: Any) -> None:
             t = frame.msg_type
+            if t == TEXT and frame.fin:  # the hot path: one complete text message
+                pay(frame.get_payload_as_bytes())
+                rcv(now())
+                if frame.last_in_buffer:
+                    sink.wake()
+                return
             if t == TEXT or t == BINARY:
                 if frame.fin:
                     sink.push(frame.get_payload_as_bytes(), time.time_ns())
