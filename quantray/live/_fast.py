@@ -58,6 +58,10 @@ STATE_COUNTERS = (
 )
 
 
+_EMPTY_RO = np.zeros(1)
+_EMPTY_RO.flags.writeable = False
+
+
 def as_table(batch: pa.Table | list[Record]) -> pa.Table:
     """A record batch in its columnar form (a list of records is converted)."""
     return batch if isinstance(batch, pa.Table) else records_to_table(batch)
@@ -441,8 +445,9 @@ class FastMarketState(MarketState):
         bids, asks = col["bids"], col["asks"]
         boff = bids.offsets.to_numpy().astype(np.int64)
         aoff = asks.offsets.to_numpy().astype(np.int64)
-        bvals = bids.values.to_numpy(zero_copy_only=False) if len(bids.values) else np.zeros(1)
-        avals = asks.values.to_numpy(zero_copy_only=False) if len(asks.values) else np.zeros(1)
+        # read-only like Arrow's zero-copy views, so every batch hits the one compiled specialisation
+        bvals = bids.values.to_numpy(zero_copy_only=False) if len(bids.values) else _EMPTY_RO
+        avals = asks.values.to_numpy(zero_copy_only=False) if len(asks.values) else _EMPTY_RO
         last = np.array([self.last_seq], np.int64)
         cnt = np.zeros(K.SC_N, np.int64)
         ocap = 64 + 4 * len(self._iv_ns)

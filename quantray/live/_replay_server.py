@@ -246,6 +246,8 @@ class ReplayServer:
         self._server: Any = None
         self._frames_combined: list[bytes | None] | None = None
         self._frames_raw: list[bytes | None] | None = None
+        self._stream_codes: Any = None
+        self._stream_names: list[str] = []
         self._clean_cache: dict[tuple[bool, frozenset[str]], tuple[list[int], list[bytes], list[int]]] = {}
         self._pump: asyncio.Task[None] | None = None
         self._listening: asyncio.Event | None = None
@@ -456,6 +458,10 @@ class ReplayServer:
         except Exception:
             return
 
+    def _stream_probe(self, stream: str) -> _Line:
+        """A line of that stream (what :meth:`_wanted` looks at is the stream name only)."""
+        return _Line(0, stream, "", "", "")
+
     def _wanted(self, conn: _Conn, line: _Line) -> bool:
         if line.stream in conn.streams:
             return True
@@ -589,9 +595,16 @@ class ReplayServer:
         key = (conn.combined, frozenset(conn.streams))
         hit = self._clean_cache.get(key)
         if hit is None:
-            idx = [
-                i for i, line in enumerate(self.lines) if framed[i] is not None and self._wanted(conn, line)
-            ]
+            if self._stream_codes is None:  # once per server: each line's stream as a code
+                names = sorted({line.stream for line in self.lines})
+                code = {n: k for k, n in enumerate(names)}
+                self._stream_names = names
+                self._stream_codes = np.fromiter(
+                    (code[line.stream] for line in self.lines), dtype=np.int64, count=len(self.lines)
+                )
+            ok = [k for k, n in enumerate(self._stream_names) if self._wanted(conn, self._stream_probe(n))]
+            has = np.fromiter((fr is not None for fr in framed), dtype=bool, count=len(framed))
+            idx = np.flatnonzero(np.isin(self._stream_codes, ok) & has).tolist()
             frames = [fr for fr in (framed[i] for i in idx) if fr is not None]
             ends = np.cumsum([len(x) for x in frames], dtype=np.int64) if frames else np.zeros(0, np.int64)
             cuts = [0]
