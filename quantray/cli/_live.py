@@ -45,10 +45,19 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
     kill = _kill(args.kill)
     _connect()
-    res = replay(args.file, out=args.out, speed=args.speed, kill=kill, checkpoint_url=args.checkpoint)
+    res = replay(
+        args.file,
+        out=args.out,
+        speed=args.speed,
+        kill=kill,
+        checkpoint_url=args.checkpoint,
+        fast=not args.reference,
+        feed_options={"transport": args.transport} if not args.reference else None,
+    )
     f = res.frames
     payload = {
         "seconds": round(res.seconds, 3),
+        "ingest_seconds": round(res.run_seconds, 3),
         "messages": sum(int(s["session"]["messages"]) for s in res.feeds),
         "bars_1m": len(f["bars_1m"]),
         "book_top": len(f["book_top"]),
@@ -180,6 +189,15 @@ def add_live_parsers(subparsers: Any, parser_class: type[argparse.ArgumentParser
         help="ACTOR:N kills feed|state|signal|portfolio once after N messages (repeatable)",
     )
     r.add_argument("--checkpoint", help="checkpoint URL (local folder or s3://...); a temp folder by default")
+    r.add_argument(
+        "--transport",
+        default="websockets",
+        choices=["websockets", "picows"],
+        help="websocket client of the feeds (picows: the fast one, see docs/live.md W7)",
+    )
+    r.add_argument(
+        "--reference", action="store_true", help="run the record-based reference path instead of the kernels"
+    )
     r.add_argument("--json", action="store_true", help="print one JSON object")
     r.set_defaults(func=_cmd_replay)
 

@@ -12,7 +12,8 @@ from quantray.cli._main import main
 from ._util import assert_bars_equal, offline_bars, slice_recording
 
 
-def test_stream_replay_cli_writes_the_three_tables(ray_local, shared_data, tmp_path, capsys):
+@pytest.mark.parametrize("transport", [[], ["--transport", "picows"]], ids=["websockets", "picows"])
+def test_stream_replay_cli_writes_the_three_tables(ray_local, shared_data, tmp_path, capsys, transport):
     path = slice_recording(
         shared_data / "ticks" / "binance_usdm_btcusdt_20240808.jsonl.gz", tmp_path / "usdm.jsonl.gz", 8000
     )
@@ -31,6 +32,7 @@ def test_stream_replay_cli_writes_the_three_tables(ray_local, shared_data, tmp_p
                 "--kill",
                 "signal:20",
                 "--json",
+                *transport,
             ]
         )
         == 0
