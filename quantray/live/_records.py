@@ -365,7 +365,7 @@ def columns_to_signals(cols: SignalColumns) -> list[Signal]:
 
 
 BarColumns = tuple[list[Any], ...]
-_BAR_FIELDS = (
+BAR_FIELDS = (
     "seq",
     "symbol",
     "interval_s",
@@ -389,7 +389,7 @@ def bars_to_columns(bars: list[Bar]) -> BarColumns:
         >>> columns_to_bars(bars_to_columns([b])) == [b]
         True
     """
-    return tuple([getattr(b, f) for b in bars] for f in _BAR_FIELDS)
+    return tuple([getattr(b, f) for b in bars] for f in BAR_FIELDS)
 
 
 def columns_to_bars(cols: BarColumns) -> list[Bar]:

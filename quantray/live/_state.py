@@ -25,7 +25,17 @@ import pyarrow as pa
 from quantray.errors import ConfigError
 from quantray.live._bars import BarBuilder
 from quantray.live._book import BookError, OrderBook
-from quantray.live._records import Bar, BookUpdate, Event, Quote, Record, Trade, table_to_records
+from quantray.live._records import (
+    BAR_FIELDS,
+    Bar,
+    BookUpdate,
+    Event,
+    Quote,
+    Record,
+    Trade,
+    bars_to_columns,
+    table_to_records,
+)
 
 __all__ = ["MarketState", "MarketStateConfig", "StateOutput"]
 
@@ -514,29 +524,14 @@ _BOOK_TOP_SCHEMA = pa.schema(
     ]
 )
 
-_BAR_FIELDS = [
-    "seq",
-    "symbol",
-    "interval_s",
-    "ts_ns",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "vwap",
-    "trades",
-    "recv_ns",
-]
-
 
 def bars_table(bars: list[Bar]) -> pa.Table:
     """Bars as an Arrow table (all fields of :class:`Bar`)."""
-    cols = {f: [getattr(b, f) for b in bars] for f in _BAR_FIELDS}
+    cols = dict(zip(BAR_FIELDS, bars_to_columns(bars), strict=True))
     types = [pa.int64(), pa.string(), pa.int64(), pa.int64()] + [pa.float64()] * 6 + [pa.int64(), pa.int64()]
-    return pa.table(cols, schema=pa.schema(list(zip(_BAR_FIELDS, types, strict=True))))
+    return pa.table(cols, schema=pa.schema(list(zip(BAR_FIELDS, types, strict=True))))
 
 
 def table_to_bars(t: pa.Table) -> list[Bar]:
     d = t.to_pydict()
-    return [Bar(*(d[f][i] for f in _BAR_FIELDS)) for i in range(t.num_rows)]
+    return [Bar(*(d[f][i] for f in BAR_FIELDS)) for i in range(t.num_rows)]
