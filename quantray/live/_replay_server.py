@@ -40,7 +40,7 @@ from quantray.errors import ConfigError
 from quantray.live._book import OrderBook
 from quantray.live._files import detect_binance_market, read_recording
 
-__all__ = ["END_OF_REPLAY", "FaultSpec", "ReplayServer"]
+__all__ = ["END_OF_REPLAY", "FaultSpec", "FaultState", "ReplayServer", "send_with_faults"]
 
 log = logging.getLogger("quantray.live.replay")
 
@@ -170,14 +170,67 @@ def _load(path: str | Path) -> tuple[str, list[_Line]]:
     return market, lines
 
 
-class _Conn:
+class FaultState:
+    """Per-connection fault state: its random stream, messages sent, a message held back for reordering.
+
+    :meth:`step` decides what one message becomes; the caller does the I/O (and counts stalls and aborts when
+    it acts on them), so the Binance server's per-message and pre-framed paths and the venue server inject
+    the same faults with the same random draws.
+    """
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.sent = 0
+        self.held: Any = None
+
+    def step(self, f: FaultSpec, item: Any, stats: dict[str, int]) -> tuple[bool, bool, list[Any]]:
+        """(stall first, abort the connection, the items to send in order) for the next message ``item``."""
+        self.sent += 1
+        stall = bool(f.stall_every and self.sent % f.stall_every == 0)
+        if f.disconnect and self.sent % f.disconnect == 0:
+            return stall, True, []
+        if f.drop and self.rng.random() < f.drop:
+            stats["dropped"] += 1
+            return stall, False, []
+        out = [item]
+        if f.dup and self.rng.random() < f.dup:
+            stats["duplicated"] += 1
+            out.append(item)
+        if self.held is not None:
+            out.append(self.held)
+            self.held = None
+        elif f.reorder and self.rng.random() < f.reorder:
+            stats["reordered"] += 1
+            self.held = out.pop(0)
+        return stall, False, out
+
+
+async def send_with_faults(
+    ws: Any, state: FaultState, f: FaultSpec, text: str, stats: dict[str, int]
+) -> bool:
+    """Send one message over a websocket with the faults of ``f`` (see :meth:`FaultState.step`): stall (the
+    connection stays open and silent), disconnect (abort the TCP connection), drop, duplicate, reorder. False
+    when the connection was aborted."""
+    stall, abort, out = state.step(f, text, stats)
+    if stall:
+        stats["stalls"] += 1
+        await asyncio.sleep(f.stall_s)
+    if abort:
+        stats["aborted"] += 1
+        ws.transport.abort()
+        return False
+    for t in out:
+        await ws.send(t)
+        stats["sent"] += 1
+    return True
+
+
+class _Conn(FaultState):
     def __init__(self, ws: Any, combined: bool, streams: set[str], index: int, faults: FaultSpec) -> None:
+        super().__init__(random.Random(faults.seed * 1_000_003 + index))
         self.ws = ws
         self.combined = combined
         self.streams = streams
-        self.rng = random.Random(faults.seed * 1_000_003 + index)
-        self.sent = 0
-        self.held: str | None = None
         self.queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=256)
 
 
@@ -474,33 +527,7 @@ class ReplayServer:
     async def _send(self, conn: _Conn, line: _Line) -> bool:
         """Send one market message with faults; False when the connection was aborted."""
         text = line.combined if conn.combined else line.raw
-        f = self.faults
-        rng = conn.rng
-        conn.sent += 1
-        if f.stall_every and conn.sent % f.stall_every == 0:
-            self.stats["stalls"] += 1
-            await asyncio.sleep(f.stall_s)
-        if f.disconnect and conn.sent % f.disconnect == 0:
-            self.stats["aborted"] += 1
-            conn.ws.transport.abort()
-            return False
-        if f.drop and rng.random() < f.drop:
-            self.stats["dropped"] += 1
-            return True
-        out = [text]
-        if f.dup and rng.random() < f.dup:
-            self.stats["duplicated"] += 1
-            out.append(text)
-        if conn.held is not None:
-            out.append(conn.held)
-            conn.held = None
-        elif f.reorder and rng.random() < f.reorder:
-            self.stats["reordered"] += 1
-            conn.held = out.pop(0)
-        for t in out:
-            await conn.ws.send(t)
-            self.stats["sent"] += 1
-        return True
+        return await send_with_faults(conn.ws, conn, self.faults, text, self.stats)
 
     async def _pace(self, t0_wall: float, t0_rec: int, line: _Line) -> None:
         if self.speed == "max":
@@ -529,10 +556,9 @@ class ReplayServer:
         random draws), written to the transport in large chunks with flow control."""
         framed = self._framed(conn.combined)
         tr = conn.ws.transport
-        f, rng, stats = self.faults, conn.rng, self.stats
+        f, stats = self.faults, self.stats
         chunk: list[bytes] = []
         size = 0
-        held: bytes | None = None
 
         async def flush() -> bool:
             nonlocal chunk, size
@@ -553,30 +579,17 @@ class ReplayServer:
             fr = framed[i]
             if fr is None or not self._wanted(conn, line):
                 continue
-            conn.sent += 1
-            if f.stall_every and conn.sent % f.stall_every == 0:
+            stall, abort, out = conn.step(f, fr, stats)
+            if stall:
                 if not await flush():
                     return
                 stats["stalls"] += 1
                 await asyncio.sleep(f.stall_s)
-            if f.disconnect and conn.sent % f.disconnect == 0:
+            if abort:
                 await flush()
                 stats["aborted"] += 1
                 tr.abort()
                 return
-            if f.drop and rng.random() < f.drop:
-                stats["dropped"] += 1
-                continue
-            out = [fr]
-            if f.dup and rng.random() < f.dup:
-                stats["duplicated"] += 1
-                out.append(fr)
-            if held is not None:
-                out.append(held)
-                held = None
-            elif f.reorder and rng.random() < f.reorder:
-                stats["reordered"] += 1
-                held = out.pop(0)
             for x in out:
                 chunk.append(x)
                 size += len(x)

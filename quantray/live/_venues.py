@@ -42,7 +42,7 @@ import pandas as pd
 from quantray.errors import ConfigError
 from quantray.live._book import OrderBook
 from quantray.live._records import Bar, BookUpdate, Event, Quote, Record, Trade
-from quantray.live._replay_server import END_OF_REPLAY, FaultSpec
+from quantray.live._replay_server import END_OF_REPLAY, FaultSpec, FaultState, send_with_faults
 
 __all__ = ["AlpacaSession", "CoinbaseSession", "VenueFeed", "VenueReplayServer", "binance_to_venue"]
 
@@ -662,15 +662,6 @@ def binance_to_venue(
     return p
 
 
-class _VenueConn:
-    """Per-connection fault state: its random stream, messages sent, a message held back for reordering."""
-
-    def __init__(self, rng: random.Random) -> None:
-        self.rng = rng
-        self.sent = 0
-        self.held: str | None = None
-
-
 class VenueReplayServer:
     """Serve a Coinbase or Alpaca fixture (``<recv_ns> <server message>`` lines) with the venue's handshake.
 
@@ -746,7 +737,7 @@ class VenueReplayServer:
     async def _handler(self, ws: Any) -> None:
         self._n += 1
         self.stats["connections"] += 1
-        conn = _VenueConn(random.Random(self.faults.seed * 1_000_003 + self._n))
+        conn = FaultState(random.Random(self.faults.seed * 1_000_003 + self._n))
         try:
             if self.venue == "alpaca":
                 await self._alpaca(ws, conn)
@@ -765,46 +756,21 @@ class VenueReplayServer:
         if delay > 0:
             await asyncio.sleep(delay)
 
-    async def _faulty_send(self, ws: Any, text: str, conn: _VenueConn) -> bool:
+    async def _faulty_send(self, ws: Any, text: str, conn: FaultState) -> bool:
         """Send one market message with the configured faults, in :class:`~quantray.live.ReplayServer`'s
         order: stall (sleep ``stall_s`` every ``stall_every`` messages: the connection stays open and silent,
         heartbeats included), disconnect (abort the TCP connection), drop, duplicate, reorder (hold the message
         and send it after the next one). False when the connection was aborted."""
-        f = self.faults
-        conn.sent += 1
-        if f.stall_every and conn.sent % f.stall_every == 0:
-            self.stats["stalls"] += 1
-            await asyncio.sleep(f.stall_s)
-        if f.disconnect and conn.sent % f.disconnect == 0:
-            self.stats["aborted"] += 1
-            ws.transport.abort()
-            return False
-        if f.drop and conn.rng.random() < f.drop:
-            self.stats["dropped"] += 1
-            return True
-        out = [text]
-        if f.dup and conn.rng.random() < f.dup:
-            self.stats["duplicated"] += 1
-            out.append(text)
-        if conn.held is not None:
-            out.append(conn.held)
-            conn.held = None
-        elif f.reorder and conn.rng.random() < f.reorder:
-            self.stats["reordered"] += 1
-            conn.held = out.pop(0)
-        for t in out:
-            await ws.send(t)
-            self.stats["sent"] += 1
-        return True
+        return await send_with_faults(ws, conn, self.faults, text, self.stats)
 
-    async def _end(self, ws: Any, conn: _VenueConn) -> None:
+    async def _end(self, ws: Any, conn: FaultState) -> None:
         if conn.held is not None:  # a message held back for reordering still goes out before the end
             await ws.send(conn.held)
             self.stats["sent"] += 1
             conn.held = None
         await ws.close(1000, END_OF_REPLAY)
 
-    async def _alpaca(self, ws: Any, conn: _VenueConn) -> None:
+    async def _alpaca(self, ws: Any, conn: FaultState) -> None:
         await ws.send(json.dumps([{"T": "success", "msg": "connected"}]))
         auth = json.loads(await ws.recv())
         if auth.get("action") != "auth" or auth.get("key") != self.key or auth.get("secret") != self.secret:
@@ -830,7 +796,7 @@ class VenueReplayServer:
                 await asyncio.sleep(0)
         await self._end(ws, conn)
 
-    async def _coinbase(self, ws: Any, conn: _VenueConn) -> None:
+    async def _coinbase(self, ws: Any, conn: FaultState) -> None:
         subs: set[str] = set()
         book = self.book
         num = 0
