@@ -210,7 +210,10 @@ def main(argv: list[str] | None = None) -> int:
     t_q_sample = time.perf_counter() - t2
     pool.close()
     ctx = mp.get_context("fork")
-    with ctx.Pool(args.cpus, initializer=_init, initargs=(arrs, folds)) as pool:
+    # the baseline gets the same bars quantray evolves on: the discovery segment (its folds end there; the
+    # holdout is for validation only), so neither side computes indicators over bars it never scores
+    disc = {key: arr[:hs] for key, arr in arrs.items()}
+    with ctx.Pool(args.cpus, initializer=_init, initargs=(disc, folds)) as pool:
         pool.map(pandas_fitness, rules[:2])
         t3 = time.perf_counter()
         pool.map(pandas_fitness, rules, chunksize=1)

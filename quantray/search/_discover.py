@@ -382,6 +382,7 @@ class Evaluator:
             sl = np.empty((self.capacity, arrs[3].size))
             for i in range(5):
                 sl[i] = arrs[i]
+            sl[5:].fill(np.nan)  # touch every page now: a first write faults pages in at ~1-10 ms per node
             self.slots[sym] = sl
         self.lru: OrderedDict[str, int] = OrderedDict()
         self.free = list(range(self.capacity - 1, 4, -1))
@@ -403,6 +404,7 @@ class Evaluator:
         for sym, sl in self.slots.items():
             big = np.empty((self.capacity + extra, sl.shape[1]))
             big[: self.capacity] = sl
+            big[self.capacity :].fill(np.nan)
             self.slots[sym] = big
         self.free = list(range(self.capacity + extra - 1, self.capacity - 1, -1)) + self.free
         self.capacity += extra

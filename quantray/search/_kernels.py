@@ -160,8 +160,10 @@ def k_extreme(x, n, sign, out):
 
     Van Herk / Gil-Werman: the series is cut into blocks of n bars; a window ending at bar t is the running
     extreme of t's block up to t, combined with the suffix extreme of the previous block from the window's
-    start. Three branch-free comparisons per bar for any window, O(n) scratch. Among equal values the latest
-    bar's is returned (as a monotonic deque would), so signed zeros come out as they went in.
+    start. Three branch-free comparisons per bar for any window, O(n) scratch. Values are compared as
+    ``sign * x`` (exact: a change of sign), so a minimum is a maximum and the running comparisons carry no
+    multiplication. Among equal values the latest bar's is returned (as a monotonic deque would), so signed
+    zeros come out as they went in.
     """
     m = x.shape[0]
     prev = np.empty(n)
@@ -169,26 +171,26 @@ def k_extreme(x, n, sign, out):
     last_bad = -1
     for s0 in range(0, m, n):
         e0 = min(m, s0 + n)
-        g = x[e0 - 1]
+        g = sign * x[e0 - 1]
         cur[e0 - 1 - s0] = g
         for i in range(e0 - 2, s0 - 1, -1):
-            xi = x[i]
-            g = xi if sign * xi > sign * g else g
+            xi = sign * x[i]
+            g = xi if xi > g else g
             cur[i - s0] = g
-        p = x[s0]
+        p = sign * x[s0]
         for t in range(s0, e0):
-            xt = x[t]
+            xt = sign * x[t]
             if not math.isfinite(xt):
                 last_bad = t
             r = t - s0
-            p = xt if sign * xt >= sign * p else p
+            p = xt if xt >= p else p
             if t - last_bad < n:
                 out[t] = np.nan
             elif r == n - 1:
-                out[t] = p
+                out[t] = sign * p
             else:
                 q = prev[r + 1]
-                out[t] = p if sign * p >= sign * q else q
+                out[t] = sign * (p if p >= q else q)
         prev, cur = cur, prev
 
 
@@ -513,6 +515,55 @@ def all_finite(x):
     return True
 
 
+#: Bars per block of a quiet long run (two scratch rows of this length stay in L1).
+_RUN_BLOCK = 512
+
+
+@njit(cache=True, error_model="numpy")
+def _long_run(
+    c, t0, n_run, cash, pos, eq_prev, peak, max_dd, dd_bars, max_dd_bars, sum_r, sum_r2, sum_dn2, eqs, rs
+):
+    """Mark a held long position to market over bars ``[t0, t0 + n_run)`` exactly as ``sim_bar`` does on a bar
+    without a fill (rf = 0): equity, return, the three return sums, peak and drawdown. Block by block: the
+    equities and returns (independent per bar, so the divisions vectorise) first, then the running sums in
+    bar order, so every sum is the same as the bar-by-bar one. The drawdown clocks count in integers (exact:
+    the engine's float counters hold integers) and the drawdown threshold ``peak * (1 - max_dd)`` is
+    recomputed only when one of its inputs changes. ``eqs`` has ``_RUN_BLOCK + 1`` scratch slots, ``rs``
+    ``_RUN_BLOCK``."""
+    done = 0
+    dd = int(dd_bars)
+    mdd = int(max_dd_bars)
+    thr = peak * (1.0 - max_dd)
+    while done < n_run:
+        nb = min(_RUN_BLOCK, n_run - done)
+        base = t0 + done
+        eqs[0] = eq_prev
+        for i in range(nb):
+            eqs[i + 1] = cash + pos * c[base + i]
+        for i in range(nb):
+            rs[i] = eqs[i + 1] / eqs[i] - 1.0
+        for i in range(nb):
+            r = rs[i]
+            sum_r += r
+            sum_r2 += r * r
+            dn = min(r - 0.0, 0.0)
+            sum_dn2 += dn * dn
+            eq = eqs[i + 1]
+            if eq >= peak:
+                peak = eq
+                dd = 0
+                thr = peak * (1.0 - max_dd)
+            else:
+                dd += 1
+                mdd = max(mdd, dd)
+                if eq < thr:
+                    max_dd = 1.0 - eq / peak
+                    thr = peak * (1.0 - max_dd)
+        eq_prev = eqs[nb]
+        done += nb
+    return eq_prev, peak, max_dd, float(dd), float(mdd), sum_r, sum_r2, sum_dn2
+
+
 @njit(cache=True, error_model="numpy")
 def lean_fold_metrics(
     target, o, c, bounds, finite, next_open, fees, slippage, fixed_fee, init_cash, ann, out
@@ -529,6 +580,8 @@ def lean_fold_metrics(
     shape (n_folds, N_METRICS).
     """
     cfg = (next_open, fees, slippage, fixed_fee, 0.0, 0.0, 0.0)
+    eqs = np.empty(_RUN_BLOCK + 1)
+    rs = np.empty(_RUN_BLOCK)
     for k in range(bounds.shape[0]):
         s = bounds[k, 0]
         e = bounds[k, 1]
@@ -584,7 +637,28 @@ def lean_fold_metrics(
                         max_dd = 1.0 - eq / peak
                 t = last + 1
                 continue
-            # bars with a position or an order go through the engine's bar step until flat again
+            if pos > 0.0 and work == 0.0 and (pend if next_open else tg) == 1.0:
+                # a run of quiet long bars [t, last]: long, nothing worked, and the order to fill at t keeps
+                # the position, so every bar only marks to market (the same operations as ``sim_bar``'s)
+                u = t
+                while u < e and target[u] != 0:
+                    u += 1
+                if next_open:
+                    last = u if u < e else e - 1
+                    pend = float(target[last])
+                else:
+                    last = u - 1
+                n_run = last - t + 1
+                eq_prev, peak, max_dd, dd_bars, max_dd_bars, sum_r, sum_r2, sum_dn2 = _long_run(
+                    c, t, n_run, cash, pos, eq_prev, peak, max_dd, dd_bars, max_dd_bars, sum_r, sum_r2,
+                    sum_dn2, eqs, rs,
+                )  # fmt: skip
+                n_upd += float(n_run)  # += 1.0 per bar: exact in float64 (integers < 2**53)
+                expo += float(n_run)
+                t = last + 1
+                continue
+            # bars where an order may fill go through the engine's bar step until flat again, or until a quiet
+            # long run of at least two bars starts (shorter runs are cheaper here)
             stop = e
             for t2 in range(t, e):
                 tg = float(target[t2])
@@ -646,9 +720,18 @@ def lean_fold_metrics(
                     tflow,
                     n_upd,
                 )
-                if pos == 0.0 and work == 0.0:
-                    stop = t2 + 1
-                    break
+                if work == 0.0:
+                    if pos == 0.0:
+                        stop = t2 + 1
+                        break
+                    if (
+                        pos > 0.0
+                        and t2 + 2 < e
+                        and target[t2 + 1] != 0
+                        and (pend == 1.0 if next_open else target[t2 + 2] != 0)
+                    ):
+                        stop = t2 + 1
+                        break
             t = stop
         finish_metrics(
             out[k],
