@@ -6,8 +6,12 @@ Both sides use ``TPESampler(seed=0, multivariate=True)`` over the same step-inde
 
 * plain Optuna: ``study.optimize`` in this process, one trial at a time.
 * Tune: :func:`quantray.search.tune` (OptunaSearch behind a ConcurrencyLimiter, ``reuse_actors=True``, no
-  scheduler, JSON/CSV result logging on, local storage) on an embedded local Ray with 2 CPUs; measured both
-  with 1 and 2 concurrent trials.
+  scheduler, JSON/CSV result logging on, TensorBoard event files off as in quantray's default, local storage)
+  on an embedded local Ray with 2 CPUs; measured both with 1 and 2 concurrent trials.
+
+Where the rest goes (py-spy on the driver): Tune's controller loop, OptunaSearch's ask/tell, the trial registry
+lookups in Ray's GCS and the JSON/CSV writers. TensorBoard's event writer (a queue and a thread per trial) cost
+another ~10 ms per trial before quantray made it opt-in (``tensorboard=True`` / ``--tensorboard``).
 
 overhead per trial = (Tune wall time - plain Optuna wall time) / trials. Target <= 50 ms (a known Tune +
 Optuna issue reports 41 s vs 9 s for 100 trivial trials, i.e. 320 ms per trial).

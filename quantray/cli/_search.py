@@ -186,6 +186,7 @@ def _cmd_tune(args: argparse.Namespace) -> int:
         storage_path=args.storage,
         storage_options=_json_mapping(args.storage_options, "--storage-options"),
         snapshot_s=args.snapshot_s,
+        tensorboard=args.tensorboard,
         name=args.name,
         execution=_exec_config(args),
     )
@@ -467,6 +468,11 @@ def add_search_parsers(subparsers: Any, parser_class: type[argparse.ArgumentPars
         "--snapshot-s",
         type=float,
         help="seconds between experiment-state snapshots (default: Tune's adaptive period, >= 10 s)",
+    )
+    t.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also write TensorBoard event files per trial (JSON and CSV logs are always written)",
     )
     t.add_argument("--name", help="experiment name (default tune-<strategy>)")
     t.add_argument(

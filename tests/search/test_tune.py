@@ -6,6 +6,7 @@ s3:// (a moto server on loopback) and finishes every trial exactly once."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import glob
 import io
 import json
@@ -92,6 +93,20 @@ def test_grid_multi_objective_pareto_front_and_out_of_sample_scores(ray_local, t
     assert (tmp_path / "grid" / "pareto.csv").is_file()
     with pytest.raises(ConfigError, match="exists"):
         tune(sample_path(), cfg, symbols=["MSFT"])  # never silently mixed with an old run
+    # per trial: JSON and CSV logs, no TensorBoard event files unless asked for
+    trial_dirs = [d for d in (tmp_path / "grid").iterdir() if d.is_dir()]
+    assert len(trial_dirs) == 6
+    for d in trial_dirs:
+        assert (d / "result.json").stat().st_size > 0 and (d / "progress.csv").stat().st_size > 0
+        assert not list(d.glob("events.out.tfevents*"))
+    assert "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS" not in os.environ  # scoped to the run
+    tb = dataclasses.replace(cfg, space={"fast": (5, 10, 5), "slow": (50, 50, 50)}, name="grid-tb",
+                             tensorboard=True)  # fmt: skip
+    tune(sample_path(), tb, symbols=["MSFT"])
+    tb_dirs = [d for d in (tmp_path / "grid-tb").iterdir() if d.is_dir()]
+    assert len(tb_dirs) == 2 and all(list(d.glob("events.out.tfevents*")) for d in tb_dirs)
+    with pytest.raises(ConfigError, match="tensorboard"):
+        dataclasses.replace(cfg, tensorboard="yes")
 
 
 def _complete(path: Path, folds: int) -> dict[str, float]:
