@@ -515,52 +515,34 @@ def all_finite(x):
     return True
 
 
-#: Bars per block of a quiet long run (two scratch rows of this length stay in L1).
-_RUN_BLOCK = 512
-
-
 @njit(cache=True, error_model="numpy")
-def _long_run(
-    c, t0, n_run, cash, pos, eq_prev, peak, max_dd, dd_bars, max_dd_bars, sum_r, sum_r2, sum_dn2, eqs, rs
-):
+def _long_run(c, t0, n_run, cash, pos, eq_prev, peak, max_dd, dd_bars, max_dd_bars, sum_r, sum_r2, sum_dn2):
     """Mark a held long position to market over bars ``[t0, t0 + n_run)`` exactly as ``sim_bar`` does on a bar
-    without a fill (rf = 0): equity, return, the three return sums, peak and drawdown. Block by block: the
-    equities and returns (independent per bar, so the divisions vectorise) first, then the running sums in
-    bar order, so every sum is the same as the bar-by-bar one. The drawdown clocks count in integers (exact:
-    the engine's float counters hold integers) and the drawdown threshold ``peak * (1 - max_dd)`` is
-    recomputed only when one of its inputs changes. ``eqs`` has ``_RUN_BLOCK + 1`` scratch slots, ``rs``
-    ``_RUN_BLOCK``."""
-    done = 0
+    without a fill (rf = 0): equity, return, the three return sums, peak and drawdown, in bar order (so every
+    sum is the bar-by-bar one). The drawdown clocks count in integers (exact: the engine's float counters
+    hold integers) and the drawdown threshold ``peak * (1 - max_dd)`` is recomputed only when one of its
+    inputs changes."""
     dd = int(dd_bars)
     mdd = int(max_dd_bars)
     thr = peak * (1.0 - max_dd)
-    while done < n_run:
-        nb = min(_RUN_BLOCK, n_run - done)
-        base = t0 + done
-        eqs[0] = eq_prev
-        for i in range(nb):
-            eqs[i + 1] = cash + pos * c[base + i]
-        for i in range(nb):
-            rs[i] = eqs[i + 1] / eqs[i] - 1.0
-        for i in range(nb):
-            r = rs[i]
-            sum_r += r
-            sum_r2 += r * r
-            dn = min(r - 0.0, 0.0)
-            sum_dn2 += dn * dn
-            eq = eqs[i + 1]
-            if eq >= peak:
-                peak = eq
-                dd = 0
+    for t in range(t0, t0 + n_run):
+        eq = cash + pos * c[t]
+        r = eq / eq_prev - 1.0
+        eq_prev = eq
+        sum_r += r
+        sum_r2 += r * r
+        dn = min(r - 0.0, 0.0)
+        sum_dn2 += dn * dn
+        if eq >= peak:
+            peak = eq
+            dd = 0
+            thr = peak * (1.0 - max_dd)
+        else:
+            dd += 1
+            mdd = max(mdd, dd)
+            if eq < thr:
+                max_dd = 1.0 - eq / peak
                 thr = peak * (1.0 - max_dd)
-            else:
-                dd += 1
-                mdd = max(mdd, dd)
-                if eq < thr:
-                    max_dd = 1.0 - eq / peak
-                    thr = peak * (1.0 - max_dd)
-        eq_prev = eqs[nb]
-        done += nb
     return eq_prev, peak, max_dd, float(dd), float(mdd), sum_r, sum_r2, sum_dn2
 
 
@@ -580,8 +562,6 @@ def lean_fold_metrics(
     shape (n_folds, N_METRICS).
     """
     cfg = (next_open, fees, slippage, fixed_fee, 0.0, 0.0, 0.0)
-    eqs = np.empty(_RUN_BLOCK + 1)
-    rs = np.empty(_RUN_BLOCK)
     for k in range(bounds.shape[0]):
         s = bounds[k, 0]
         e = bounds[k, 1]
@@ -651,7 +631,7 @@ def lean_fold_metrics(
                 n_run = last - t + 1
                 eq_prev, peak, max_dd, dd_bars, max_dd_bars, sum_r, sum_r2, sum_dn2 = _long_run(
                     c, t, n_run, cash, pos, eq_prev, peak, max_dd, dd_bars, max_dd_bars, sum_r, sum_r2,
-                    sum_dn2, eqs, rs,
+                    sum_dn2,
                 )  # fmt: skip
                 n_upd += float(n_run)  # += 1.0 per bar: exact in float64 (integers < 2**53)
                 expo += float(n_run)
