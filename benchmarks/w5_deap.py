@@ -18,19 +18,20 @@ individual, and the baseline's GA time is extrapolated with that same count), of
 (plus loading, the holdout validation with DSR/PBO and registration, which the baseline does not do at all),
 and of its evaluation alone on a fixed sample of rules through fresh evaluators (cold caches); the baseline's
 evaluations/s on the same sample of rules (a full baseline GA would take minutes; its time is extrapolated
-from that rate). The sample is the hall of fame of the quantray run (10 evolved rules).
+from that rate). The sample is the hall of fame of the quantray run (10 evolved rules). Both sides compute on
+the same bars: the discovery segment (the first 700,000; the folds end there and the holdout is only for
+validation). Until 2026-11-25 the baseline computed its indicators over all 1,000,000 bars, which made it
+~1.5x slower than it needs to be and the ratio that much higher.
 
-Where the time goes (1,000,000 bars, 2 evaluators, measured on 2 quiet shared cores): evolution reads only the
-discovery segment (the first 700,000 bars; indicators are causal, so values are exact). Per distinct rule
-~9.3-9.4 ms of evaluator CPU (~6.3-7.3 ms for one evaluator alone: the two share the memory bus): the nodes
-it lacks (~3.1 of its ~5.4 distinct nodes miss the cache, ~42 % hit; each miss is a pass over the bars: sma ~2 ms, ema ~2.2, rsi ~2.5, highest/lowest ~2.6-2.8, lag/comparisons
-~0.6-0.8 once inputs come from memory; two independent sma/ema rows share one loop, ~1.5-1.8x), then its
-target (a root comparison is computed straight into it) and the fold simulation (~2.4 ms; flat runs in O(1),
-other bars through the engine's ``sim_bar``, bit for bit the engine's result). The evolution's wall time is
-~4.8-4.9 s for ~7.6-7.7 s of evaluator CPU on 2 CPUs: the rest is the driver's per-generation work (variation,
-routing, ~0.45 s in all) and the generation barrier. Closing the gap to 20x would need ~2x less CPU per rule:
-less memory traffic per node (boolean nodes as bytes, a rule's nodes streamed block by block instead of whole
-arrays) and a cheaper long-position bar step (latency-bound: ~3.6 ns/bar).
+Where the time goes (1,000,000 bars, 2 evaluators, 2 quiet shared cores), ~5.7 ms of evaluator CPU per
+distinct rule, replayed kernel by kernel: the fold simulation ~2.2 ms (flat runs in O(1); quiet long runs
+marked to market in one tight pass, ~1.4 ns/bar; bars with a fill through the engine's ``sim_bar``; GA targets
+switch ~18,000 times per rule), highest/lowest ~0.8 (van Herk, ~1.6 ms per node), rsi ~0.65 (~2.2 ms per node:
+two divisions per bar), sma/ema ~1.1 (latency-bound running sums; two independent rows share one loop), lag
+and arithmetic ~0.2, the target ~0.3. ~3.1 nodes per rule miss the node cache (~42 % hit). Node memory is
+faulted in when an evaluator starts: a first write to a fresh 5.6 MB node cost 1-10 ms in this VM, ~1.5 ms per
+rule before. The evolution's wall time is ~2.8 s for ~4.7 s of evaluator CPU on 2 CPUs; the rest is the
+driver's per-generation work (variation, routing) and the generation barrier.
 
     python -m benchmarks.w5_deap                   # full size (~1 min on 2 cores)
     python -m benchmarks.w5_deap --bars 200000 --generations 5 --sample 8   # quick

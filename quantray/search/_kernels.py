@@ -551,7 +551,8 @@ def lean_fold_metrics(
     target, o, c, bounds, finite, next_open, fees, slippage, fixed_fee, init_cash, ann, out
 ):
     """:func:`fold_metrics` for a long/flat ``target`` (0 or 1, int8), specialised for the GA: same results
-    bit for bit, O(1) work per run of flat bars.
+    bit for bit, O(1) work per run of flat bars, a tight mark-to-market loop (:func:`_long_run`) per run of
+    quiet long bars.
 
     A bar where an order may fill (the target differs from the held side, or an order is still worked) runs
     the engine's own ``sim_bar``. Any other bar is "quiet": ``sim_bar`` would only place the next order and
