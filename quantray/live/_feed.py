@@ -364,15 +364,7 @@ class BinanceFeed:
                 if self._stop:
                     break
                 failures += 1
-                if cfg.max_reconnects is not None and failures > cfg.max_reconnects:
-                    raise ConnectionError(f"feed {cfg.ws_url}: gave up after {cfg.max_reconnects} reconnects")
-                d = min(cfg.backoff_max_s, cfg.backoff_initial_s * 2 ** (failures - 1))
-                delay = d / 2 + self.rng.random() * d / 2
-                self.delays.append(delay)
-                self.session.events.append(
-                    Event(time.time_ns(), "reconnect", "", {"attempt": failures, "delay_s": delay}, "feed")
-                )
-                await asyncio.sleep(delay)
+                await self._back_off(failures)
             await self._flush_fast(pending)
 
     # ------------------------------------------------------------------ reference path
@@ -442,16 +434,22 @@ class BinanceFeed:
                 if self._stop:
                     break
                 failures += 1
-                if cfg.max_reconnects is not None and failures > cfg.max_reconnects:
-                    raise ConnectionError(f"feed {cfg.ws_url}: gave up after {cfg.max_reconnects} reconnects")
-                d = min(cfg.backoff_max_s, cfg.backoff_initial_s * 2 ** (failures - 1))
-                delay = d / 2 + self.rng.random() * d / 2
-                self.delays.append(delay)
-                self.session.events.append(
-                    Event(time.time_ns(), "reconnect", "", {"attempt": failures, "delay_s": delay}, "feed")
-                )
-                await asyncio.sleep(delay)
+                await self._back_off(failures)
             await self._flush(batch)
+
+    async def _back_off(self, failures: int) -> None:
+        """Before reconnect attempt ``failures``: give up past ``max_reconnects``, else wait a jittered
+        exponential delay (recorded in ``delays`` and as a ``reconnect`` event)."""
+        cfg = self.config
+        if cfg.max_reconnects is not None and failures > cfg.max_reconnects:
+            raise ConnectionError(f"feed {cfg.ws_url}: gave up after {cfg.max_reconnects} reconnects")
+        d = min(cfg.backoff_max_s, cfg.backoff_initial_s * 2 ** (failures - 1))
+        delay = d / 2 + self.rng.random() * d / 2
+        self.delays.append(delay)
+        self.session.events.append(
+            Event(time.time_ns(), "reconnect", "", {"attempt": failures, "delay_s": delay}, "feed")
+        )
+        await asyncio.sleep(delay)
 
     async def _finish(self, batch: list[Record]) -> None:
         """End of replay: backfill trailing trades, then a snapshot if the server's book is ahead of ours

@@ -512,17 +512,7 @@ _RQ_SCHEMA = pa.schema(
         ("ask_size", pa.float64()),
     ]
 )
-_BOOK_TOP_SCHEMA = pa.schema(
-    [
-        ("ts", pa.int64()),
-        ("symbol", pa.string()),
-        ("update_id", pa.int64()),
-        ("bid", pa.float64()),
-        ("bid_size", pa.float64()),
-        ("ask", pa.float64()),
-        ("ask_size", pa.float64()),
-    ]
-)
+_BOOK_TOP_SCHEMA = pa.schema([pa.field("ts", pa.int64()), *_RQ_SCHEMA])
 
 
 def bars_table(bars: list[Bar]) -> pa.Table:

@@ -895,11 +895,8 @@ def _snapshot_period(seconds: float | None) -> Any:
     if seconds is None or key in os.environ:
         yield
         return
-    os.environ[key] = repr(float(seconds))
-    try:
+    with _env(key, repr(float(seconds))):
         yield
-    finally:
-        os.environ.pop(key, None)
 
 
 def _write_table(store: ExperimentStore, df: pd.DataFrame, fs_path: str) -> None:
