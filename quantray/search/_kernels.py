@@ -23,8 +23,9 @@ import math
 
 import numpy as np
 from numba import njit
+from numba.cpython.unsafe.numbers import trailing_zeros
 
-from quantray.engine._sim import N_METRICS, finish_metrics, sim_bar
+from quantray.engine._sim import N_METRICS, _close_trade, finish_metrics, sim_bar
 
 OP_OPEN = 0
 OP_HIGH = 1
@@ -546,23 +547,84 @@ def _long_run(c, t0, n_run, cash, pos, eq_prev, peak, max_dd, dd_bars, max_dd_ba
     return eq_prev, peak, max_dd, float(dd), float(mdd), sum_r, sum_r2, sum_dn2
 
 
+_ONES = np.uint64(0x0101010101010101)
+_ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+@njit(cache=True, inline="always")
+def _run_end(target, w, j, jend, v):
+    """First index in ``[j, jend)`` where ``target`` (0/1 bytes; ``w``: its whole 8-byte words) is not ``v``,
+    else ``jend``; eight bars per comparison, the first differing byte found by counting trailing zeros."""
+    if j >= jend:
+        return jend
+    pat = _ONES if v else np.uint64(0)
+    wi = j >> 3
+    nw = w.shape[0]
+    if wi < nw:
+        x = (w[wi] ^ pat) & (_ALL << np.uint64((j & 7) << 3))  # bytes before j do not count
+        while x == np.uint64(0):
+            wi += 1
+            if wi >= nw or (wi << 3) >= jend:
+                break
+            x = w[wi] ^ pat
+        if x != np.uint64(0) and wi < nw:
+            j2 = (wi << 3) + (int(trailing_zeros(x)) >> 3)
+            return j2 if j2 < jend else jend
+        j = wi << 3
+    while j < jend and target[j] == v:  # the bytes after the last whole word
+        j += 1
+    return j if j < jend else jend
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _mark(ct, cash, pos, eq_prev, peak, max_dd, dd_bars, max_dd_bars, sum_r, sum_r2, sum_dn2, expo, n_upd):
+    """``sim_bar``'s mark to market at the close (rf = 0), operation for operation."""
+    eq = cash + pos * ct
+    if pos != 0.0 or eq != eq_prev:
+        r = eq / eq_prev - 1.0
+        sum_r += r
+        sum_r2 += r * r
+        dn = min(r - 0.0, 0.0)
+        sum_dn2 += dn * dn
+        n_upd += 1.0
+        eq_prev = eq
+    if pos != 0.0:
+        expo += 1.0
+    if eq >= peak:
+        peak = eq
+        dd_bars = 0.0
+    else:
+        dd_bars += 1.0
+        if dd_bars > max_dd_bars:
+            max_dd_bars = dd_bars
+        if eq < peak * (1.0 - max_dd):
+            max_dd = 1.0 - eq / peak
+    return eq_prev, peak, max_dd, dd_bars, max_dd_bars, sum_r, sum_r2, sum_dn2, expo, n_upd
+
+
 @njit(cache=True, error_model="numpy")
 def lean_fold_metrics(
     target, o, c, bounds, finite, next_open, fees, slippage, fixed_fee, init_cash, ann, out
 ):
     """:func:`fold_metrics` for a long/flat ``target`` (0 or 1, int8), specialised for the GA: same results
-    bit for bit, O(1) work per run of flat bars, a tight mark-to-market loop (:func:`_long_run`) per run of
-    quiet long bars.
+    bit for bit, with work per run of bars rather than per bar where nothing can happen.
 
-    A bar where an order may fill (the target differs from the held side, or an order is still worked) runs
-    the engine's own ``sim_bar``. Any other bar is "quiet": ``sim_bar`` would only place the next order and
-    mark to market. A run of L quiet flat bars is one step: the equity is the cash (finite closes: ``cash + 0.0 * close == cash``, equal
-    to the last marked equity, so no return is booked), the drawdown clock advances by L bars (exact integer
-    arithmetic) and the drawdown test, whose inputs do not change within the run, is evaluated once. A fold
-    whose closes are not all finite (``finite`` False: see :func:`all_finite`) is run bar by bar. ``out`` has
-    shape (n_folds, N_METRICS).
+    The bars of a fold are cut into runs whose order to fill has one side v (with ``next_open`` the order
+    filled at bar t is the target of bar t-1; the fold starts flat with no order); run ends are found eight
+    bars at a time (:func:`_run_end`). The first bar of a run whose side differs from the position fills the
+    all-in entry or the full exit with ``sim_bar``'s own operations (no participation cap or impact here) and
+    marks to market (:func:`_mark`). Every other bar of the run is "quiet": a run of L flat bars is one step
+    (the equity is the cash: ``cash + 0.0 * close == cash`` for finite closes, equal to the last marked
+    equity, so no return is booked; the drawdown clock advances by L bars, exact integer arithmetic; the
+    drawdown test, whose inputs do not change, runs once), a run of long bars is marked to market in one
+    tight loop (:func:`_long_run`). Anything else (a fill the fast path does not cover: cash below the fixed
+    fee, fees above the proceeds, an order still worked; or a fold whose closes are not all finite,
+    ``finite`` False: see :func:`all_finite`) runs the engine's ``sim_bar`` bar by bar until the position
+    holds the run's side again. ``out`` has shape (n_folds, N_METRICS).
     """
     cfg = (next_open, fees, slippage, fixed_fee, 0.0, 0.0, 0.0)
+    n = target.shape[0]
+    w = target[: n - (n & 7)].view(np.uint64)
     for k in range(bounds.shape[0]):
         s = bounds[k, 0]
         e = bounds[k, 1]
@@ -588,61 +650,61 @@ def lean_fold_metrics(
         n_upd = 0.0
         t = s
         while t < e:
-            tg = float(target[t])
-            if (
+            # the run [t, b) of bars whose order to fill has side v
+            if next_open:
+                v = 0 if t == s else int(target[t - 1])
+                b = _run_end(target, w, t, e - 1, v) + 1
+            else:
+                v = int(target[t])
+                b = _run_end(target, w, t + 1, e, v)
+            q = t
+            if finite and work == 0.0:
+                price = o[t] if next_open else c[t]
+                if v == 1 and pos == 0.0:
+                    # sim_bar's all-in entry: want = avail / adj0, then _buy(qty=inf) buys max_req / adj with
+                    # max_req == avail and adj == adj0 (``1 + slippage + 0.0``), so qty == want
+                    adj0 = price * (1.0 + slippage)
+                    avail = (cash - fixed_fee) / (1.0 + fees)
+                    want = avail / adj0 if avail > 0.0 else 0.0
+                    if want > 0.0 and want != np.inf:
+                        n_trades += 1.0
+                        tflow = 0.0
+                        tflow += 0.0 - cash
+                        cash = 0.0
+                        pos = pos + want
+                        q = t + 1
+                elif v == 0 and pos > 0.0:
+                    # sim_bar's full exit: _sell(qty = |pos|), unless the fees would exceed the proceeds
+                    qty = pos
+                    adj = price * (1.0 - slippage - 0.0)
+                    acq = qty * adj
+                    fee = acq * fees + fixed_fee
+                    if not (acq - fee < 0.0):
+                        cash2 = cash + acq - fee
+                        pos2 = pos - qty
+                        tflow += cash2 - cash
+                        cash = cash2
+                        pos = pos2
+                        if abs(pos) <= 1e-12 * qty:
+                            pos = 0.0
+                            n_closed, n_wins, gp, gl = _close_trade(tflow, n_closed, n_wins, gp, gl)
+                            tflow = 0.0
+                        else:
+                            work = 1.0
+                        q = t + 1
+                if q > t:
+                    eq_prev, peak, max_dd, dd_bars, max_dd_bars, sum_r, sum_r2, sum_dn2, expo, n_upd = _mark(
+                        c[t], cash, pos, eq_prev, peak, max_dd, dd_bars, max_dd_bars, sum_r, sum_r2, sum_dn2,
+                        expo, n_upd,
+                    )  # fmt: skip
+            # bars of the run where an order may still fill go through the engine's bar step
+            while q < b and not (
                 finite
-                and pos == 0.0
                 and work == 0.0
-                and cash == eq_prev
-                and (pend if next_open else tg) == 0.0
+                and ((v == 1 and pos > 0.0) or (v == 0 and pos == 0.0 and cash == eq_prev))
             ):
-                # a run of quiet flat bars [t, last]: flat, nothing worked, and no order to fill at t
-                u = t
-                while u < e and target[u] == 0:
-                    u += 1
                 if next_open:
-                    last = u if u < e else e - 1  # the bar that sets the next order is still quiet
-                    pend = float(target[last])
-                else:
-                    last = u - 1
-                n_run = float(last - t + 1)
-                eq = cash
-                if eq >= peak:
-                    peak = eq
-                    dd_bars = 0.0
-                else:
-                    dd_bars += n_run
-                    if dd_bars > max_dd_bars:
-                        max_dd_bars = dd_bars
-                    if eq < peak * (1.0 - max_dd):
-                        max_dd = 1.0 - eq / peak
-                t = last + 1
-                continue
-            if pos > 0.0 and work == 0.0 and (pend if next_open else tg) == 1.0:
-                # a run of quiet long bars [t, last]: long, nothing worked, and the order to fill at t keeps
-                # the position, so every bar only marks to market (the same operations as ``sim_bar``'s)
-                u = t
-                while u < e and target[u] != 0:
-                    u += 1
-                if next_open:
-                    last = u if u < e else e - 1
-                    pend = float(target[last])
-                else:
-                    last = u - 1
-                n_run = last - t + 1
-                eq_prev, peak, max_dd, dd_bars, max_dd_bars, sum_r, sum_r2, sum_dn2 = _long_run(
-                    c, t, n_run, cash, pos, eq_prev, peak, max_dd, dd_bars, max_dd_bars, sum_r, sum_r2,
-                    sum_dn2,
-                )  # fmt: skip
-                n_upd += float(n_run)  # += 1.0 per bar: exact in float64 (integers < 2**53)
-                expo += float(n_run)
-                t = last + 1
-                continue
-            # bars where an order may fill go through the engine's bar step until flat again, or until a quiet
-            # long run of at least two bars starts (shorter runs are cheaper here)
-            stop = e
-            for t2 in range(t, e):
-                tg = float(target[t2])
+                    pend = 0.0 if q == s else float(target[q - 1])
                 (
                     cash,
                     pos,
@@ -672,10 +734,10 @@ def lean_fold_metrics(
                     _p2,
                     _f2,
                 ) = sim_bar(
-                    t2 - s,
-                    tg,
-                    o[t2],
-                    c[t2],
+                    q - s,
+                    float(target[q]),
+                    o[q],
+                    c[q],
                     0.0,
                     0.0,
                     0.0,
@@ -701,19 +763,28 @@ def lean_fold_metrics(
                     tflow,
                     n_upd,
                 )
-                if work == 0.0:
-                    if pos == 0.0:
-                        stop = t2 + 1
-                        break
-                    if (
-                        pos > 0.0
-                        and t2 + 2 < e
-                        and target[t2 + 1] != 0
-                        and (pend == 1.0 if next_open else target[t2 + 2] != 0)
-                    ):
-                        stop = t2 + 1
-                        break
-            t = stop
+                q += 1
+            if q < b:  # the quiet rest of the run
+                n_run = b - q
+                if v == 0:
+                    eq = cash
+                    if eq >= peak:
+                        peak = eq
+                        dd_bars = 0.0
+                    else:
+                        dd_bars += float(n_run)
+                        if dd_bars > max_dd_bars:
+                            max_dd_bars = dd_bars
+                        if eq < peak * (1.0 - max_dd):
+                            max_dd = 1.0 - eq / peak
+                else:
+                    eq_prev, peak, max_dd, dd_bars, max_dd_bars, sum_r, sum_r2, sum_dn2 = _long_run(
+                        c, q, n_run, cash, pos, eq_prev, peak, max_dd, dd_bars, max_dd_bars, sum_r, sum_r2,
+                        sum_dn2,
+                    )  # fmt: skip
+                    n_upd += float(n_run)  # += 1.0 per bar: exact in float64 (integers < 2**53)
+                    expo += float(n_run)
+            t = b
         finish_metrics(
             out[k],
             e - s,
