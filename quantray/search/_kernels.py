@@ -568,7 +568,7 @@ def _run_end(target, w, j, jend, v):
                 break
             x = w[wi] ^ pat
         if x != np.uint64(0) and wi < nw:
-            j2 = (wi << 3) + (int(trailing_zeros(x)) >> 3)
+            j2 = (wi << 3) + (int(trailing_zeros(x)) >> 3)  # type: ignore[call-arg]  # a numba intrinsic
             return j2 if j2 < jend else jend
         j = wi << 3
     while j < jend and target[j] == v:  # the bytes after the last whole word
