@@ -155,9 +155,100 @@ def k_rsi(x, n, out):
             out[t] = _fin(100.0 - 100.0 / (1.0 + g / lo))
 
 
+#: Bars per block of the doubling rolling extreme (its two scratch rows stay in the L1/L2 cache).
+_EXT_BLOCK = 4096
+
+
 @njit(cache=True)
 def k_extreme(x, n, sign, out):
-    """Rolling max (sign=1) or min (sign=-1) of the last n values; NaN unless all n are defined.
+    """Rolling max (sign=1) or min (sign=-1) of the last n values; NaN unless all n are defined. Among equal
+    values the latest bar's is returned (as a monotonic deque would), so signed zeros come out as they went in.
+
+    A series whose undefined values are all leading (an indicator's warm-up; raw prices) takes the doubling
+    path (:func:`_extreme_doubling`, vectorised passes); any other series the blocked van Herk scan
+    (:func:`_extreme_vh`). Both give the same values bit for bit.
+    """
+    f0 = _undefined_prefix(x)
+    if f0 >= 0:
+        _extreme_doubling(x, n, sign > 0.0, f0, out)
+    else:
+        _extreme_vh(x, n, sign, out)
+
+
+@njit(cache=True)
+def _undefined_prefix(x):
+    """Length of the leading run of non-finite values of ``x`` when no other value is non-finite, else -1
+    (branch-free, so it vectorises)."""
+    cnt = 0
+    last = -1
+    for t in range(x.shape[0]):
+        bad = not math.isfinite(x[t])
+        cnt += int(bad)
+        last = max(last, t if bad else -1)
+    return last + 1 if cnt == last + 1 else -1
+
+
+@njit(cache=True)
+def _later_extreme(src, so, dst, do, k, i0, i1, mx):
+    """``dst[do+i]`` = the max (``mx``) or min of ``src[so+i-k]`` and ``src[so+i]``, the later one on a tie, for
+    i in [i0, i1), i0 >= k. Unsigned indices: numba adds no negative-index test, so the loop vectorises."""
+    u = np.uint64(so)
+    v = np.uint64(do)
+    kk = np.uint64(k)
+    if mx:
+        for i in range(np.uint64(i0), np.uint64(i1)):
+            a = src[u + i - kk]
+            b = src[u + i]
+            dst[v + i] = a if a > b else b
+    else:
+        for i in range(np.uint64(i0), np.uint64(i1)):
+            a = src[u + i - kk]
+            b = src[u + i]
+            dst[v + i] = a if a < b else b
+
+
+@njit(cache=True)
+def _extreme_doubling(x, n, mx, f0, out):
+    """Rolling extreme of ``x`` whose values from ``f0`` on are all finite, block by block: with p the largest
+    power of two <= n, the extreme of the 2k bars ending at i is that of the k ending at i-k and the k ending
+    at i (log2 p passes), and a window of n bars is covered by the two p-bar windows ending at i-(n-p) and i.
+    Every combination keeps the later value on a tie, so the latest bar's value among equal ones wins, as in
+    the van Herk scan. Each block of ``_EXT_BLOCK`` outputs recomputes the n-1 bars before it."""
+    m = x.shape[0]
+    p = 1
+    while 2 * p <= n:
+        p *= 2
+    h = n - 1
+    d = n - p
+    a = np.empty(_EXT_BLOCK + h)
+    b = np.empty(_EXT_BLOCK + h)
+    for t in range(min(m, f0 + h)):
+        out[t] = np.nan
+    b0 = f0 + h
+    while b0 < m:
+        b1 = min(m, b0 + _EXT_BLOCK)
+        s0 = b0 - h  # the block's first input bar
+        ln = b1 - s0
+        if p == 1:
+            _later_extreme(x, s0, out, s0, d, h, ln, mx)
+        else:
+            _later_extreme(x, s0, a, 0, 1, 1, ln, mx)  # a[i]: the 2 bars ending at s0 + i
+            k = 2
+            in_a = True
+            while k < p:  # 2k bars ending at i, valid from i = 2k - 1
+                if in_a:
+                    _later_extreme(a, 0, b, 0, k, 2 * k - 1, ln, mx)
+                else:
+                    _later_extreme(b, 0, a, 0, k, 2 * k - 1, ln, mx)
+                in_a = not in_a
+                k *= 2
+            _later_extreme(a if in_a else b, 0, out, s0, d, h, ln, mx)
+        b0 = b1
+
+
+@njit(cache=True)
+def _extreme_vh(x, n, sign, out):
+    """:func:`k_extreme` for any series (undefined values anywhere).
 
     Van Herk / Gil-Werman: the series is cut into blocks of n bars; a window ending at bar t is the running
     extreme of t's block up to t, combined with the suffix extreme of the previous block from the window's

@@ -238,6 +238,30 @@ def test_rolling_extreme_is_bit_identical_to_a_deque(x: list[float], n: int, sig
     assert np.array_equal(got[ok].view(np.int64), want[ok].view(np.int64))
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    size=st.sampled_from([1, 7, 300, 4097, 9000]),  # 4096 outputs per block: block edges are crossed
+    warmup=st.sampled_from([0, 1, 13, 250]),
+    n=st.sampled_from([1, 2, 3, 5, 10, 14, 20, 30, 50, 100, 200]),
+    sign=st.sampled_from([1.0, -1.0]),
+)
+def test_rolling_extreme_of_a_series_defined_after_its_warm_up_is_bit_identical_to_a_deque(
+    seed: int, size: int, warmup: int, n: int, sign: float
+) -> None:
+    """Series whose only undefined values lead (the doubling path): same values as the deque bit for bit, ties
+    between 0.0 and -0.0 included (few distinct values: many ties)."""
+    rng = np.random.default_rng(seed)
+    arr = rng.choice(np.array([-2.0, -0.0, 0.0, 1.0, 3.5]), size=size)
+    arr[: min(warmup, size)] = rng.choice(np.array([np.nan, np.inf, -np.inf]), size=min(warmup, size))
+    got = np.empty_like(arr)
+    k_extreme(arr, n, sign, got)
+    want = _deque_extreme(arr, n, sign)
+    assert np.array_equal(np.isnan(got), np.isnan(want))
+    ok = ~np.isnan(want)
+    assert np.array_equal(got[ok].view(np.int64), want[ok].view(np.int64))
+
+
 @settings(max_examples=120, deadline=None)
 @given(
     x=st.lists(st.sampled_from([-1.0, 0.0, 1.0, 2.5, 7.0, np.nan, np.inf]), min_size=1, max_size=80),
