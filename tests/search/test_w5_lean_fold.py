@@ -1,6 +1,7 @@
-"""The GA's lean fold kernel (flat runs in O(1), every other bar through the engine's ``sim_bar``) equals the
-engine's fold simulation bit for bit on random long/flat targets and real prices, for both fill conventions
-and random costs; and equals ``quantray.engine.simulate`` (final equity, trades, Sharpe) fold by fold."""
+"""The GA's lean fold kernel (runs of same-side orders, entries and exits inline, flat runs in O(1), anything
+unusual through the engine's ``sim_bar``) equals the engine's fold simulation bit for bit on random long/flat
+targets and real prices, for both fill conventions and random costs (refused exits and unaffordable entries
+included); and equals ``quantray.engine.simulate`` (final equity, trades, Sharpe) fold by fold."""
 
 from __future__ import annotations
 
