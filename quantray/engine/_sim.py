@@ -88,6 +88,36 @@ def _close_trade(tflow, n_closed, n_wins, gp, gl):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
+def mark_close(
+    ct, rf, cash, pos, eq_prev, peak, max_dd, dd_bars, max_dd_bars, sum_r, sum_r2, sum_dn2, expo, n_upd
+):
+    """Mark to market at the close ``ct`` and update the online metrics (the end of :func:`sim_bar`; also used
+    by the GA's fold kernel after its inline fills). Returns ``eq_prev, peak, max_dd, dd_bars, max_dd_bars,
+    sum_r, sum_r2, sum_dn2, expo, n_upd``."""
+    eq = cash + pos * ct
+    if pos != 0.0 or eq != eq_prev:
+        r = eq / eq_prev - 1.0
+        sum_r += r
+        sum_r2 += r * r
+        dn = min(r - rf, 0.0)  # branch-free: the sign of a return is a coin flip for the branch predictor
+        sum_dn2 += dn * dn
+        n_upd += 1.0
+        eq_prev = eq
+    if pos != 0.0:
+        expo += 1.0
+    if eq >= peak:
+        peak = eq
+        dd_bars = 0.0
+    else:
+        dd_bars += 1.0
+        if dd_bars > max_dd_bars:
+            max_dd_bars = dd_bars
+        if eq < peak * (1.0 - max_dd):  # a deeper drawdown: only then pay for the division
+            max_dd = 1.0 - eq / peak
+    return eq_prev, peak, max_dd, dd_bars, max_dd_bars, sum_r, sum_r2, sum_dn2, expo, n_upd
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def sim_bar(
     t,
     tgt,
@@ -237,27 +267,9 @@ def sim_bar(
             work = 0.0
 
     # --- mark to market at the close and update online metrics ---
-    ct = c_t
-    eq = cash + pos * ct
-    if pos != 0.0 or eq != eq_prev:
-        r = eq / eq_prev - 1.0
-        sum_r += r
-        sum_r2 += r * r
-        dn = min(r - rf, 0.0)  # branch-free: the sign of a return is a coin flip for the branch predictor
-        sum_dn2 += dn * dn
-        n_upd += 1.0
-        eq_prev = eq
-    if pos != 0.0:
-        expo += 1.0
-    if eq >= peak:
-        peak = eq
-        dd_bars = 0.0
-    else:
-        dd_bars += 1.0
-        if dd_bars > max_dd_bars:
-            max_dd_bars = dd_bars
-        if eq < peak * (1.0 - max_dd):  # a deeper drawdown: only then pay for the division
-            max_dd = 1.0 - eq / peak
+    eq_prev, peak, max_dd, dd_bars, max_dd_bars, sum_r, sum_r2, sum_dn2, expo, n_upd = mark_close(
+        c_t, rf, cash, pos, eq_prev, peak, max_dd, dd_bars, max_dd_bars, sum_r, sum_r2, sum_dn2, expo, n_upd
+    )
     return (
         cash,
         pos,

@@ -25,7 +25,7 @@ import numpy as np
 from numba import njit
 from numba.cpython.unsafe.numbers import trailing_zeros
 
-from quantray.engine._sim import N_METRICS, _close_trade, finish_metrics, sim_bar
+from quantray.engine._sim import N_METRICS, _close_trade, finish_metrics, mark_close, sim_bar
 
 OP_OPEN = 0
 OP_HIGH = 1
@@ -667,32 +667,6 @@ def _run_end(target, w, j, jend, v):
     return j if j < jend else jend
 
 
-@njit(cache=True, inline="always", error_model="numpy")
-def _mark(ct, cash, pos, eq_prev, peak, max_dd, dd_bars, max_dd_bars, sum_r, sum_r2, sum_dn2, expo, n_upd):
-    """``sim_bar``'s mark to market at the close (rf = 0), operation for operation."""
-    eq = cash + pos * ct
-    if pos != 0.0 or eq != eq_prev:
-        r = eq / eq_prev - 1.0
-        sum_r += r
-        sum_r2 += r * r
-        dn = min(r - 0.0, 0.0)
-        sum_dn2 += dn * dn
-        n_upd += 1.0
-        eq_prev = eq
-    if pos != 0.0:
-        expo += 1.0
-    if eq >= peak:
-        peak = eq
-        dd_bars = 0.0
-    else:
-        dd_bars += 1.0
-        if dd_bars > max_dd_bars:
-            max_dd_bars = dd_bars
-        if eq < peak * (1.0 - max_dd):
-            max_dd = 1.0 - eq / peak
-    return eq_prev, peak, max_dd, dd_bars, max_dd_bars, sum_r, sum_r2, sum_dn2, expo, n_upd
-
-
 @njit(cache=True, error_model="numpy")
 def lean_fold_metrics(
     target, o, c, bounds, finite, next_open, fees, slippage, fixed_fee, init_cash, ann, out
@@ -704,8 +678,8 @@ def lean_fold_metrics(
     filled at bar t is the target of bar t-1; the fold starts flat with no order); run ends are found eight
     bars at a time (:func:`_run_end`). The first bar of a run whose side differs from the position fills the
     all-in entry or the full exit with ``sim_bar``'s own operations (no participation cap or impact here) and
-    marks to market (:func:`_mark`). Every other bar of the run is "quiet": a run of L flat bars is one step
-    (the equity is the cash: ``cash + 0.0 * close == cash`` for finite closes, equal to the last marked
+    marks to market (``mark_close``, the end of ``sim_bar``). Every other bar of the run is "quiet": a run of
+    L flat bars is one step (the equity is the cash: ``cash + 0.0 * close == cash`` for finite closes, equal to the last marked
     equity, so no return is booked; the drawdown clock advances by L bars, exact integer arithmetic; the
     drawdown test, whose inputs do not change, runs once), a run of long bars is marked to market in one
     tight loop (:func:`_long_run`). Anything else (a fill the fast path does not cover: cash below the fixed
@@ -784,8 +758,8 @@ def lean_fold_metrics(
                             work = 1.0
                         q = t + 1
                 if q > t:
-                    eq_prev, peak, max_dd, dd_bars, max_dd_bars, sum_r, sum_r2, sum_dn2, expo, n_upd = _mark(
-                        c[t], cash, pos, eq_prev, peak, max_dd, dd_bars, max_dd_bars, sum_r, sum_r2, sum_dn2,
+                    eq_prev, peak, max_dd, dd_bars, max_dd_bars, sum_r, sum_r2, sum_dn2, expo, n_upd = mark_close(
+                        c[t], 0.0, cash, pos, eq_prev, peak, max_dd, dd_bars, max_dd_bars, sum_r, sum_r2, sum_dn2,
                         expo, n_upd,
                     )  # fmt: skip
             # bars of the run where an order may still fill go through the engine's bar step

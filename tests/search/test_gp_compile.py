@@ -219,6 +219,15 @@ def _deque_extreme(x: np.ndarray, n: int, sign: float) -> np.ndarray:
     return out
 
 
+def _assert_extreme_equals_the_deque(arr: np.ndarray, n: int, sign: float) -> None:
+    got = np.empty_like(arr)
+    k_extreme(arr, n, sign, got)
+    want = _deque_extreme(arr, n, sign)
+    assert np.array_equal(np.isnan(got), np.isnan(want))
+    ok = ~np.isnan(want)
+    assert np.array_equal(got[ok].view(np.int64), want[ok].view(np.int64))  # bit for bit: signed zeros too
+
+
 @settings(max_examples=120, deadline=None)
 @given(
     x=st.lists(
@@ -230,12 +239,7 @@ def _deque_extreme(x: np.ndarray, n: int, sign: float) -> np.ndarray:
 def test_rolling_extreme_is_bit_identical_to_a_deque(x: list[float], n: int, sign: float) -> None:
     """Blocked (van Herk) highest/lowest equal the deque bit for bit, signed zeros and undefined bars included."""
     arr = np.array(x)
-    got = np.empty_like(arr)
-    k_extreme(arr, n, sign, got)
-    want = _deque_extreme(arr, n, sign)
-    assert np.array_equal(np.isnan(got), np.isnan(want))
-    ok = ~np.isnan(want)
-    assert np.array_equal(got[ok].view(np.int64), want[ok].view(np.int64))
+    _assert_extreme_equals_the_deque(arr, n, sign)
 
 
 @settings(max_examples=60, deadline=None)
@@ -254,12 +258,7 @@ def test_rolling_extreme_of_a_series_defined_after_its_warm_up_is_bit_identical_
     rng = np.random.default_rng(seed)
     arr = rng.choice(np.array([-2.0, -0.0, 0.0, 1.0, 3.5]), size=size)
     arr[: min(warmup, size)] = rng.choice(np.array([np.nan, np.inf, -np.inf]), size=min(warmup, size))
-    got = np.empty_like(arr)
-    k_extreme(arr, n, sign, got)
-    want = _deque_extreme(arr, n, sign)
-    assert np.array_equal(np.isnan(got), np.isnan(want))
-    ok = ~np.isnan(want)
-    assert np.array_equal(got[ok].view(np.int64), want[ok].view(np.int64))
+    _assert_extreme_equals_the_deque(arr, n, sign)
 
 
 @settings(max_examples=120, deadline=None)
