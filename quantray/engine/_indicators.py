@@ -5,7 +5,13 @@ Conventions follow TradingView's Pine ``ta.*`` functions so that exported Pine S
 * ``sma(x, n)``: mean of the last n values including t; NaN for t < n - 1.
 * ``ema(x, n)``: alpha = 2 / (n + 1), seeded with the SMA of the first n values (``ta.ema``).
 * ``rma(x, n)``: Wilder's moving average, alpha = 1 / n, seeded with the SMA of the first n values (``ta.rma``).
-* ``rsi(close, n)``: Wilder RSI over close-to-close changes; the first value is at t = n.
+* ``rsi(close, n)``: Wilder RSI over close-to-close changes; the first value is at t = n. Computed as
+  100·g/(g + l) from the average gain g and loss l (Pine's 100 − 100/(1 + g/l) with one division instead of two;
+  100 when l = 0, 50 when both are 0).
+
+Running sums add the change ``x[t] − x[t−n]``; exponential averages step as ``alpha·x + (1 − alpha)·prev``, the
+operations of Pine's ``ta.ema``/``ta.rma``. The GA's compiled kernels (``quantray.search._kernels``) do the same
+operations, so a discovered rule's values equal the engine's bit for bit.
 * ``atr(high, low, close, n)``: RMA of the true range; TR[0] = high[0] - low[0].
 * ``rolling_std(x, n)``: population standard deviation (ddof=0), as ``ta.stdev`` and Bollinger bands use.
 * ``bollinger(x, n, k)``: (middle = SMA, upper = SMA + k·std, lower = SMA − k·std).
@@ -26,9 +32,10 @@ def sma_kernel(x, n):
     out = np.full(m, np.nan)
     s = 0.0
     for t in range(m):
-        s += x[t]
         if t >= n:
-            s -= x[t - n]
+            s += x[t] - x[t - n]  # one addition on the loop-carried chain
+        else:
+            s += x[t]
         if t >= n - 1:
             out[t] = s / n
     return out
@@ -46,8 +53,9 @@ def _seeded_ma(x, n, alpha, start):
         s += x[t]
     val = s / n
     out[start + n - 1] = val
+    beta = 1.0 - alpha
     for t in range(start + n, m):
-        val = val + alpha * (x[t] - val)
+        val = alpha * x[t] + beta * val  # ta.ema / ta.rma: alpha * src + (1 - alpha) * prev
         out[t] = val
     return out
 
@@ -79,17 +87,16 @@ def rsi_kernel(c, n):
     g /= n
     lo /= n
     a = 1.0 / n
+    b = 1.0 - a
     for t in range(n, m):
         if t > n:
             ch = c[t] - c[t - 1]
             up = ch if ch > 0.0 else 0.0
             dn = -ch if ch < 0.0 else 0.0
-            g = g + a * (up - g)
-            lo = lo + a * (dn - lo)
-        if lo == 0.0:
-            out[t] = 100.0 if g > 0.0 else 50.0
-        else:
-            out[t] = 100.0 - 100.0 / (1.0 + g / lo)
+            g = a * up + b * g  # ta.rma steps
+            lo = a * dn + b * lo
+        den = g + lo
+        out[t] = 100.0 * (g / den) if den > 0.0 else 50.0  # = 100 - 100 / (1 + g / lo), one division
     return out
 
 

@@ -61,31 +61,36 @@ def _fin(x):
 
 @njit(cache=True)
 def k_sma(x, n, out):
+    """Mean of the last n values; NaN unless all n are defined. A running sum that adds the change
+    ``x[t] - x[t-n]`` (one addition on the loop-carried chain; the engine's ``sma`` does the same operations);
+    undefined values are counted, not added (:func:`_sma_step`). While the window is all defined, an inner
+    loop does just that addition and tests only the incoming value (the same operations, so the same
+    values)."""
     m = x.shape[0]
     s = 0.0
     bad = 0
-    for t in range(m):
-        xt = x[t]
-        if math.isfinite(xt):
-            s += xt
-        else:
-            bad += 1
-        if t >= n:
-            xo = x[t - n]
-            if math.isfinite(xo):
-                s -= xo
-            else:
-                bad -= 1
-        if t >= n - 1 and bad == 0:
-            out[t] = _fin(s / n)
-        else:
-            out[t] = np.nan
+    t = 0
+    while t < m:
+        if bad == 0 and t >= n:
+            while t < m:
+                xt = x[t]
+                if not math.isfinite(xt):
+                    break
+                s += xt - x[t - n]
+                out[t] = _fin(s / n)
+                t += 1
+            if t >= m:
+                break
+        s, bad, out[t] = _sma_step(x[t], x[t - n] if t >= n else 0.0, t, n, s, bad)
+        t += 1
 
 
 @njit(cache=True)
 def k_seeded(x, n, alpha, out):
-    """SMA-seeded exponential average that restarts after an undefined input (ema: alpha = 2/(n+1))."""
+    """SMA-seeded exponential average that restarts after an undefined input (ema: alpha = 2/(n+1)); each step
+    is ``alpha * x + (1 - alpha) * prev``, TradingView's ``ta.ema``/``ta.rma`` (and the engine's) operations."""
     m = x.shape[0]
+    beta = 1.0 - alpha
     cnt = 0
     s = 0.0
     val = 0.0
@@ -105,19 +110,29 @@ def k_seeded(x, n, alpha, out):
             else:
                 out[t] = np.nan
         else:
-            val = val + alpha * (xt - val)
+            val = alpha * xt + beta * val
             out[t] = _fin(val)
+
+
+@njit(cache=True, inline="always")
+def _rsi_of(g, lo):
+    """RSI from the average gain and loss (both >= 0): 100 g / (g + lo), one division (100 - 100 / (1 + g/lo)
+    is the same number with two); 50 when both are 0."""
+    den = g + lo
+    return _fin(100.0 * (g / den)) if den > 0.0 else 50.0
 
 
 @njit(cache=True)
 def k_rsi(x, n, out):
-    """Wilder RSI seeded with the mean of the first n changes; restarts after an undefined input."""
+    """Wilder RSI seeded with the mean of the first n changes; restarts after an undefined input. The averages
+    step as ``ta.rma`` does (``a * x + (1 - a) * prev``), the value is :func:`_rsi_of` (as the engine's)."""
     m = x.shape[0]
     cnt = -1  # -1: no previous value yet; else number of changes seen since the (re)start
     prev = 0.0
     g = 0.0
     lo = 0.0
     a = 1.0 / n
+    b = 1.0 - a
     for t in range(m):
         xt = x[t]
         if not math.isfinite(xt):
@@ -147,12 +162,9 @@ def k_rsi(x, n, out):
         else:
             up = ch if ch > 0.0 else 0.0
             dn = -ch if ch < 0.0 else 0.0
-            g = g + a * (up - g)
-            lo = lo + a * (dn - lo)
-        if lo == 0.0:
-            out[t] = 100.0 if g > 0.0 else 50.0
-        else:
-            out[t] = _fin(100.0 - 100.0 / (1.0 + g / lo))
+            g = a * up + b * g
+            lo = a * dn + b * lo
+        out[t] = _rsi_of(g, lo)
 
 
 #: Bars per block of the doubling rolling extreme (its two scratch rows stay in the L1/L2 cache).
@@ -166,26 +178,24 @@ def k_extreme(x, n, sign, out):
 
     A series whose undefined values are all leading (an indicator's warm-up; raw prices) takes the doubling
     path (:func:`_extreme_doubling`, vectorised passes); any other series the blocked van Herk scan
-    (:func:`_extreme_vh`). Both give the same values bit for bit.
+    (:func:`_extreme_vh`). Both give the same values bit for bit. The doubling path checks each block's
+    inputs while they are in cache and gives up at the first undefined one (no separate pass over the series:
+    from memory, that pass cost as much as a quarter of the whole kernel).
     """
-    f0 = _undefined_prefix(x)
-    if f0 >= 0:
-        _extreme_doubling(x, n, sign > 0.0, f0, out)
-    else:
+    f0 = 0
+    while f0 < x.shape[0] and not math.isfinite(x[f0]):
+        f0 += 1
+    if not _extreme_doubling(x, n, sign > 0.0, f0, out):
         _extreme_vh(x, n, sign, out)
 
 
 @njit(cache=True)
-def _undefined_prefix(x):
-    """Length of the leading run of non-finite values of ``x`` when no other value is non-finite, else -1
-    (branch-free, so it vectorises)."""
+def _count_undefined(x, i0, i1):
+    """Number of non-finite values in ``x[i0:i1]`` (branch-free, unsigned indices: it vectorises)."""
     cnt = 0
-    last = -1
-    for t in range(x.shape[0]):
-        bad = not math.isfinite(x[t])
-        cnt += int(bad)
-        last = max(last, t if bad else -1)
-    return last + 1 if cnt == last + 1 else -1
+    for i in range(np.uint64(i0), np.uint64(i1)):
+        cnt += int(not math.isfinite(x[i]))
+    return cnt
 
 
 @njit(cache=True)
@@ -213,7 +223,8 @@ def _extreme_doubling(x, n, mx, f0, out):
     power of two <= n, the extreme of the 2k bars ending at i is that of the k ending at i-k and the k ending
     at i (log2 p passes), and a window of n bars is covered by the two p-bar windows ending at i-(n-p) and i.
     Every combination keeps the later value on a tie, so the latest bar's value among equal ones wins, as in
-    the van Herk scan. Each block of ``_EXT_BLOCK`` outputs recomputes the n-1 bars before it."""
+    the van Herk scan. Each block of ``_EXT_BLOCK`` outputs recomputes the n-1 bars before it. Returns False,
+    leaving ``out`` partly written, as soon as a block's inputs hold an undefined value."""
     m = x.shape[0]
     p = 1
     while 2 * p <= n:
@@ -229,6 +240,8 @@ def _extreme_doubling(x, n, mx, f0, out):
         b1 = min(m, b0 + _EXT_BLOCK)
         s0 = b0 - h  # the block's first input bar
         ln = b1 - s0
+        if _count_undefined(x, s0, b1):
+            return False
         if p == 1:
             _later_extreme(x, s0, out, s0, d, h, ln, mx)
         else:
@@ -244,6 +257,7 @@ def _extreme_doubling(x, n, mx, f0, out):
                 k *= 2
             _later_extreme(a if in_a else b, 0, out, s0, d, h, ln, mx)
         b0 = b1
+    return True
 
 
 @njit(cache=True)
@@ -878,9 +892,10 @@ def lean_fold_metrics(
 
 # ------------------------------------------------------------------------------ two independent rows at once
 # The indicators above are latency-bound: each bar waits for the previous bar's running sum/average. Two
-# independent rows of the same indicator advanced in one loop overlap their dependency chains (sma, ema: ~1.5-1.8x
-# the throughput; rsi, whose two averages already overlap, gains nothing and is not paired). Each lane performs
-# exactly the single-row kernel's operations, so values are bit-identical.
+# independent rows of the same indicator advanced in one loop overlap their dependency chains (ema ~1.9x the
+# throughput; sma, one addition on its chain, is bound by its division per bar and gains little). rsi, whose two
+# averages already overlap and which divides once per bar, gained nothing (measured) and is not paired. Each lane
+# performs exactly the single-row kernel's operations, so values are bit-identical.
 
 
 @njit(cache=True, inline="always")
@@ -894,42 +909,57 @@ def _ema_step(xt, n, alpha, cnt, s, val):
             val = s / n
             return cnt, s, val, _fin(val)
         return cnt, s, val, np.nan
-    val = val + alpha * (xt - val)
+    val = alpha * xt + (1.0 - alpha) * val
     return cnt, s, val, _fin(val)
+
+
+@njit(cache=True, inline="always")
+def _sma_step(xt, xo, t, n, s, bad):
+    """One bar of :func:`k_sma`'s general loop (``xo`` = x[t-n], read only when t >= n)."""
+    ok = math.isfinite(xt)
+    if t >= n:
+        if math.isfinite(xo):
+            if ok:
+                s += xt - xo
+            else:
+                s -= xo
+                bad += 1
+        elif ok:
+            s += xt
+            bad -= 1
+    elif ok:
+        s += xt
+    else:
+        bad += 1
+    return s, bad, (_fin(s / n) if (t >= n - 1 and bad == 0) else np.nan)
 
 
 @njit(cache=True)
 def k_sma2(x, n, out, y, m, out2):
-    """:func:`k_sma` of two independent series in one loop."""
+    """:func:`k_sma` of two independent series in one loop (the inner loop while both windows are defined)."""
     s = 0.0
     bad = 0
     s2 = 0.0
     bad2 = 0
-    for t in range(x.shape[0]):
-        xt = x[t]
-        yt = y[t]
-        if math.isfinite(xt):
-            s += xt
-        else:
-            bad += 1
-        if math.isfinite(yt):
-            s2 += yt
-        else:
-            bad2 += 1
-        if t >= n:
-            xo = x[t - n]
-            if math.isfinite(xo):
-                s -= xo
-            else:
-                bad -= 1
-        if t >= m:
-            yo = y[t - m]
-            if math.isfinite(yo):
-                s2 -= yo
-            else:
-                bad2 -= 1
-        out[t] = _fin(s / n) if (t >= n - 1 and bad == 0) else np.nan
-        out2[t] = _fin(s2 / m) if (t >= m - 1 and bad2 == 0) else np.nan
+    t = 0
+    nt = x.shape[0]
+    while t < nt:
+        if bad == 0 and bad2 == 0 and t >= n and t >= m:
+            while t < nt:
+                xt = x[t]
+                yt = y[t]
+                if not (math.isfinite(xt) and math.isfinite(yt)):
+                    break
+                s += xt - x[t - n]
+                out[t] = _fin(s / n)
+                s2 += yt - y[t - m]
+                out2[t] = _fin(s2 / m)
+                t += 1
+            if t >= nt:
+                break
+        s, bad, out[t] = _sma_step(x[t], x[t - n] if t >= n else 0.0, t, n, s, bad)
+        s2, bad2, out2[t] = _sma_step(y[t], y[t - m] if t >= m else 0.0, t, m, s2, bad2)
+        t += 1
 
 
 @njit(cache=True)

@@ -17,19 +17,21 @@ def _fin(x: float) -> float:
 
 
 def _sma(x: list[float], n: int) -> list[float]:
+    """Running sum of the window's defined values: a bar whose incoming and outgoing values are both defined
+    adds their difference; otherwise the defined one is added or removed and the undefined one counted."""
     out = []
     s = 0.0
     bad = 0
     for t in range(len(x)):
-        if math.isfinite(x[t]):
+        new_ok = math.isfinite(x[t])
+        old_ok = t >= n and math.isfinite(x[t - n])
+        if new_ok and old_ok:
+            s += x[t] - x[t - n]
+        elif new_ok:
             s += x[t]
-        else:
-            bad += 1
-        if t >= n:
-            if math.isfinite(x[t - n]):
-                s -= x[t - n]
-            else:
-                bad -= 1
+        elif old_ok:
+            s -= x[t - n]
+        bad += (0 if new_ok else 1) - (1 if t >= n and not old_ok else 0)
         out.append(_fin(s / n) if t >= n - 1 and bad == 0 else NAN)
     return out
 
@@ -51,7 +53,7 @@ def _ema(x: list[float], n: int) -> list[float]:
             else:
                 out.append(NAN)
         else:
-            val = val + alpha * (xt - val)
+            val = alpha * xt + (1.0 - alpha) * val
             out.append(_fin(val))
     return out
 
@@ -84,12 +86,9 @@ def _rsi(x: list[float], n: int) -> list[float]:
         else:
             up = ch if ch > 0.0 else 0.0
             dn = -ch if ch < 0.0 else 0.0
-            g = g + (1.0 / n) * (up - g)
-            lo = lo + (1.0 / n) * (dn - lo)
-        if lo == 0.0:
-            out.append(100.0 if g > 0.0 else 50.0)
-        else:
-            out.append(_fin(100.0 - 100.0 / (1.0 + g / lo)))
+            g = (1.0 / n) * up + (1.0 - 1.0 / n) * g
+            lo = (1.0 / n) * dn + (1.0 - 1.0 / n) * lo
+        out.append(_fin(100.0 * (g / (g + lo))) if g + lo > 0.0 else 50.0)
     return out
 
 

@@ -117,7 +117,7 @@ def test_indicators_equal_the_engine_on_clean_series(bars: dict[str, np.ndarray]
         k_seeded(c, n, 2.0 / (n + 1.0), out)
         np.testing.assert_array_equal(out, ema(c, n))
         k_rsi(c, n, out)
-        np.testing.assert_allclose(out, rsi(c, n), rtol=1e-12, equal_nan=True)
+        np.testing.assert_array_equal(out, rsi(c, n))
         k_extreme(c, n, 1.0, out)
         np.testing.assert_array_equal(out, pd.Series(c).rolling(n).max().to_numpy())
         k_extreme(c, n, -1.0, out)
@@ -290,3 +290,44 @@ def test_two_rows_in_one_loop_equal_each_row_alone(x: list[float], y: list[float
             assert np.array_equal(np.isnan(got), np.isnan(want))
             ok = ~np.isnan(want)
             assert np.array_equal(got[ok].view(np.int64), want[ok].view(np.int64))
+
+
+def _bits_equal(got: np.ndarray, want: np.ndarray) -> None:
+    assert np.array_equal(np.isnan(got), np.isnan(want))
+    ok = ~np.isnan(want)
+    assert np.array_equal(got[ok].view(np.int64), want[ok].view(np.int64))
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    size=st.sampled_from([1, 5, 60, 300]),
+    warmups=st.tuples(st.sampled_from([0, 1, 4, 30, 400]), st.sampled_from([0, 2, 25])),
+    n=st.sampled_from([1, 2, 3, 5, 14, 50]),
+    m=st.sampled_from([1, 4, 20]),
+    scale=st.sampled_from([1.0, 1e300]),  # 1e300: the running sums overflow to inf and then to nan
+    holes=st.sampled_from([0, 1, 3]),
+)
+def test_sma_inner_loop_equals_the_general_loop(
+    seed: int, size: int, warmups: tuple[int, int], n: int, m: int, scale: float, holes: int
+) -> None:
+    """sma's inner loop (taken while the window is all defined: alone and paired) does the general loop's
+    operations: bit for bit the interpreter's values, after warm-ups of NaN/inf of any length (longer than the
+    series too), around undefined values later on (``holes``) and with sums that overflow."""
+    from quantray.search._kernels import k_sma2
+
+    from ._interp import _sma
+
+    rng = np.random.default_rng(seed)
+    a, b = (rng.choice(np.array([-2.0, -0.0, 0.0, 1.0, 3.5, 0.1]), size=size) * scale for _ in range(2))
+    for arr, w in ((a, warmups[0]), (b, warmups[1])):
+        arr[: min(w, size)] = rng.choice(np.array([np.nan, np.inf, -np.inf]), size=min(w, size))
+        arr[rng.integers(0, size, holes)] = rng.choice(np.array([np.nan, np.inf, -np.inf]), size=holes)
+    want_a, want_b = np.array(_sma(a.tolist(), n)), np.array(_sma(b.tolist(), m))
+    got_a, got_b = np.empty(size), np.empty(size)
+    k_sma(a, n, got_a)
+    _bits_equal(got_a, want_a)
+    got_a.fill(7.0)
+    k_sma2(a, n, got_a, b, m, got_b)
+    _bits_equal(got_a, want_a)
+    _bits_equal(got_b, want_b)
