@@ -378,6 +378,10 @@ class Evaluator:
         n_nodes = int(cache_mb * 2**20 // (8 * max(total, 1)))
         self.capacity = 5 + max(MIN_SLOTS, min(MAX_SLOTS, n_nodes))
         self.slots: dict[str, np.ndarray] = {}
+        self.finite = {
+            sym: bool(k.all_finite(np.asarray(arrs[3], dtype=np.float64)))
+            for sym, arrs in data.arrays.items()
+        }
         for sym, arrs in data.arrays.items():
             sl = np.empty((self.capacity, arrs[3].size))
             for i in range(5):
@@ -511,8 +515,8 @@ class Evaluator:
             code, imms, pair, roots, fused = self.plan(chunk)
             per_sym = [
                 k.slot_eval(
-                    code, imms, pair, roots, fused, self.slots[sym], self.data.bounds[sym], *self.data.exec_args,
-                    self.data.periods_per_year,
+                    code, imms, pair, roots, fused, self.slots[sym], self.data.bounds[sym], self.finite[sym],
+                    *self.data.exec_args, self.data.periods_per_year,
                 )
                 for sym in self.data.arrays
             ]  # fmt: skip

@@ -1057,19 +1057,19 @@ def target_of(op, a, b, lv, tgt):
 
 @njit(cache=True, error_model="numpy")
 def slot_eval(
-    codes, imms, pair, roots, fused, slots, bounds, next_open, fees, slippage, fixed_fee, init_cash, ann
+    codes, imms, pair, roots, fused, slots, bounds, finite, next_open, fees, slippage, fixed_fee, init_cash, ann
 ):
     """Metrics (m, n_folds, N_METRICS) of m rules on one symbol: every row first (:func:`execute_paired` on the
     slot array, rows 0-4 the bars), then each rule's target, long where its value in slot ``roots[j]`` is
     non-zero and finite (or, for ``roots[j] < 0``, computed by :func:`target_of` from ``fused[j]`` = (op,
-    slot a, slot b, level)), scored fold by fold with :func:`lean_fold_metrics`."""
+    slot a, slot b, level)), scored fold by fold with :func:`lean_fold_metrics`. ``finite``: whether every
+    close (slot row 3) is finite, :func:`all_finite` (the caller's, computed once per symbol)."""
     m = roots.shape[0]
     out = np.empty((m, bounds.shape[0], N_METRICS))
     tgt = np.empty(slots.shape[1], dtype=np.int8)
     execute_paired(codes, imms, pair, slots)
     o = slots[0]
     c = slots[3]
-    finite = all_finite(c)
     for j in range(m):
         if roots[j] < 0:
             fa = int(fused[j, 1])
