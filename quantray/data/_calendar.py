@@ -67,6 +67,24 @@ def to_ns_array(ts: Any) -> np.ndarray:
     return np.asarray(idx.asi8, dtype=np.int64)
 
 
+def sorted_unique(a: np.ndarray) -> np.ndarray:
+    """The distinct values of a 1-D array, sorted: ``np.unique(a)`` by a sort and a neighbour mask. numpy 2.4's
+    ``np.unique`` hashes integers first: ~0.9 s for 1,000,000 hourly timestamps here, against ~0.05 s this way
+    (the timestamps of bars arrive sorted, which the sort also exploits).
+
+    Example:
+        >>> sorted_unique(np.array([3, 1, 3, 2, 1])).tolist()
+        [1, 2, 3]
+    """
+    s = np.sort(np.asarray(a), kind="stable")
+    if s.size < 2:
+        return s
+    keep = np.empty(s.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(s[1:], s[:-1], out=keep[1:])
+    return s[keep]
+
+
 def infer_interval(ts: Any) -> pd.Timedelta:
     """The bar interval: the median difference between consecutive distinct timestamps.
 
@@ -84,7 +102,7 @@ def infer_interval(ts: Any) -> pd.Timedelta:
         >>> infer_interval(pd.date_range("2024-01-01", periods=5, freq="h"))
         Timedelta('0 days 01:00:00')
     """
-    ns = np.unique(to_ns_array(ts))
+    ns = sorted_unique(to_ns_array(ts))
     if ns.size < 2:
         raise DataError(f"cannot infer a bar interval from {ns.size} distinct timestamp(s); need at least 2")
     return pd.Timedelta(int(np.median(np.diff(ns))), unit="ns")

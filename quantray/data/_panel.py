@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from quantray.data._calendar import CALENDARS, infer_calendar, periods_per_year, to_timedelta
+from quantray.data._calendar import CALENDARS, infer_calendar, periods_per_year, sorted_unique, to_timedelta
 from quantray.data._schema import (
     BAR_COLUMNS,
     VALUE_COLUMNS,
@@ -118,10 +118,10 @@ class Panel:
         codes, uniques = pd.factorize(bars["symbol"], sort=True)
         if (codes < 0).any():
             raise DataError("Panel.from_bars: missing symbols; clean the bars with clean_bars() first")
-        index = np.unique(ts)
+        index = sorted_unique(ts)
         rows = np.searchsorted(index, ts)
         cells = rows * len(uniques) + codes
-        if np.unique(cells).size != cells.size:
+        if sorted_unique(cells).size != cells.size:
             raise DataError(
                 "Panel.from_bars: a symbol has two bars with the same ts; "
                 "clean the bars with clean_bars() first"
