@@ -218,4 +218,6 @@ def cvar_kernel(r, alpha):
     if n < 1:
         return np.nan
     k = int((n - 1) * alpha)
-    return np.mean(np.sort(r)[: k + 1])
+    # the k+1 smallest, sorted: the same values in the same order as a full sort's first k+1 (so the same mean)
+    # in O(n + k log k) instead of O(n log n)
+    return np.mean(np.sort(np.partition(r, k)[: k + 1]))

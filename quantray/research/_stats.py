@@ -94,15 +94,16 @@ def sharpe_stats(returns: ArrayLike) -> SharpeStats:
     r = _returns(returns)
     mu = float(r.mean())
     d = r - mu
-    m2 = float(np.mean(d**2))
+    d2 = d * d  # products, not d**3 / d**4: numpy's float power calls pow() per element (~10x slower)
+    m2 = float(np.mean(d2))
     sd = float(r.std(ddof=1))
     if not m2 > 0:
         raise ParameterError("`returns` have zero variance: the Sharpe ratio is undefined")
     return SharpeStats(
         sharpe=mu / sd,
         n=int(r.size),
-        skew=float(np.mean(d**3)) / m2**1.5,
-        kurtosis=float(np.mean(d**4)) / m2**2,
+        skew=float(np.mean(d2 * d)) / m2**1.5,
+        kurtosis=float(np.mean(d2 * d2)) / m2**2,
     )
 
 

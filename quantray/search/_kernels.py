@@ -1057,7 +1057,20 @@ def target_of(op, a, b, lv, tgt):
 
 @njit(cache=True, error_model="numpy")
 def slot_eval(
-    codes, imms, pair, roots, fused, slots, bounds, finite, next_open, fees, slippage, fixed_fee, init_cash, ann
+    codes,
+    imms,
+    pair,
+    roots,
+    fused,
+    slots,
+    bounds,
+    finite,
+    next_open,
+    fees,
+    slippage,
+    fixed_fee,
+    init_cash,
+    ann,
 ):
     """Metrics (m, n_folds, N_METRICS) of m rules on one symbol: every row first (:func:`execute_paired` on the
     slot array, rows 0-4 the bars), then each rule's target, long where its value in slot ``roots[j]`` is
