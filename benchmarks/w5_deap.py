@@ -23,16 +23,17 @@ the same bars: the discovery segment (the first 700,000; the folds end there and
 validation). Until 2026-11-25 the baseline computed its indicators over all 1,000,000 bars, which made it
 ~1.5x slower than it needs to be and the ratio that much higher.
 
-Where the time goes (1,000,000 bars, 2 evaluators, 2 quiet shared cores), ~4.8 ms of evaluator CPU per
-distinct rule, replayed kernel by kernel: the fold simulation ~1.9 ms (runs of same-side orders, their ends found
-8 bars per word; flat runs in O(1); quiet long runs marked to market in one tight pass, ~1.4 ns/bar; entries and
-exits inline; GA targets switch ~18,000 times per rule, ~20 ns per switch), highest/lowest ~0.55 (doubling
-passes, ~1.1 ms per node), rsi ~0.65 (~2.1 ms per node: two divisions per bar), sma/ema ~1.1 (latency-bound
-running sums; two independent rows share one loop), lag and arithmetic ~0.25, the target ~0.3. ~3.1 nodes per
-rule miss the node cache (~42 % hit). Node memory is faulted in when an evaluator starts: a first write to a
-fresh 5.6 MB node cost 1-10 ms in this VM. The evolution's wall time is ~2.4 s for ~3.9 s of evaluator CPU on 2
-CPUs; the rest is the driver's per-generation work (variation, routing; ~0.1 s) and the generation barrier
-(an evaluator idle while the other finishes its last call, ~0.25 s of wall time).
+Where the time goes (1,000,000 bars, 2 evaluators, 2 shared cores), ~4.5-5.4 ms of evaluator CPU per distinct
+rule (~4.1-4.9 replayed alone: two evaluators share the memory bandwidth), replayed kernel by kernel: the fold
+simulation ~2 ms (runs of same-side orders, their ends found 8 bars per word; flat runs in O(1); quiet long runs
+marked to market in one tight pass, ~1.8 ns/bar; entries and exits inline; GA targets switch ~18,000 times per
+rule, ~21 ns per switch), highest/lowest ~0.55 (doubling passes, ~1.1 ms per node), rsi ~0.5 (~1.65 ms per node,
+one division per bar), sma/ema ~0.8 (one operation per bar on the loop-carried chain; two independent rows
+share one loop), lag and arithmetic ~0.25, the target ~0.35. ~2.1 nodes per rule miss the node cache (~42 %
+hit). Node memory is faulted in when an evaluator starts: a first write to a fresh 5.6 MB node cost 1-10 ms in
+this VM. The evolution's wall time is ~2.3 s for ~3.7 s of evaluator CPU on 2 CPUs; the rest is the driver's
+per-generation work (variation, routing; ~0.1 s) and the generation barrier (an evaluator idle while the other
+finishes its last call, ~0.3 s of wall time).
 
     python -m benchmarks.w5_deap                   # full size (~1 min on 2 cores)
     python -m benchmarks.w5_deap --bars 200000 --generations 5 --sample 8   # quick
