@@ -53,12 +53,13 @@ def _roll(s, x_t, x_old, t, w):
 
 @njit(cache=True, inline="always", error_model="numpy")
 def _ema_update(x_t, t, w, alpha, s):
-    """EMA seeded with the SMA of the first w values (TradingView's ``ta.ema``); NaN-free warm-up sum before."""
+    """EMA seeded with the SMA of the first w values (TradingView's ``ta.ema``); NaN-free warm-up sum before.
+    Each step is Pine's ``alpha * src + (1 - alpha) * prev``, the operations of the engine's ``ema``."""
     if t < w - 1:
         return s + x_t
     if t == w - 1:
         return (s + x_t) / w
-    return s + alpha * (x_t - s)
+    return alpha * x_t + (1.0 - alpha) * s
 
 
 #: Differences smaller than this fraction of the price level are ties: running sums round differently from
@@ -112,7 +113,8 @@ def _step_ema_cross(t, ct, fast, slow, af, aslow, s0, s1, s2, s3):
 
 @njit(cache=True, inline="always", error_model="numpy")
 def _rsi_update(ct, cp, t, w, alpha, g, lo):
-    """Wilder RSI state (avg gain, avg loss), seeded with the simple mean of the first w changes."""
+    """Wilder RSI state (avg gain, avg loss), seeded with the simple mean of the first w changes, then stepped
+    as ``ta.rma`` (``alpha * x + (1 - alpha) * prev``, the engine's operations)."""
     if t == 0:
         return 0.0, 0.0
     ch = ct - cp
@@ -122,14 +124,14 @@ def _rsi_update(ct, cp, t, w, alpha, g, lo):
         return g + up, lo + dn
     if t == w:
         return (g + up) / w, (lo + dn) / w
-    return g + alpha * (up - g), lo + alpha * (dn - lo)
+    return alpha * up + (1.0 - alpha) * g, alpha * dn + (1.0 - alpha) * lo
 
 
 @njit(cache=True, inline="always", error_model="numpy")
 def _rsi_value(g, lo):
-    if lo == 0.0:
-        return 100.0 if g > 0.0 else 50.0
-    return 100.0 - 100.0 / (1.0 + g / lo)
+    """100 g / (g + lo) (one division; the engine's ``rsi``): 100 when lo is 0, 50 when both are."""
+    den = g + lo
+    return 100.0 * (g / den) if den > 0.0 else 50.0
 
 
 @njit(cache=True, inline="always", error_model="numpy")

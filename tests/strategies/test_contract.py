@@ -389,3 +389,26 @@ def test_momentum_threshold_band_is_flat() -> None:
     # returns: -, 0, +1 %, +1.98 %, -2.9 %, -3 %, +2.06 %
     np.testing.assert_array_equal(got, [0, 0, 0, 1, -1, -1, 1])
     assert math.isclose(103 / 101 - 1, 0.0198, rel_tol=1e-2)
+
+
+@pytest.mark.parametrize("w", [2, 5, 14, 50])
+def test_incremental_ema_and_rsi_steps_equal_the_engine_bit_for_bit(w: int) -> None:
+    """The built-ins' incremental ema/rsi steps do the engine's operations (Pine's ``ta.ema``/``ta.rma`` step,
+    rsi with one division), so a strategy's indicator equals ``quantray.engine.ema``/``rsi`` exactly."""
+    from quantray.engine import ema, rsi
+    from quantray.strategies._kernels import _ema_update, _rsi_update, _rsi_value
+
+    _ts, _o, _h, _lo, c, _v = Panel.from_bars(load_sample()).arrays("AAPL")
+    c = c[:400]
+    af, ar = 2.0 / (w + 1.0), 1.0 / w
+    s, g, lo = 0.0, 0.0, 0.0
+    got_e, got_r = np.full(c.size, np.nan), np.full(c.size, np.nan)
+    for t in range(c.size):
+        s = _ema_update(c[t], t, w, af, s)
+        g, lo = _rsi_update(c[t], c[t - 1] if t else 0.0, t, w, ar, g, lo)
+        if t >= w - 1:
+            got_e[t] = s
+        if t >= w:
+            got_r[t] = _rsi_value(g, lo)
+    np.testing.assert_array_equal(got_e, ema(c, w))
+    np.testing.assert_array_equal(got_r, rsi(c, w))

@@ -54,7 +54,7 @@ def _seeded(x: np.ndarray, w: int, alpha: float) -> np.ndarray:
                 prev = float(np.mean(x[t - w + 1 : t + 1]))
                 out[t] = prev
         else:
-            prev = prev + alpha * (x[t] - prev)
+            prev = alpha * x[t] + (1.0 - alpha) * prev  # ta.ema / ta.rma as TradingView documents them
             out[t] = prev
     return out
 
