@@ -312,11 +312,11 @@ def evaluate_batch(data: EvalData, programs: Sequence[Program]) -> list[np.ndarr
 #: Relative cost (ms per 700,000 bars, measured in a GA run where inputs come from memory) of computing one
 #: node, by primitive, and of one rule's target and fold simulation; used to balance the evaluators.
 _NODE_COST: dict[str, float] = {
-    "sma": 1.7, "ema": 1.9, "rsi": 2.2, "highest": 1.1, "lowest": 1.1, "lag": 0.45, "lt": 0.5, "gt": 0.5,
+    "sma": 1.0, "ema": 1.0, "rsi": 1.65, "highest": 1.1, "lowest": 1.1, "lag": 0.45, "lt": 0.5, "gt": 0.5,
     "above": 0.5, "below": 0.5,
 }  # fmt: skip
-_DEFAULT_NODE_COST = 1.7
-_FOLD_COST = 2.2  # fold simulation 1.9 + target 0.3
+_DEFAULT_NODE_COST = 0.55  # arithmetic, crosses, and/or/not: one memory-bound pass
+_FOLD_COST = 2.4  # fold simulation ~2.05 + target ~0.35
 #: Node slots an evaluator keeps at least / at most (whatever the byte budget).
 MIN_SLOTS = 8
 MAX_SLOTS = 4096
