@@ -6,18 +6,18 @@ Conventions follow TradingView's Pine ``ta.*`` functions so that exported Pine S
 * ``ema(x, n)``: alpha = 2 / (n + 1), seeded with the SMA of the first n values (``ta.ema``).
 * ``rma(x, n)``: Wilder's moving average, alpha = 1 / n, seeded with the SMA of the first n values (``ta.rma``).
 * ``rsi(close, n)``: Wilder RSI over close-to-close changes; the first value is at t = n. Computed as
-  100·g/(g + l) from the average gain g and loss l (Pine's 100 − 100/(1 + g/l) with one division instead of two;
-  100 when l = 0, 50 when both are 0).
-
-Running sums add the change ``x[t] − x[t−n]``; exponential averages step as ``alpha·x + (1 − alpha)·prev``, the
-operations of Pine's ``ta.ema``/``ta.rma``. The GA's compiled kernels (``quantray.search._kernels``) do the same
-operations, so a discovered rule's values equal the engine's bit for bit.
+  100·g/(g + l) from the average gain g and loss l (:func:`rsi_value`: Pine's 100 − 100/(1 + g/l) with one
+  division instead of two; 100 when l = 0, 50 when both are 0).
 * ``atr(high, low, close, n)``: RMA of the true range; TR[0] = high[0] - low[0].
 * ``rolling_std(x, n)``: population standard deviation (ddof=0), as ``ta.stdev`` and Bollinger bands use.
 * ``bollinger(x, n, k)``: (middle = SMA, upper = SMA + k·std, lower = SMA − k·std).
 * ``macd(x, fast, slow, signal)``: (macd = EMA_fast − EMA_slow, signal = EMA of macd, hist = macd − signal).
 * ``rolling_zscore(x, n)``: (x − SMA) / std (population), NaN where std is 0.
 * ``donchian(high, low, n)``: (upper = highest high of the last n bars incl. t, lower = lowest low, middle).
+
+Running sums add the change ``x[t] − x[t−n]``; exponential averages step as ``alpha·x + (1 − alpha)·prev``, the
+operations of Pine's ``ta.ema``/``ta.rma``. The GA's compiled kernels (``quantray.search._kernels``) do the same
+operations, and so do the built-in strategies' ema/rsi steps: their values equal the engine's bit for bit.
 """
 
 from __future__ import annotations
@@ -70,6 +70,13 @@ def rma_kernel(x, n):
     return _seeded_ma(x, n, 1.0 / n, 0)
 
 
+@njit(cache=True, inline="always")
+def rsi_value(g, lo):
+    """RSI from the average gain and loss (both >= 0): 100·g/(g + lo), one division; 50 when both are 0."""
+    den = g + lo
+    return 100.0 * (g / den) if den > 0.0 else 50.0
+
+
 @njit(cache=True)
 def rsi_kernel(c, n):
     m = c.shape[0]
@@ -95,8 +102,7 @@ def rsi_kernel(c, n):
             dn = -ch if ch < 0.0 else 0.0
             g = a * up + b * g  # ta.rma steps
             lo = a * dn + b * lo
-        den = g + lo
-        out[t] = 100.0 * (g / den) if den > 0.0 else 50.0  # = 100 - 100 / (1 + g / lo), one division
+        out[t] = rsi_value(g, lo)
     return out
 
 

@@ -378,16 +378,16 @@ class Evaluator:
         n_nodes = int(cache_mb * 2**20 // (8 * max(total, 1)))
         self.capacity = 5 + max(MIN_SLOTS, min(MAX_SLOTS, n_nodes))
         self.slots: dict[str, np.ndarray] = {}
-        self.finite = {
-            sym: bool(k.all_finite(np.asarray(arrs[3], dtype=np.float64)))
-            for sym, arrs in data.arrays.items()
-        }
+        self.finite: dict[
+            str, bool
+        ] = {}  # every close finite: the fold's fast path (checked once, not per call)
         for sym, arrs in data.arrays.items():
             sl = np.empty((self.capacity, arrs[3].size))
             for i in range(5):
                 sl[i] = arrs[i]
             sl[5:].fill(np.nan)  # touch every page now: a first write faults pages in at ~1-10 ms per node
             self.slots[sym] = sl
+            self.finite[sym] = bool(k.all_finite(sl[3]))
         self.lru: OrderedDict[str, int] = OrderedDict()
         self.free = list(range(self.capacity - 1, 4, -1))
         self.hits = 0

@@ -25,7 +25,8 @@ import numpy as np
 from numba import njit
 from numba.cpython.unsafe.numbers import trailing_zeros
 
-from quantray.engine._sim import N_METRICS, _close_trade, finish_metrics, mark_close, sim_bar
+from quantray.engine._indicators import rsi_value
+from quantray.engine._sim import N_METRICS, _buy, _close_trade, _sell, finish_metrics, mark_close, sim_bar
 
 OP_OPEN = 0
 OP_HIGH = 1
@@ -114,18 +115,10 @@ def k_seeded(x, n, alpha, out):
             out[t] = _fin(val)
 
 
-@njit(cache=True, inline="always")
-def _rsi_of(g, lo):
-    """RSI from the average gain and loss (both >= 0): 100 g / (g + lo), one division (100 - 100 / (1 + g/lo)
-    is the same number with two); 50 when both are 0."""
-    den = g + lo
-    return _fin(100.0 * (g / den)) if den > 0.0 else 50.0
-
-
 @njit(cache=True)
 def k_rsi(x, n, out):
     """Wilder RSI seeded with the mean of the first n changes; restarts after an undefined input. The averages
-    step as ``ta.rma`` does (``a * x + (1 - a) * prev``), the value is :func:`_rsi_of` (as the engine's)."""
+    step as ``ta.rma`` does (``a * x + (1 - a) * prev``), the value is the engine's ``rsi_value``."""
     m = x.shape[0]
     cnt = -1  # -1: no previous value yet; else number of changes seen since the (re)start
     prev = 0.0
@@ -164,7 +157,7 @@ def k_rsi(x, n, out):
             dn = -ch if ch < 0.0 else 0.0
             g = a * up + b * g
             lo = a * dn + b * lo
-        out[t] = _rsi_of(g, lo)
+        out[t] = _fin(rsi_value(g, lo))
 
 
 #: Bars per block of the doubling rolling extreme (its two scratch rows stay in the L1/L2 cache).
@@ -740,27 +733,23 @@ def lean_fold_metrics(
             if finite and work == 0.0:
                 price = o[t] if next_open else c[t]
                 if v == 1 and pos == 0.0:
-                    # sim_bar's all-in entry: want = avail / adj0, then _buy(qty=inf) buys max_req / adj with
-                    # max_req == avail and adj == adj0 (``1 + slippage + 0.0``), so qty == want
-                    adj0 = price * (1.0 + slippage)
-                    avail = (cash - fixed_fee) / (1.0 + fees)
-                    want = avail / adj0 if avail > 0.0 else 0.0
-                    if want > 0.0 and want != np.inf:
+                    # sim_bar's all-in entry (no cap, no impact): _buy(qty=inf); sim_bar's own want = avail /
+                    # adj0 is the same number, so an entry it would not make (qty 0) is not made here either
+                    cash2, pos2, qb, _ap, _fee = _buy(
+                        cash, pos, np.inf, price, slippage, 0.0, fees, fixed_fee
+                    )
+                    if qb > 0.0 and qb != np.inf:
                         n_trades += 1.0
                         tflow = 0.0
-                        tflow += 0.0 - cash
-                        cash = 0.0
-                        pos = pos + want
+                        tflow += cash2 - cash
+                        cash = cash2
+                        pos = pos2
                         q = t + 1
                 elif v == 0 and pos > 0.0:
-                    # sim_bar's full exit: _sell(qty = |pos|), unless the fees would exceed the proceeds
+                    # sim_bar's full exit: _sell(qty = |pos|), refused when the fees would exceed the proceeds
                     qty = pos
-                    adj = price * (1.0 - slippage - 0.0)
-                    acq = qty * adj
-                    fee = acq * fees + fixed_fee
-                    if not (acq - fee < 0.0):
-                        cash2 = cash + acq - fee
-                        pos2 = pos - qty
+                    cash2, pos2, qs, _ap, _fee = _sell(cash, pos, qty, price, slippage, 0.0, fees, fixed_fee)
+                    if qs != 0.0:
                         tflow += cash2 - cash
                         cash = cash2
                         pos = pos2

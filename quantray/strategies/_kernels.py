@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from quantray.engine._indicators import rsi_value
 from quantray.engine._sim import N_METRICS, finish_metrics, sim_bar
 
 # Strategy ids of the built-ins (the order is part of the kernel ABI, append only).
@@ -128,18 +129,11 @@ def _rsi_update(ct, cp, t, w, alpha, g, lo):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _rsi_value(g, lo):
-    """100 g / (g + lo) (one division; the engine's ``rsi``): 100 when lo is 0, 50 when both are."""
-    den = g + lo
-    return 100.0 * (g / den) if den > 0.0 else 50.0
-
-
-@njit(cache=True, inline="always", error_model="numpy")
 def _step_rsi_reversion(t, ct, cp, w, alpha, lower, upper, s0, s1, s2):
     g, lo = _rsi_update(ct, cp, t, w, alpha, s0, s1)
     tgt = s2
     if t >= w:
-        r = _rsi_value(g, lo)
+        r = rsi_value(g, lo)
         if r < lower:
             tgt = 1.0
         elif r > upper:

@@ -396,7 +396,8 @@ def test_incremental_ema_and_rsi_steps_equal_the_engine_bit_for_bit(w: int) -> N
     """The built-ins' incremental ema/rsi steps do the engine's operations (Pine's ``ta.ema``/``ta.rma`` step,
     rsi with one division), so a strategy's indicator equals ``quantray.engine.ema``/``rsi`` exactly."""
     from quantray.engine import ema, rsi
-    from quantray.strategies._kernels import _ema_update, _rsi_update, _rsi_value
+    from quantray.engine._indicators import rsi_value
+    from quantray.strategies._kernels import _ema_update, _rsi_update
 
     _ts, _o, _h, _lo, c, _v = Panel.from_bars(load_sample()).arrays("AAPL")
     c = c[:400]
@@ -409,6 +410,6 @@ def test_incremental_ema_and_rsi_steps_equal_the_engine_bit_for_bit(w: int) -> N
         if t >= w - 1:
             got_e[t] = s
         if t >= w:
-            got_r[t] = _rsi_value(g, lo)
+            got_r[t] = rsi_value(g, lo)
     np.testing.assert_array_equal(got_e, ema(c, w))
     np.testing.assert_array_equal(got_r, rsi(c, w))
