@@ -693,190 +693,335 @@ def lean_fold_metrics(
     fee, fees above the proceeds, an order still worked; or a fold whose closes are not all finite,
     ``finite`` False: see :func:`all_finite`) runs the engine's ``sim_bar`` bar by bar until the position
     holds the run's side again. ``out`` has shape (n_folds, N_METRICS).
+
+    A fold with finite closes whose orders all fill whole (the usual case) takes :func:`_fold_two_pass` (the
+    fills first, then the marks, the same operations); any other fold, :func:`_fold_runs` (the above in one
+    pass, for any fill).
     """
-    cfg = (next_open, fees, slippage, fixed_fee, 0.0, 0.0, 0.0)
     n = target.shape[0]
     w = target[: n - (n & 7)].view(np.uint64)
+    rs = np.empty(_RUNS + 1, dtype=np.int64)
+    rc = np.empty(_RUNS)
+    rp = np.empty(_RUNS)
     for k in range(bounds.shape[0]):
         s = bounds[k, 0]
         e = bounds[k, 1]
-        cash = init_cash
-        pos = 0.0
-        pend = 0.0
-        work = 0.0
-        eq_prev = init_cash
-        peak = init_cash
-        max_dd = 0.0
-        dd_bars = 0.0
-        max_dd_bars = 0.0
-        sum_r = 0.0
-        sum_r2 = 0.0
-        sum_dn2 = 0.0
-        expo = 0.0
-        n_trades = 0.0
-        n_closed = 0.0
-        n_wins = 0.0
-        gp = 0.0
-        gl = 0.0
-        tflow = 0.0
-        n_upd = 0.0
-        t = s
-        while t < e:
-            # the run [t, b) of bars whose order to fill has side v
+        if finite and _fold_two_pass(
+            target, w, o, c, s, e, next_open, fees, slippage, fixed_fee, init_cash, ann, out[k], rs, rc, rp
+        ):
+            continue
+        _fold_runs(
+            target, w, o, c, s, e, finite, next_open, fees, slippage, fixed_fee, init_cash, ann, out[k]
+        )
+
+
+#: Runs recorded per batch by :func:`_fold_two_pass` (its three scratch rows stay in the L1/L2 cache).
+_RUNS = 2048
+
+
+@njit(cache=True, error_model="numpy")
+def _fold_two_pass(
+    target, w, o, c, s, e, next_open, fees, slippage, fixed_fee, init_cash, ann, out_k, rs, rc, rp
+):
+    """One fold of :func:`lean_fold_metrics` in two passes over batches of runs, when every order fills whole:
+    each long run opens with an all-in entry and each flat run after one closes it in full. Returns False,
+    writing nothing, as soon as that does not hold (an entry the cash cannot pay, an exit whose fees exceed
+    the proceeds, a position left open by the exit's rounding): the caller then runs :func:`_fold_runs`.
+
+    Pass 1 walks the runs (ends found eight bars at a time) and fills each run's first bar with ``sim_bar``'s
+    operations (``_buy``/``_sell``), recording the run's start, cash and position, and counts the trades.
+    Pass 2 marks every bar to market in bar order with ``mark_close``'s operations: each bar of a long run
+    (its entry bar included: the same cash and position), the exit bar of a flat run, then the flat run's quiet
+    bars in one step (the equity is the cash: no return booked; the drawdown clock advances by their number).
+    Taking the fills' division chains off the path of the marks' branches makes it ~13 % faster than one pass
+    over the W5 targets (measured); the values are the same bit for bit."""
+    cash = init_cash
+    pos = 0.0
+    n_trades = 0.0
+    n_closed = 0.0
+    n_wins = 0.0
+    gp = 0.0
+    gl = 0.0
+    tflow = 0.0
+    eq_prev = init_cash
+    peak = init_cash
+    max_dd = 0.0
+    dd = 0
+    mdd = 0
+    sum_r = 0.0
+    sum_r2 = 0.0
+    sum_dn2 = 0.0
+    expo = 0
+    n_upd = 0
+    t = s
+    while t < e:
+        # pass 1: up to _RUNS runs of same-side orders and the fill at each one's first bar
+        nr = 0
+        while t < e and nr < _RUNS:
             if next_open:
                 v = 0 if t == s else int(target[t - 1])
                 b = _run_end(target, w, t, e - 1, v) + 1
             else:
                 v = int(target[t])
                 b = _run_end(target, w, t + 1, e, v)
-            q = t
-            if finite and work == 0.0:
-                price = o[t] if next_open else c[t]
-                if v == 1 and pos == 0.0:
-                    # sim_bar's all-in entry (no cap, no impact): _buy(qty=inf); sim_bar's own want = avail /
-                    # adj0 is the same number, so an entry it would not make (qty 0) is not made here either
-                    cash2, pos2, qb, _ap, _fee = _buy(
-                        cash, pos, np.inf, price, slippage, 0.0, fees, fixed_fee
-                    )
-                    if qb > 0.0 and qb != np.inf:
-                        n_trades += 1.0
-                        tflow = 0.0
-                        tflow += cash2 - cash
-                        cash = cash2
-                        pos = pos2
-                        q = t + 1
-                elif v == 0 and pos > 0.0:
-                    # sim_bar's full exit: _sell(qty = |pos|), refused when the fees would exceed the proceeds
-                    qty = pos
-                    cash2, pos2, qs, _ap, _fee = _sell(cash, pos, qty, price, slippage, 0.0, fees, fixed_fee)
-                    if qs != 0.0:
-                        tflow += cash2 - cash
-                        cash = cash2
-                        pos = pos2
-                        if abs(pos) <= 1e-12 * qty:
-                            pos = 0.0
-                            n_closed, n_wins, gp, gl = _close_trade(tflow, n_closed, n_wins, gp, gl)
-                            tflow = 0.0
-                        else:
-                            work = 1.0
-                        q = t + 1
-                if q > t:
-                    eq_prev, peak, max_dd, dd_bars, max_dd_bars, sum_r, sum_r2, sum_dn2, expo, n_upd = mark_close(
-                        c[t], 0.0, cash, pos, eq_prev, peak, max_dd, dd_bars, max_dd_bars, sum_r, sum_r2, sum_dn2,
-                        expo, n_upd,
-                    )  # fmt: skip
-            # bars of the run where an order may still fill go through the engine's bar step
-            while q < b and not (
-                finite
-                and work == 0.0
-                and ((v == 1 and pos > 0.0) or (v == 0 and pos == 0.0 and cash == eq_prev))
-            ):
-                if next_open:
-                    pend = 0.0 if q == s else float(target[q - 1])
-                (
-                    cash,
-                    pos,
-                    pend,
-                    work,
-                    eq_prev,
-                    peak,
-                    max_dd,
-                    dd_bars,
-                    max_dd_bars,
-                    sum_r,
-                    sum_r2,
-                    sum_dn2,
-                    expo,
-                    n_trades,
-                    n_closed,
-                    n_wins,
-                    gp,
-                    gl,
-                    tflow,
-                    n_upd,
-                    _nf,
-                    _q1,
-                    _p1,
-                    _f1,
-                    _q2,
-                    _p2,
-                    _f2,
-                ) = sim_bar(
-                    q - s,
-                    float(target[q]),
-                    o[q],
-                    c[q],
-                    0.0,
-                    0.0,
-                    0.0,
-                    cfg,
-                    cash,
-                    pos,
-                    pend,
-                    work,
-                    eq_prev,
-                    peak,
-                    max_dd,
-                    dd_bars,
-                    max_dd_bars,
-                    sum_r,
-                    sum_r2,
-                    sum_dn2,
-                    expo,
-                    n_trades,
-                    n_closed,
-                    n_wins,
-                    gp,
-                    gl,
-                    tflow,
-                    n_upd,
-                )
-                q += 1
-            if q < b:  # the quiet rest of the run
-                n_run = b - q
-                if v == 0:
-                    eq = cash
+            price = o[t] if next_open else c[t]
+            if v == 1:  # runs alternate sides, so the position is flat here
+                cash2, pos2, qb, _ap, _fee = _buy(cash, pos, np.inf, price, slippage, 0.0, fees, fixed_fee)
+                if not (qb > 0.0 and qb != np.inf):
+                    return False
+                n_trades += 1.0
+                tflow = cash2 - cash
+                cash = cash2
+                pos = pos2
+            elif pos > 0.0:
+                qty = pos
+                cash2, pos2, qs, _ap, _fee = _sell(cash, pos, qty, price, slippage, 0.0, fees, fixed_fee)
+                if qs == 0.0 or not (abs(pos2) <= 1e-12 * qty):
+                    return False
+                tflow += cash2 - cash
+                cash = cash2
+                pos = 0.0
+                # _close_trade without its branch (a win is a coin flip for the branch predictor)
+                win = tflow > 0.0
+                n_closed += 1.0
+                n_wins += 1.0 if win else 0.0
+                gp += tflow if win else 0.0
+                gl -= 0.0 if win else tflow
+                tflow = 0.0
+            rs[nr] = t
+            rc[nr] = cash
+            rp[nr] = pos
+            nr += 1
+            t = b
+        rs[nr] = t
+        # pass 2: mark those runs' bars to market, in bar order
+        for i in range(nr):
+            a = rs[i]
+            b = rs[i + 1]
+            cash_i = rc[i]
+            pos_i = rp[i]
+            if pos_i != 0.0:
+                thr = peak * (1.0 - max_dd)  # recomputed only when one of its inputs changes
+                for u in range(a, b):
+                    eq = cash_i + pos_i * c[u]
+                    r = eq / eq_prev - 1.0
+                    eq_prev = eq
+                    sum_r += r
+                    sum_r2 += r * r
+                    dn = min(r - 0.0, 0.0)
+                    sum_dn2 += dn * dn
                     if eq >= peak:
                         peak = eq
-                        dd_bars = 0.0
+                        dd = 0
+                        thr = peak * (1.0 - max_dd)
                     else:
-                        dd_bars += float(n_run)
-                        if dd_bars > max_dd_bars:
-                            max_dd_bars = dd_bars
-                        if eq < peak * (1.0 - max_dd):
+                        dd += 1
+                        mdd = max(mdd, dd)
+                        if eq < thr:
                             max_dd = 1.0 - eq / peak
+                            thr = peak * (1.0 - max_dd)
+                expo += b - a
+                n_upd += b - a
+            else:
+                eq = cash_i + pos_i * c[a]  # the cash: 0.0 times a finite close adds nothing
+                if eq != eq_prev:  # the exit bar books its return; a quiet flat bar books none
+                    r = eq / eq_prev - 1.0
+                    sum_r += r
+                    sum_r2 += r * r
+                    dn = min(r - 0.0, 0.0)
+                    sum_dn2 += dn * dn
+                    n_upd += 1
+                    eq_prev = eq
+                if eq >= peak:
+                    peak = eq
+                    dd = 0
                 else:
-                    eq_prev, peak, max_dd, dd_bars, max_dd_bars, sum_r, sum_r2, sum_dn2 = _long_run(
-                        c, q, n_run, cash, pos, eq_prev, peak, max_dd, dd_bars, max_dd_bars, sum_r, sum_r2,
-                        sum_dn2,
-                    )  # fmt: skip
-                    n_upd += float(n_run)  # += 1.0 per bar: exact in float64 (integers < 2**53)
-                    expo += float(n_run)
-            t = b
-        finish_metrics(
-            out[k],
-            e - s,
-            init_cash,
-            ann,
-            0.0,
-            cash,
-            pos,
-            c[e - 1],
-            eq_prev,
-            max_dd,
-            max_dd_bars,
-            sum_r,
-            sum_r2,
-            sum_dn2,
-            expo,
-            n_trades,
-            n_closed,
-            n_wins,
-            gp,
-            gl,
-            tflow,
-            n_upd,
-        )
+                    dd += b - a
+                    mdd = max(mdd, dd)
+                    if eq < peak * (1.0 - max_dd):
+                        max_dd = 1.0 - eq / peak
+    finish_metrics(out_k, e - s, init_cash, ann, 0.0, cash, pos, c[e - 1], eq_prev, max_dd, float(mdd), sum_r,
+                   sum_r2, sum_dn2, float(expo), n_trades, n_closed, n_wins, gp, gl, tflow, float(n_upd))  # fmt: skip
+    return True
+
+
+@njit(cache=True, error_model="numpy")
+def _fold_runs(target, w, o, c, s, e, finite, next_open, fees, slippage, fixed_fee, init_cash, ann, out_k):
+    """One fold of :func:`lean_fold_metrics` in one pass over its runs, for any fill (see there)."""
+    cfg = (next_open, fees, slippage, fixed_fee, 0.0, 0.0, 0.0)
+    cash = init_cash
+    pos = 0.0
+    pend = 0.0
+    work = 0.0
+    eq_prev = init_cash
+    peak = init_cash
+    max_dd = 0.0
+    dd_bars = 0.0
+    max_dd_bars = 0.0
+    sum_r = 0.0
+    sum_r2 = 0.0
+    sum_dn2 = 0.0
+    expo = 0.0
+    n_trades = 0.0
+    n_closed = 0.0
+    n_wins = 0.0
+    gp = 0.0
+    gl = 0.0
+    tflow = 0.0
+    n_upd = 0.0
+    t = s
+    while t < e:
+        # the run [t, b) of bars whose order to fill has side v
+        if next_open:
+            v = 0 if t == s else int(target[t - 1])
+            b = _run_end(target, w, t, e - 1, v) + 1
+        else:
+            v = int(target[t])
+            b = _run_end(target, w, t + 1, e, v)
+        q = t
+        if finite and work == 0.0:
+            price = o[t] if next_open else c[t]
+            if v == 1 and pos == 0.0:
+                # sim_bar's all-in entry (no cap, no impact): _buy(qty=inf); sim_bar's own want = avail /
+                # adj0 is the same number, so an entry it would not make (qty 0) is not made here either
+                cash2, pos2, qb, _ap, _fee = _buy(cash, pos, np.inf, price, slippage, 0.0, fees, fixed_fee)
+                if qb > 0.0 and qb != np.inf:
+                    n_trades += 1.0
+                    tflow = 0.0
+                    tflow += cash2 - cash
+                    cash = cash2
+                    pos = pos2
+                    q = t + 1
+            elif v == 0 and pos > 0.0:
+                # sim_bar's full exit: _sell(qty = |pos|), refused when the fees would exceed the proceeds
+                qty = pos
+                cash2, pos2, qs, _ap, _fee = _sell(cash, pos, qty, price, slippage, 0.0, fees, fixed_fee)
+                if qs != 0.0:
+                    tflow += cash2 - cash
+                    cash = cash2
+                    pos = pos2
+                    if abs(pos) <= 1e-12 * qty:
+                        pos = 0.0
+                        n_closed, n_wins, gp, gl = _close_trade(tflow, n_closed, n_wins, gp, gl)
+                        tflow = 0.0
+                    else:
+                        work = 1.0
+                    q = t + 1
+            if q > t:
+                eq_prev, peak, max_dd, dd_bars, max_dd_bars, sum_r, sum_r2, sum_dn2, expo, n_upd = mark_close(
+                    c[t], 0.0, cash, pos, eq_prev, peak, max_dd, dd_bars, max_dd_bars, sum_r, sum_r2, sum_dn2,
+                    expo, n_upd,
+                )  # fmt: skip
+        # bars of the run where an order may still fill go through the engine's bar step
+        while q < b and not (
+            finite and work == 0.0 and ((v == 1 and pos > 0.0) or (v == 0 and pos == 0.0 and cash == eq_prev))
+        ):
+            if next_open:
+                pend = 0.0 if q == s else float(target[q - 1])
+            (
+                cash,
+                pos,
+                pend,
+                work,
+                eq_prev,
+                peak,
+                max_dd,
+                dd_bars,
+                max_dd_bars,
+                sum_r,
+                sum_r2,
+                sum_dn2,
+                expo,
+                n_trades,
+                n_closed,
+                n_wins,
+                gp,
+                gl,
+                tflow,
+                n_upd,
+                _nf,
+                _q1,
+                _p1,
+                _f1,
+                _q2,
+                _p2,
+                _f2,
+            ) = sim_bar(
+                q - s,
+                float(target[q]),
+                o[q],
+                c[q],
+                0.0,
+                0.0,
+                0.0,
+                cfg,
+                cash,
+                pos,
+                pend,
+                work,
+                eq_prev,
+                peak,
+                max_dd,
+                dd_bars,
+                max_dd_bars,
+                sum_r,
+                sum_r2,
+                sum_dn2,
+                expo,
+                n_trades,
+                n_closed,
+                n_wins,
+                gp,
+                gl,
+                tflow,
+                n_upd,
+            )
+            q += 1
+        if q < b:  # the quiet rest of the run
+            n_run = b - q
+            if v == 0:
+                eq = cash
+                if eq >= peak:
+                    peak = eq
+                    dd_bars = 0.0
+                else:
+                    dd_bars += float(n_run)
+                    if dd_bars > max_dd_bars:
+                        max_dd_bars = dd_bars
+                    if eq < peak * (1.0 - max_dd):
+                        max_dd = 1.0 - eq / peak
+            else:
+                eq_prev, peak, max_dd, dd_bars, max_dd_bars, sum_r, sum_r2, sum_dn2 = _long_run(
+                    c, q, n_run, cash, pos, eq_prev, peak, max_dd, dd_bars, max_dd_bars, sum_r, sum_r2,
+                    sum_dn2,
+                )  # fmt: skip
+                n_upd += float(n_run)  # += 1.0 per bar: exact in float64 (integers < 2**53)
+                expo += float(n_run)
+        t = b
+    finish_metrics(
+        out_k,
+        e - s,
+        init_cash,
+        ann,
+        0.0,
+        cash,
+        pos,
+        c[e - 1],
+        eq_prev,
+        max_dd,
+        max_dd_bars,
+        sum_r,
+        sum_r2,
+        sum_dn2,
+        expo,
+        n_trades,
+        n_closed,
+        n_wins,
+        gp,
+        gl,
+        tflow,
+        n_upd,
+    )
 
 
 # ------------------------------------------------------------------------------ two independent rows at once

@@ -6,6 +6,7 @@ included); and equals ``quantray.engine.simulate`` (final equity, trades, Sharpe
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -90,4 +91,28 @@ def test_lean_fold_kernel_equals_engine_simulate_and_runs_bar_by_bar_on_undefine
     want = np.empty_like(got)
     fold_metrics(target, o, c2, v, bounds, True, 0.0005, 0.0001, 0.0, 1e5, 252.0, want)
     lean_fold_metrics(target, o, c2, bounds, False, True, 0.0005, 0.0001, 0.0, 1e5, 252.0, got)
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("next_open", [True, False])
+def test_lean_fold_kernel_equals_the_engine_over_many_batches_of_runs(
+    shared_data: Path, next_open: bool
+) -> None:
+    # thousands of runs per fold: the two-pass path records runs in batches (_RUNS), here several per fold
+    import pandas as pd
+
+    from quantray.search._kernels import _RUNS
+
+    df = pd.read_parquet(shared_data / "crypto" / "binance_spot_1h_8pairs_2022-04_2025-04.parquet")
+    btc = df[df["symbol"] == "BTCUSDT"].sort_values("date")
+    o, c = (np.ascontiguousarray(btc[k].to_numpy(float)) for k in ("open", "close"))
+    v = np.ones_like(c)
+    target = (np.random.default_rng(11).random(c.size) < 0.5).astype(np.int8)
+    bounds = np.array([[0, 9_001], [9_001, 20_000], [20_000, c.size]], dtype=np.int64)
+    assert np.count_nonzero(np.diff(target[:9_001])) > 2 * _RUNS  # the first fold spans several batches
+    want = np.empty((3, len(METRIC_NAMES)))
+    got = np.empty_like(want)
+    args = (next_open, 0.0005, 0.0001, 0.0, 100_000.0, 8760.0)
+    fold_metrics(target, o, c, v, bounds, *args, want)
+    lean_fold_metrics(target, o, c, bounds, True, *args, got)
     np.testing.assert_array_equal(got, want)
