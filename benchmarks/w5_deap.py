@@ -3,14 +3,14 @@
 quantray: :func:`quantray.search.discover` — typed rules run by long-lived evaluators (one Ray actor per CPU,
 2 here) that keep node values across generations (LRU cache by subtree, 512 MiB each) and are fed
 cache-affinely; repeated rules are served from the GA's fitness cache.
-Baseline: the textbook setup — DEAP with ``multiprocessing.Pool`` (2 processes, data loaded once per process)
-and a pandas evaluation per individual that computes the GA's own fitness: rolling/ewm indicators, the engine's
+Baseline: the textbook setup — DEAP with ``multiprocessing.Pool`` (2 processes, data loaded once per process) and
+a pandas evaluation per individual that computes the GA's own fitness: rolling/ewm indicators, the engine's
 execution model as a vectorised pandas backtest (next-open fills, all-in, fees; each fold starting flat), fold
 Sharpes, entries, exposure and drawdowns, DiscoverConfig's penalties and parsimony. The run checks that both
-sides give the same fitness on the sample of rules (to ~1e-12; exit status 1 otherwise), and
-tests/search/test_w5_baseline.py checks it on real bars for every primitive and random rules. Until 2026-11-26
-the baseline computed a cheaper textbook objective instead (position x close-to-close return minus fees on
-position changes: a different number, up to ~1e-2 apart); its rate is still printed on a last row.
+sides give the same fitness on the sample of rules (~1e-12 apart; exit status 1 above 1e-9), and
+tests/search/test_w5_baseline.py checks it on real bars for every primitive, gaps and random rules. Until
+2026-11-26 the baseline computed a cheaper textbook objective instead (position x close-to-close return minus
+fees on position changes: a different number, up to ~1e-2 apart); its rate is still printed on a last row.
 
 The 1,000,000-bar series is built from REAL bars: the hourly Binance panel in ../shared/data/crypto (8 pairs,
 2022-04 → 2025-04, 204,707 bars). Each bar is taken relative to its pair's previous close (open/close, high/close,
@@ -99,12 +99,13 @@ def build_series(n_bars: int) -> dict[str, np.ndarray]:
 
 # ------------------------------------------------------------------------------------------- pandas baseline
 # The GA's fitness written the way a pandas user would: indicators with pandas' rolling/ewm (ema and rsi seeded
-# with the mean of their first n values, as TradingView and TA-Lib seed them and quantray computes them; sma as
-# the engine's running sum), then the engine's execution model vectorised: a signal on bar t's close is filled
-# at bar t+1's open, all-in, with proportional fees and slippage, each fold starting flat in cash; per fold the
-# Sharpe of the equity's simple returns, the entries, the exposure and the max drawdown; then DiscoverConfig's
-# fitness (mean fold Sharpe, PENALTY below min_trades or above max_exposure, minus parsimony per node). main()
-# checks that it equals quantray's fitness on the sample of rules (to ~1e-12: the same objective on both sides).
+# with the mean of their first n values, as TradingView and TA-Lib seed them, and seeded again after a gap, as
+# quantray does; sma as the engine's running sum; overflows undefined), then the engine's execution model
+# vectorised: a signal on bar t's close is filled at bar t+1's open, all-in, with proportional fees and slippage,
+# each fold starting flat in cash; per fold the Sharpe of the equity's simple returns, the entries, the exposure
+# and the max drawdown; then DiscoverConfig's fitness (mean fold Sharpe, PENALTY below min_trades or above
+# max_exposure, minus parsimony per node). main() checks that it equals quantray's fitness on the sample of rules
+# (to ~1e-12: the same objective on both sides).
 # ``simple_fitness`` is the cheaper textbook objective (position x close-to-close return minus fees on position
 # changes, the folds cut from one continuous run), kept as a second row: it is not the GA's fitness.
 _B: dict[str, Any] = {}
@@ -135,16 +136,34 @@ def _sma(x: pd.Series, n: int) -> pd.Series:
 
 
 def _seeded(x: pd.Series, n: int, alpha: float) -> pd.Series:
-    """Exponential average (``y = alpha*x + (1-alpha)*y_prev``) seeded with the mean of the first n defined
-    values of ``x`` (summed in order), undefined before."""
-    first = x.first_valid_index()
+    """Exponential average (``y = alpha*x + (1-alpha)*y_prev``) seeded with the mean of its first n values
+    (summed in order), undefined before; after an undefined value it starts again, seeded with the mean of the
+    next n (quantray's convention). A series defined from its first defined value on is one ``ewm``; one with
+    gaps inside (a division by zero upstream) is one ``ewm`` per stretch of defined values (``groupby``)."""
+    defined = x.notna()
     y = pd.Series(np.nan, index=x.index)
-    if first is None or len(x) - int(first) < n:
+    if not defined.any():
         return y
-    i0 = int(first) + n - 1
-    y.iloc[i0] = x.iloc[int(first) : i0 + 1].cumsum().iloc[-1] / n
-    y.iloc[i0 + 1 :] = x.iloc[i0 + 1 :]
-    return y.ewm(alpha=alpha, adjust=False).mean()
+    first = int(defined.to_numpy().argmax())
+    if defined.iloc[first:].all():
+        i0 = first + n - 1
+        if i0 >= len(x):
+            return y
+        y.iloc[i0] = x.iloc[first : i0 + 1].cumsum().iloc[-1] / n
+        y.iloc[i0 + 1 :] = x.iloc[i0 + 1 :]
+        return y.ewm(alpha=alpha, adjust=False).mean()
+    stretch = (~defined).cumsum()  # a new stretch after each undefined value
+    pos = defined.astype(np.int64).groupby(stretch).cumsum()  # 1, 2, ... along a stretch's defined values
+    seed = pos == n
+    y = x.where(pos > n)
+    y[seed] = x.fillna(0.0).groupby(stretch).cumsum()[seed] / n
+    out = y.groupby(stretch).ewm(alpha=alpha, adjust=False).mean()
+    return out.reset_index(level=0, drop=True).sort_index()
+
+
+def _fin(x: pd.Series) -> pd.Series:
+    """Non-finite values (an overflow) are undefined, as in quantray's kernels."""
+    return x.where(np.isfinite(x))
 
 
 def _pd_node(n: Any, df: pd.DataFrame) -> pd.Series:
@@ -176,11 +195,11 @@ def _pd_node(n: Any, df: pd.DataFrame) -> pd.Series:
         return ~_pd_node(a[0], df).astype(bool)
     x, y = _pd_node(a[0], df), _pd_node(a[1], df)
     if nm == "add":
-        return x + y
+        return _fin(x + y)
     if nm == "sub":
-        return x - y
+        return _fin(x - y)
     if nm == "mul":
-        return x * y
+        return _fin(x * y)
     if nm == "div":
         return (x / y.where(y != 0)).replace([np.inf, -np.inf], np.nan)
     if nm == "gt":

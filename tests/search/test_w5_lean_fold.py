@@ -6,7 +6,6 @@ included); and equals ``quantray.engine.simulate`` (final equity, trades, Sharpe
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +15,7 @@ from hypothesis import strategies as st
 from quantray.data import Panel, load_sample
 from quantray.engine import ExecutionConfig, simulate
 from quantray.engine._config import METRIC_NAMES
-from quantray.search._kernels import all_finite, fold_metrics, lean_fold_metrics
+from quantray.search._kernels import _RUNS, _fold_two_pass, all_finite, fold_metrics, lean_fold_metrics
 
 _P = Panel.from_bars(load_sample())
 PRICES = {sym: _P.arrays(sym) for sym in ("AAPL", "GE", "XOM")}
@@ -94,25 +93,41 @@ def test_lean_fold_kernel_equals_engine_simulate_and_runs_bar_by_bar_on_undefine
     np.testing.assert_array_equal(got, want)
 
 
+def _chained_sample() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Open and close of the bundled sample's symbols one after the other (~25,000 real daily bars)."""
+    syms = _P.symbols
+    o = np.concatenate([_P.arrays(s)[1] for s in syms])
+    c = np.concatenate([_P.arrays(s)[4] for s in syms])
+    keep = np.isfinite(o) & np.isfinite(c)
+    return np.ascontiguousarray(o[keep]), np.ascontiguousarray(c[keep]), np.ones(int(keep.sum()))
+
+
 @pytest.mark.parametrize("next_open", [True, False])
+@pytest.mark.parametrize("fixed_fee", [0.0, 1.0])  # 1 per order drains the cash after ~2,200-3,200 trades
 def test_lean_fold_kernel_equals_the_engine_over_many_batches_of_runs(
-    shared_data: Path, next_open: bool
+    next_open: bool, fixed_fee: float
 ) -> None:
-    # thousands of runs per fold: the two-pass path records runs in batches (_RUNS), here several per fold
-    import pandas as pd
-
-    from quantray.search._kernels import _RUNS
-
-    df = pd.read_parquet(shared_data / "crypto" / "binance_spot_1h_8pairs_2022-04_2025-04.parquet")
-    btc = df[df["symbol"] == "BTCUSDT"].sort_values("date")
-    o, c = (np.ascontiguousarray(btc[k].to_numpy(float)) for k in ("open", "close"))
-    v = np.ones_like(c)
+    # thousands of runs per fold: the two-pass path records runs in batches (_RUNS), here several per fold; with
+    # the fixed fee it gives up after several batches (an entry the cash cannot pay) and the fold runs again in
+    # one pass
+    o, c, v = _chained_sample()
     target = (np.random.default_rng(11).random(c.size) < 0.5).astype(np.int8)
-    bounds = np.array([[0, 9_001], [9_001, 20_000], [20_000, c.size]], dtype=np.int64)
-    assert np.count_nonzero(np.diff(target[:9_001])) > 2 * _RUNS  # the first fold spans several batches
-    want = np.empty((3, len(METRIC_NAMES)))
+    bounds = np.array([[0, 15_001], [15_001, c.size]], dtype=np.int64)
+    assert np.count_nonzero(np.diff(target[:15_001])) > 3 * _RUNS  # the first fold spans several batches
+    args = (next_open, 0.0005, 0.0001, fixed_fee, 100_000.0, 252.0)
+    n = target.size
+    w = target[: n - (n & 7)].view(np.uint64)
+    scratch = (np.empty(_RUNS + 1, dtype=np.int64), np.empty(_RUNS), np.empty(_RUNS))
+    row = np.empty(len(METRIC_NAMES))
+    took_two_pass = _fold_two_pass(target, w, o, c, 0, 15_001, *args, row, *scratch)
+    assert took_two_pass == (fixed_fee == 0.0)  # the fast path is taken unless an order cannot fill whole
+    want = np.empty((2, len(METRIC_NAMES)))
     got = np.empty_like(want)
-    args = (next_open, 0.0005, 0.0001, 0.0, 100_000.0, 8760.0)
     fold_metrics(target, o, c, v, bounds, *args, want)
     lean_fold_metrics(target, o, c, bounds, True, *args, got)
     np.testing.assert_array_equal(got, want)
+    if took_two_pass:
+        np.testing.assert_array_equal(row, want[0])
+    names = list(METRIC_NAMES)
+    # more than two batches of runs (two runs per trade) went by before the fixed fee stopped the fast path
+    assert want[0, names.index("num_trades")] > (_RUNS if fixed_fee else 3_000)
