@@ -25,6 +25,7 @@ from quantray.research._common import (
     path_batches,
     run_batches,
     trial_returns,
+    trial_simulations,
 )
 from quantray.research._cv import (
     CV_METRICS,
@@ -141,6 +142,7 @@ __all__ = [
     "trend_regimes",
     "trial_returns",
     "trial_sharpes",
+    "trial_simulations",
     "volatility_regimes",
     "walk_forward",
     "walk_forward_windows",

@@ -279,6 +279,34 @@ def trial_returns(
         >>> trial_returns(arrays, "sma_cross", sets).shape
         (1259, 2)
     """
+    return trial_simulations(
+        arrays, strategy, param_sets, config=config, periods_per_year=periods_per_year,
+        bars_per_day=bars_per_day, start=start,
+    )[0]  # fmt: skip
+
+
+def trial_simulations(
+    arrays: BarArrays,
+    strategy: str | StrategySpec,
+    param_sets: Sequence[Mapping[str, Any]],
+    *,
+    config: ExecutionConfig | None = None,
+    periods_per_year: float = 252.0,
+    bars_per_day: float = 1.0,
+    start: int = 0,
+) -> tuple[F64, F64]:
+    """:func:`trial_returns` and the metrics of the same simulations: ``(returns, metrics)``, returns of shape
+    (n − start, len(param_sets)) and one row of metrics per parameter set (columns in the order of
+    ``quantray.engine.METRIC_NAMES``), so a caller that needs both (returns and trade counts) simulates once.
+
+    Example:
+        >>> from quantray.data import Panel, load_sample
+        >>> from quantray.engine import METRIC_NAMES
+        >>> arrays = Panel.from_bars(load_sample()).arrays("MSFT")
+        >>> rets, met = trial_simulations(arrays, "sma_cross", [{"fast": 10, "slow": 50}], start=600)
+        >>> rets.shape, int(met[0, METRIC_NAMES.index("num_trades")]) > 0
+        ((659, 1), True)
+    """
     spec = get_strategy(strategy)
     cfg = config or ExecutionConfig()
     arrays = _check_arrays(arrays, "arrays")
@@ -288,10 +316,10 @@ def trial_returns(
     if not param_sets:
         raise ParameterError("`param_sets` is empty")
     sets = [spec.validate_params(p) for p in param_sets]
-    _, equity = window_simulations(
+    metrics, equity = window_simulations(
         spec, arrays, sets, int(start), n, cfg, float(periods_per_year), bars_per_day
     )
-    return np.asarray(k.equity_returns(equity, cfg.init_cash))
+    return np.asarray(k.equity_returns(equity, cfg.init_cash)), np.asarray(metrics)
 
 
 def equity_to_returns(equity: F64, init_cash: float) -> F64:

@@ -984,7 +984,7 @@ def _validate(
         probability_of_backtest_overfitting,
         psr_from_stats,
         sharpe_stats,
-        trial_returns,
+        trial_simulations,
     )
 
     cols = [
@@ -1009,34 +1009,15 @@ def _validate(
     length = min(a[4].size - holdout_start[s] for s, a in sd.arrays.items())
     mats, trades = [], np.zeros(len(specs))
     for sym, a in sd.arrays.items():
-        hs = holdout_start[sym]
-        block = np.column_stack(
-            [
-                trial_returns(a, spec, [spec.defaults()], config=ex, periods_per_year=ppy, start=hs)[:, 0]
-                for spec in specs
-            ]
-        )
-        mats.append(block[-length:])
-        o, h, lo, c, v = (np.ascontiguousarray(x, dtype=np.float64) for x in a[1:])
-        bnd = np.array([[hs, c.size]], dtype=np.int64)
+        # one simulation per rule and symbol gives both its holdout returns and its trade count
+        cols_r = []
         for j, spec in enumerate(specs):
-            tgt = spec.signal(o, h, lo, c, v, spec.defaults())
-            out = np.empty((1, len(METRIC_NAMES)))
-            k.fold_metrics(
-                tgt,
-                o,
-                c,
-                v,
-                bnd,
-                ex.execution == "next_open",
-                ex.fees,
-                ex.slippage,
-                ex.fixed_fee,
-                ex.init_cash,
-                ppy,
-                out,
+            rets, met = trial_simulations(
+                a, spec, [spec.defaults()], config=ex, periods_per_year=ppy, start=holdout_start[sym]
             )
-            trades[j] += out[0, _TRADES]
+            cols_r.append(rets[:, 0])
+            trades[j] += met[0, _TRADES]
+        mats.append(np.column_stack(cols_r)[-length:])
     R = np.mean(mats, axis=0)  # (bars, rules)
     sharpes = np.array([sharpe_ratio(R[:, j], ppy) for j in range(R.shape[1])])
     finite = np.isfinite(sharpes)

@@ -239,3 +239,26 @@ def test_overfitting_report_is_consistent_with_its_parts(sp500_panel: Panel, sma
     assert rep.dsr < rep.psr
     assert rep.pbo.pbo == probability_of_backtest_overfitting(R, n_partitions=8).pbo
     assert set(rep.to_dict()) >= {"psr", "dsr", "pbo", "spa_p_value", "reality_check_p_value"}
+
+
+def test_trial_simulations_give_the_trial_returns_and_the_engine_metrics_of_one_simulation(
+    sp500_panel: Panel, sma_sets: list
+) -> None:
+    from quantray.engine import METRIC_NAMES, ExecutionConfig, simulate
+    from quantray.research import trial_simulations
+    from quantray.strategies import get_strategy
+
+    arrays = sp500_panel.arrays("JPM")
+    cfg = ExecutionConfig(fees=0.001, slippage=0.0005)
+    start = 500
+    rets, met = trial_simulations(arrays, "sma_cross", sma_sets, config=cfg, start=start)
+    np.testing.assert_array_equal(rets, trial_returns(arrays, "sma_cross", sma_sets, config=cfg, start=start))
+    assert met.shape == (len(sma_sets), len(METRIC_NAMES))
+    _ts, o, h, lo, c, v = arrays
+    spec = get_strategy("sma_cross")
+    for j in (0, len(sma_sets) // 2, len(sma_sets) - 1):  # the engine's own simulation of the same window
+        target = spec.signal(o, h, lo, c, v, spec.validate_params(sma_sets[j]))
+        sim = simulate(o[start:], h[start:], lo[start:], c[start:], v[start:], target[start:], config=cfg)
+        for name in ("num_trades", "final_equity", "sharpe", "max_drawdown"):
+            assert met[j, METRIC_NAMES.index(name)] == pytest.approx(sim.metrics[name], rel=1e-12), name
+    assert met[:, METRIC_NAMES.index("num_trades")].sum() > 0
