@@ -215,12 +215,13 @@ def _pd_node(n: Any, df: pd.DataFrame) -> pd.Series:
     return x.astype(bool) | y.astype(bool)
 
 
-def pandas_fold_metrics(rule: str) -> np.ndarray:
-    """(folds, 4): Sharpe, entries, exposure, max drawdown of each fold, the engine's execution vectorised."""
+def pandas_fold_metrics(rule: Any) -> np.ndarray:
+    """(folds, 4): Sharpe, entries, exposure, max drawdown of each fold, the engine's execution vectorised
+    (``rule``: its text or its parsed tree)."""
     from quantray.search import parse_rule
 
     df, p = _B["df"], _B["p"]
-    sig = _pd_node(parse_rule(rule), df).fillna(False).astype(bool)
+    sig = _pd_node(parse_rule(rule) if isinstance(rule, str) else rule, df).fillna(False).astype(bool)
     pos = sig.shift(1, fill_value=False) & ~_B["fold_start"]  # held at bar t's close; each fold starts flat
     prev = pos.shift(1, fill_value=False) & ~_B["fold_start"]
     entry = pos & ~prev
@@ -242,10 +243,11 @@ def pandas_fitness(rule: str) -> float:
     from quantray.search import parse_rule
 
     p = _B["p"]
-    m = pandas_fold_metrics(rule)
+    node = parse_rule(rule)
+    m = pandas_fold_metrics(node)
     raw = float(np.nan_to_num(m[:, 0], nan=0.0).mean())
     ok = m[:, 1].sum() >= p["min_trades"] and float(np.nanmean(m[:, 2])) <= p["max_exposure"]
-    return (raw if ok else p["penalty"]) - p["parsimony"] * parse_rule(rule).size
+    return (raw if ok else p["penalty"]) - p["parsimony"] * node.size
 
 
 def simple_fitness(rule: str) -> float:

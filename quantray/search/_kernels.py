@@ -614,7 +614,7 @@ def all_finite(x):
     return True
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def _long_run(c, t0, n_run, cash, pos, eq_prev, peak, max_dd, dd_bars, max_dd_bars, sum_r, sum_r2, sum_dn2):
     """Mark a held long position to market over bars ``[t0, t0 + n_run)`` exactly as ``sim_bar`` does on a bar
     without a fill (rf = 0): equity, return, the three return sums, peak and drawdown, in bar order (so every
@@ -643,6 +643,22 @@ def _long_run(c, t0, n_run, cash, pos, eq_prev, peak, max_dd, dd_bars, max_dd_ba
                 max_dd = 1.0 - eq / peak
                 thr = peak * (1.0 - max_dd)
     return eq_prev, peak, max_dd, float(dd), float(mdd), sum_r, sum_r2, sum_dn2
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _quiet_flat(cash, n_run, peak, max_dd, dd_bars, max_dd_bars):
+    """Mark ``n_run`` flat bars whose equity is the cash and equals the last marked equity, as ``mark_close``
+    would bar by bar, in one step: no return is booked; the drawdown clock advances by ``n_run`` (exact integer
+    arithmetic) and the drawdown test, whose inputs do not change, runs once. Returns ``peak, max_dd, dd_bars,
+    max_dd_bars``."""
+    if cash >= peak:
+        return cash, max_dd, 0.0, max_dd_bars
+    dd_bars += float(n_run)
+    if dd_bars > max_dd_bars:
+        max_dd_bars = dd_bars
+    if cash < peak * (1.0 - max_dd):
+        max_dd = 1.0 - cash / peak
+    return peak, max_dd, dd_bars, max_dd_bars
 
 
 _ONES = np.uint64(0x0101010101010101)
@@ -730,9 +746,9 @@ def _fold_two_pass(
 
     Pass 1 walks the runs (ends found eight bars at a time) and fills each run's first bar with ``sim_bar``'s
     operations (``_buy``/``_sell``), recording the run's start, cash and position, and counts the trades.
-    Pass 2 marks every bar to market in bar order with ``mark_close``'s operations: each bar of a long run
-    (its entry bar included: the same cash and position), the exit bar of a flat run, then the flat run's quiet
-    bars in one step (the equity is the cash: no return booked; the drawdown clock advances by their number).
+    Pass 2 marks every bar to market in bar order with the one-pass kernel's pieces: a long run, its entry bar
+    included (the same cash and position), with :func:`_long_run`; a flat run's first bar (the exit) with
+    ``mark_close``, its quiet rest with :func:`_quiet_flat`.
     Taking the fills' division chains off the path of the marks' branches makes it ~10 % faster than one pass
     over the W5 targets (measured); the values are the same bit for bit."""
     cash = init_cash
@@ -746,13 +762,13 @@ def _fold_two_pass(
     eq_prev = init_cash
     peak = init_cash
     max_dd = 0.0
-    dd = 0
-    mdd = 0
+    dd_bars = 0.0
+    max_dd_bars = 0.0
     sum_r = 0.0
     sum_r2 = 0.0
     sum_dn2 = 0.0
-    expo = 0
-    n_upd = 0
+    expo = 0.0
+    n_upd = 0.0
     t = s
     while t < e:
         # pass 1: up to _RUNS runs of same-side orders and the fill at each one's first bar
@@ -781,12 +797,7 @@ def _fold_two_pass(
                 tflow += cash2 - cash
                 cash = cash2
                 pos = 0.0
-                # _close_trade without its branch (a win is a coin flip for the branch predictor)
-                win = tflow > 0.0
-                n_closed += 1.0
-                n_wins += 1.0 if win else 0.0
-                gp += tflow if win else 0.0
-                gl -= 0.0 if win else tflow
+                n_closed, n_wins, gp, gl = _close_trade(tflow, n_closed, n_wins, gp, gl)
                 tflow = 0.0
             rs[nr] = t
             rc[nr] = cash
@@ -797,51 +808,25 @@ def _fold_two_pass(
         # pass 2: mark those runs' bars to market, in bar order
         for i in range(nr):
             a = rs[i]
-            b = rs[i + 1]
-            cash_i = rc[i]
-            pos_i = rp[i]
-            if pos_i != 0.0:
-                thr = peak * (1.0 - max_dd)  # recomputed only when one of its inputs changes
-                for u in range(a, b):
-                    eq = cash_i + pos_i * c[u]
-                    r = eq / eq_prev - 1.0
-                    eq_prev = eq
-                    sum_r += r
-                    sum_r2 += r * r
-                    dn = min(r - 0.0, 0.0)
-                    sum_dn2 += dn * dn
-                    if eq >= peak:
-                        peak = eq
-                        dd = 0
-                        thr = peak * (1.0 - max_dd)
-                    else:
-                        dd += 1
-                        mdd = max(mdd, dd)
-                        if eq < thr:
-                            max_dd = 1.0 - eq / peak
-                            thr = peak * (1.0 - max_dd)
-                expo += b - a
-                n_upd += b - a
-            else:
-                eq = cash_i + pos_i * c[a]  # the cash: 0.0 times a finite close adds nothing
-                if eq != eq_prev:  # the exit bar books its return; a quiet flat bar books none
-                    r = eq / eq_prev - 1.0
-                    sum_r += r
-                    sum_r2 += r * r
-                    dn = min(r - 0.0, 0.0)
-                    sum_dn2 += dn * dn
-                    n_upd += 1
-                    eq_prev = eq
-                if eq >= peak:
-                    peak = eq
-                    dd = 0
-                else:
-                    dd += b - a
-                    mdd = max(mdd, dd)
-                    if eq < peak * (1.0 - max_dd):
-                        max_dd = 1.0 - eq / peak
-    finish_metrics(out_k, e - s, init_cash, ann, 0.0, cash, pos, c[e - 1], eq_prev, max_dd, float(mdd), sum_r,
-                   sum_r2, sum_dn2, float(expo), n_trades, n_closed, n_wins, gp, gl, tflow, float(n_upd))  # fmt: skip
+            n_run = rs[i + 1] - a
+            if rp[i] != 0.0:  # a long run, its entry bar included (the same cash and position)
+                eq_prev, peak, max_dd, dd_bars, max_dd_bars, sum_r, sum_r2, sum_dn2 = _long_run(
+                    c, a, n_run, rc[i], rp[i], eq_prev, peak, max_dd, dd_bars, max_dd_bars, sum_r, sum_r2,
+                    sum_dn2,
+                )  # fmt: skip
+                n_upd += float(n_run)
+                expo += float(n_run)
+            else:  # a flat run: its exit bar books its return, the quiet rest books none
+                eq_prev, peak, max_dd, dd_bars, max_dd_bars, sum_r, sum_r2, sum_dn2, expo, n_upd = mark_close(
+                    c[a], 0.0, rc[i], 0.0, eq_prev, peak, max_dd, dd_bars, max_dd_bars, sum_r, sum_r2, sum_dn2,
+                    expo, n_upd,
+                )  # fmt: skip
+                if n_run > 1:
+                    peak, max_dd, dd_bars, max_dd_bars = _quiet_flat(
+                        rc[i], n_run - 1, peak, max_dd, dd_bars, max_dd_bars
+                    )
+    finish_metrics(out_k, e - s, init_cash, ann, 0.0, cash, pos, c[e - 1], eq_prev, max_dd, max_dd_bars, sum_r,
+                   sum_r2, sum_dn2, expo, n_trades, n_closed, n_wins, gp, gl, tflow, n_upd)  # fmt: skip
     return True
 
 
@@ -980,16 +965,9 @@ def _fold_runs(target, w, o, c, s, e, finite, next_open, fees, slippage, fixed_f
         if q < b:  # the quiet rest of the run
             n_run = b - q
             if v == 0:
-                eq = cash
-                if eq >= peak:
-                    peak = eq
-                    dd_bars = 0.0
-                else:
-                    dd_bars += float(n_run)
-                    if dd_bars > max_dd_bars:
-                        max_dd_bars = dd_bars
-                    if eq < peak * (1.0 - max_dd):
-                        max_dd = 1.0 - eq / peak
+                peak, max_dd, dd_bars, max_dd_bars = _quiet_flat(
+                    cash, n_run, peak, max_dd, dd_bars, max_dd_bars
+                )
             else:
                 eq_prev, peak, max_dd, dd_bars, max_dd_bars, sum_r, sum_r2, sum_dn2 = _long_run(
                     c, q, n_run, cash, pos, eq_prev, peak, max_dd, dd_bars, max_dd_bars, sum_r, sum_r2,
