@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     if out:
         write_parquet(res.hall_of_fame, f"{out}/hall_of_fame.parquet")
         write_parquet(res.validation, f"{out}/validation.parquet")
+        write_parquet(res.evaluated, f"{out}/evaluated.parquet")  # every rule scored: the search's trials
         if "://" not in out:
             for name, text in res.pine.items():
                 Path(out, f"{name}.pine").write_text(text, encoding="utf-8")

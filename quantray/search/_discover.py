@@ -664,6 +664,10 @@ class DiscoveryResult:
         generations: per-generation ``gen, requested`` (cumulative fitness evaluations the algorithm asked for),
             ``evaluated`` (distinct new rules actually computed; repeats come from a cache), ``best, mean, median``.
         n_evaluated: distinct rules evaluated.
+        evaluated: one row per distinct rule scored, in the order first asked for: ``rule, size, gen`` (the
+            generation that first asked for it), ``requests`` (fitness evaluations the algorithm asked for it, repeats
+            included: they sum to the last ``generations.requested``), ``score, fold_sharpe, fold_max_drawdown``:
+            every trial the search made, e.g. for its own multiple-testing analysis.
         registered: names written to the lifecycle registry (as ``validated``).
         pine: name -> Pine Script v6 source of each survivor.
         seed, elapsed_s, tasks: the seed, wall time and number of evaluation calls.
@@ -685,6 +689,7 @@ class DiscoveryResult:
     tasks: int
     symbols: list[str]
     timings: dict[str, float] = field(default_factory=dict)
+    evaluated: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _split(n: int, cfg: DiscoverConfig) -> tuple[np.ndarray, int]:
@@ -793,8 +798,11 @@ def _evolve(
     rng = random.Random(cfg.seed)
     cls = ParetoRuleTree if cfg.algorithm == "nsga2" else RuleTree
     cache: dict[str, tuple[float, float, float]] = {}
+    first_gen: dict[str, tuple[int, int]] = {}  # rule -> (generation first asked for, size)
+    asks: dict[str, int] = {}  # rule -> fitness evaluations asked for it
 
     requested = [0]
+    generation = [0]
 
     texts: dict[tuple[str, ...], tuple[str, Node]] = {}
 
@@ -819,8 +827,11 @@ def _evolve(
             results = batched(list(todo), nodes)
             for key, node, met in zip(todo, nodes, results, strict=True):
                 cache[key] = fitness_of(met, node.size, cfg)
+                first_gen[key] = (generation[0], node.size)
         for ind in inds:
-            score, _raw, mdd = cache[text_of(ind)[0]]
+            key = text_of(ind)[0]
+            asks[key] = asks.get(key, 0) + 1
+            score, _raw, mdd = cache[key]
             ind.fitness.values = (score, mdd) if cfg.algorithm == "nsga2" else (score,)
         return len(todo)
 
@@ -860,6 +871,7 @@ def _evolve(
 
     record(0, n_new)
     for g in range(1, cfg.generations + 1):
+        generation[0] = g
         if cfg.algorithm == "nsga2":
             parents = [pop[rng.randrange(len(pop))] for _ in range(cfg.population)]
         else:
@@ -949,6 +961,22 @@ def _evolve(
         tasks=batched.tasks,
         symbols=list(sd.arrays),
         timings=timings,
+        evaluated=pd.DataFrame(
+            [
+                {
+                    "rule": key,
+                    "size": size,
+                    "gen": g,
+                    "requests": asks[key],
+                    "score": sc,
+                    "fold_sharpe": raw,
+                    "fold_max_drawdown": mdd,
+                }
+                for key, (g, size) in first_gen.items()
+                for sc, raw, mdd in [cache[key]]
+            ],
+            columns=["rule", "size", "gen", "requests", "score", "fold_sharpe", "fold_max_drawdown"],
+        ),
     )
 
 

@@ -16,6 +16,7 @@ from quantray.data import Panel, load_sample, sample_path
 from quantray.engine import ExecutionConfig, simulate
 from quantray.errors import ConfigError, DataError
 from quantray.search import DiscoverConfig, Gates, Registry, discover, parse_rule, rule_spec
+from quantray.search._discover import PENALTY
 from quantray.strategies import get_strategy, render_pine
 
 from ._interp import interpret
@@ -72,6 +73,54 @@ def test_fitness_is_the_engine_simulation_of_the_rule_on_each_fold(run_local) ->
     assert row["fold_sharpe"] == pytest.approx(float(np.mean(sharpes)), rel=1e-9, abs=1e-12)
     assert np.mean(trades) >= cfg.min_trades
     assert row["score"] == pytest.approx(row["fold_sharpe"] - cfg.parsimony * node.size, rel=1e-12)
+
+
+def _engine_fitness(rule: str, cfg: DiscoverConfig) -> tuple[float, float]:
+    """(score, mean fold Sharpe) of a rule from first principles: the reference interpreter's signal, the
+    engine's simulation of each fold, DiscoverConfig's gates and parsimony."""
+    node = parse_rule(rule)
+    panel = Panel.from_bars(load_sample())
+    sharpes, trades, expo = [], [], []
+    for sym in SYMS:
+        _, o, h, lo, c, v = panel.arrays(sym)
+        sig = np.array(interpret(node, {"open": o, "high": h, "low": lo, "close": c, "volume": v}))
+        target = ((sig != 0) & np.isfinite(sig)).astype(np.int8)
+        hs = round(c.size * (1 - cfg.holdout))
+        edges = np.linspace(0, hs, cfg.folds + 1).round().astype(int)
+        n_tr = 0.0
+        for s, e in itertools.pairwise(edges):
+            m = simulate(o[s:e], h[s:e], lo[s:e], c[s:e], v[s:e], target[s:e], config=cfg.execution).metrics
+            sharpes.append(m["sharpe"] if np.isfinite(m["sharpe"]) else 0.0)
+            expo.append(m["exposure"])
+            n_tr += m["num_trades"]
+        trades.append(n_tr)
+    raw = float(np.mean(sharpes))
+    ok = np.mean(trades) >= cfg.min_trades and np.nanmean(expo) <= cfg.max_exposure
+    return (raw if ok else PENALTY) - cfg.parsimony * node.size, raw
+
+
+def test_every_trial_is_in_the_evaluated_table(run_local) -> None:  # type: ignore[no-untyped-def]
+    """One row per distinct rule scored: its requests add up to what the GA asked for, each generation's new
+    rules are those it first asked for, the hall of fame is among them with the same scores, and trials' scores
+    (the best, the worst, one in between) are their rules' fitness recomputed from first principles."""
+    cfg = _cfg()
+    ev, gens = run_local.evaluated, run_local.generations
+    cols = ["rule", "size", "gen", "requests", "score", "fold_sharpe", "fold_max_drawdown"]
+    assert list(ev.columns) == cols
+    assert len(ev) == run_local.n_evaluated == ev["rule"].nunique()
+    assert int(ev["requests"].sum()) == int(gens["requested"].iloc[-1])
+    assert (ev["requests"] >= 1).all() and (ev["requests"] > 1).any()  # repeats are served from the cache
+    new_per_gen = ev.groupby("gen").size().reindex(gens["gen"], fill_value=0).to_numpy()
+    np.testing.assert_array_equal(new_per_gen, gens["evaluated"].to_numpy())
+    assert ev["size"].tolist() == [parse_rule(r).size for r in ev["rule"]]
+    by_rule = ev.set_index("rule")
+    for _, row in run_local.hall_of_fame.iterrows():
+        assert tuple(by_rule.loc[row["rule"], ["score", "fold_sharpe"]]) == (row["score"], row["fold_sharpe"])
+    order = by_rule["score"].sort_values()
+    for rule in (order.index[0], order.index[len(order) // 2], order.index[-1]):
+        score, raw = _engine_fitness(rule, cfg)
+        assert by_rule.loc[rule, "fold_sharpe"] == pytest.approx(raw, rel=1e-9, abs=1e-12)
+        assert by_rule.loc[rule, "score"] == pytest.approx(score, rel=1e-9, abs=1e-12)
 
 
 def test_validation_applies_the_gates_and_registers_only_survivors(tmp_path: Path) -> None:
