@@ -75,12 +75,12 @@ def test_fitness_is_the_engine_simulation_of_the_rule_on_each_fold(run_local) ->
     assert row["score"] == pytest.approx(row["fold_sharpe"] - cfg.parsimony * node.size, rel=1e-12)
 
 
-def _engine_fitness(rule: str, cfg: DiscoverConfig) -> tuple[float, float]:
-    """(score, mean fold Sharpe) of a rule from first principles: the reference interpreter's signal, the
-    engine's simulation of each fold, DiscoverConfig's gates and parsimony."""
+def _engine_fitness(rule: str, cfg: DiscoverConfig) -> tuple[float, float, float]:
+    """(score, mean fold Sharpe, mean fold max drawdown) of a rule from first principles: the reference
+    interpreter's signal, the engine's simulation of each fold, DiscoverConfig's gates and parsimony."""
     node = parse_rule(rule)
     panel = Panel.from_bars(load_sample())
-    sharpes, trades, expo = [], [], []
+    sharpes, trades, expo, mdds = [], [], [], []
     for sym in SYMS:
         _, o, h, lo, c, v = panel.arrays(sym)
         sig = np.array(interpret(node, {"open": o, "high": h, "low": lo, "close": c, "volume": v}))
@@ -92,11 +92,13 @@ def _engine_fitness(rule: str, cfg: DiscoverConfig) -> tuple[float, float]:
             m = simulate(o[s:e], h[s:e], lo[s:e], c[s:e], v[s:e], target[s:e], config=cfg.execution).metrics
             sharpes.append(m["sharpe"] if np.isfinite(m["sharpe"]) else 0.0)
             expo.append(m["exposure"])
+            mdds.append(m["max_drawdown"])
             n_tr += m["num_trades"]
         trades.append(n_tr)
     raw = float(np.mean(sharpes))
     ok = np.mean(trades) >= cfg.min_trades and np.nanmean(expo) <= cfg.max_exposure
-    return (raw if ok else PENALTY) - cfg.parsimony * node.size, raw
+    mdd = float(np.nanmean(mdds)) if np.isfinite(mdds).any() else 1.0
+    return (raw if ok else PENALTY) - cfg.parsimony * node.size, raw, mdd
 
 
 def test_every_trial_is_in_the_evaluated_table(run_local) -> None:  # type: ignore[no-untyped-def]
@@ -115,12 +117,14 @@ def test_every_trial_is_in_the_evaluated_table(run_local) -> None:  # type: igno
     assert ev["size"].tolist() == [parse_rule(r).size for r in ev["rule"]]
     by_rule = ev.set_index("rule")
     for _, row in run_local.hall_of_fame.iterrows():
-        assert tuple(by_rule.loc[row["rule"], ["score", "fold_sharpe"]]) == (row["score"], row["fold_sharpe"])
+        want = (row["score"], row["fold_sharpe"], row["fold_max_drawdown"])
+        assert tuple(by_rule.loc[row["rule"], ["score", "fold_sharpe", "fold_max_drawdown"]]) == want
     order = by_rule["score"].sort_values()
     for rule in (order.index[0], order.index[len(order) // 2], order.index[-1]):
-        score, raw = _engine_fitness(rule, cfg)
+        score, raw, mdd = _engine_fitness(rule, cfg)
         assert by_rule.loc[rule, "fold_sharpe"] == pytest.approx(raw, rel=1e-9, abs=1e-12)
         assert by_rule.loc[rule, "score"] == pytest.approx(score, rel=1e-9, abs=1e-12)
+        assert by_rule.loc[rule, "fold_max_drawdown"] == pytest.approx(mdd, rel=1e-9, abs=1e-12)
 
 
 def test_validation_applies_the_gates_and_registers_only_survivors(tmp_path: Path) -> None:
