@@ -963,18 +963,8 @@ def _evolve(
         timings=timings,
         evaluated=pd.DataFrame(
             [
-                {
-                    "rule": key,
-                    "size": size,
-                    "gen": g,
-                    "requests": asks[key],
-                    "score": sc,
-                    "fold_sharpe": raw,
-                    "fold_max_drawdown": mdd,
-                }
-                for key, (g, size) in first_gen.items()
-                for sc, raw, mdd in [cache[key]]
-            ],
+                (key, size, g, asks[key], *cache[key]) for key, (g, size) in first_gen.items()
+            ],  # cache values are fitness_of: score, raw Sharpe, drawdown
             columns=["rule", "size", "gen", "requests", "score", "fold_sharpe", "fold_max_drawdown"],
         ),
     )

@@ -55,29 +55,15 @@ def test_fitness_is_the_engine_simulation_of_the_rule_on_each_fold(run_local) ->
     cfg = _cfg()
     row = run_local.hall_of_fame.iloc[0]
     node = parse_rule(row["rule"])
-    panel = Panel.from_bars(load_sample())
-    sharpes, trades = [], []
-    for sym in SYMS:
-        _, o, h, lo, c, v = panel.arrays(sym)
-        sig = np.array(interpret(node, {"open": o, "high": h, "low": lo, "close": c, "volume": v}))
-        target = (sig != 0).astype(np.int8)
-        hs = round(c.size * (1 - cfg.holdout))
-        edges = np.linspace(0, hs, cfg.folds + 1).round().astype(int)
-        n_tr = 0.0
-        for s, e in itertools.pairwise(edges):
-            sim = simulate(o[s:e], h[s:e], lo[s:e], c[s:e], v[s:e], target[s:e], config=cfg.execution)
-            sr = sim.metrics["sharpe"]
-            sharpes.append(0.0 if not np.isfinite(sr) else sr)
-            n_tr += sim.metrics["num_trades"]
-        trades.append(n_tr)
-    assert row["fold_sharpe"] == pytest.approx(float(np.mean(sharpes)), rel=1e-9, abs=1e-12)
-    assert np.mean(trades) >= cfg.min_trades
+    _score, raw, _mdd, trades = _engine_fitness(row["rule"], cfg)
+    assert row["fold_sharpe"] == pytest.approx(raw, rel=1e-9, abs=1e-12)
+    assert trades >= cfg.min_trades
     assert row["score"] == pytest.approx(row["fold_sharpe"] - cfg.parsimony * node.size, rel=1e-12)
 
 
-def _engine_fitness(rule: str, cfg: DiscoverConfig) -> tuple[float, float, float]:
-    """(score, mean fold Sharpe, mean fold max drawdown) of a rule from first principles: the reference
-    interpreter's signal, the engine's simulation of each fold, DiscoverConfig's gates and parsimony."""
+def _engine_fitness(rule: str, cfg: DiscoverConfig) -> tuple[float, float, float, float]:
+    """(score, mean fold Sharpe, mean fold max drawdown, trades per symbol) of a rule from first principles: the
+    reference interpreter's signal, the engine's simulation of each fold, DiscoverConfig's gates and parsimony."""
     node = parse_rule(rule)
     panel = Panel.from_bars(load_sample())
     sharpes, trades, expo, mdds = [], [], [], []
@@ -98,7 +84,7 @@ def _engine_fitness(rule: str, cfg: DiscoverConfig) -> tuple[float, float, float
     raw = float(np.mean(sharpes))
     ok = np.mean(trades) >= cfg.min_trades and np.nanmean(expo) <= cfg.max_exposure
     mdd = float(np.nanmean(mdds)) if np.isfinite(mdds).any() else 1.0
-    return (raw if ok else PENALTY) - cfg.parsimony * node.size, raw, mdd
+    return (raw if ok else PENALTY) - cfg.parsimony * node.size, raw, mdd, float(np.mean(trades))
 
 
 def test_every_trial_is_in_the_evaluated_table(run_local) -> None:  # type: ignore[no-untyped-def]
@@ -121,7 +107,7 @@ def test_every_trial_is_in_the_evaluated_table(run_local) -> None:  # type: igno
         assert tuple(by_rule.loc[row["rule"], ["score", "fold_sharpe", "fold_max_drawdown"]]) == want
     order = by_rule["score"].sort_values()
     for rule in (order.index[0], order.index[len(order) // 2], order.index[-1]):
-        score, raw, mdd = _engine_fitness(rule, cfg)
+        score, raw, mdd, _trades = _engine_fitness(rule, cfg)
         assert by_rule.loc[rule, "fold_sharpe"] == pytest.approx(raw, rel=1e-9, abs=1e-12)
         assert by_rule.loc[rule, "score"] == pytest.approx(score, rel=1e-9, abs=1e-12)
         assert by_rule.loc[rule, "fold_max_drawdown"] == pytest.approx(mdd, rel=1e-9, abs=1e-12)
