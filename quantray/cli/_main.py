@@ -477,6 +477,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.simplefilter("default")
     try:
         args = build_parser().parse_args(argv)
+        if getattr(args, "data", None) == "sample" and not Path("sample").exists():
+            from quantray.data import sample_path
+
+            args.data = str(sample_path())  # every verb's --data: the bundled sample by name
         handler: Handler = args.func
         return handler(args)
     except QuantrayError as exc:

@@ -242,31 +242,54 @@ def _cmd_tune(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------------------ abtest
-def _strategy_arg(text: str) -> tuple[str, dict[str, Any]]:
+def _strategy_arg(flag: str, text: str) -> tuple[str, dict[str, Any]]:
+    """``STRATEGY[:K=V,...]`` of ``--a``/``--b``; errors name the flag and the item."""
     from quantray.cli._main import parse_param
+    from quantray.errors import ConfigError
 
-    name, _, rest = text.partition(":")
-    params = dict(parse_param(p) for p in rest.split(",") if p.strip()) if rest else {}
+    name, colon, rest = text.partition(":")
+    if not name.strip():
+        raise ConfigError(f"{flag} {text!r}: expected STRATEGY[:K=V,...]")
+    params: dict[str, Any] = {}
+    if colon:
+        for item in rest.split(","):
+            if not item.strip():
+                raise ConfigError(f"{flag} {text!r}: empty parameter item (expected K=V,K=V,...)")
+            try:
+                key, value = parse_param(item)
+            except ConfigError as exc:
+                raise ConfigError(f"{flag} {text!r}: {exc}") from None
+            if key in params:
+                raise ConfigError(f"{flag} {text!r}: parameter {key!r} given twice")
+            params[key] = value
     return name.strip(), params
 
 
 def _cmd_abtest(args: argparse.Namespace) -> int:
     import quantray
-    from quantray.errors import ConfigError
+    from quantray.cli._main import _resolve_strategy
+    from quantray.errors import ConfigError, ParameterError, StrategyError
     from quantray.search import ab_test
 
+    if args.boot < 100:
+        raise ConfigError(f"abtest: --boot must be an integer >= 100, got {args.boot}")
+    if args.block is not None and not args.block >= 1:
+        raise ConfigError(f"abtest: --block must be >= 1, got {args.block:g}")
     rets = []
     syms: set[str] = set()
     ppy = 252.0
-    for label, text in (("A", args.a), ("B", args.b)):
-        name, params = _strategy_arg(text)
-        res = quantray.backtest(
-            _data(args.data),
-            name,
-            params=params or None,
-            symbols=[args.symbol] if args.symbol else None,
-            config=_exec_config(args),
-        )
+    for label, flag, text in (("A", "--a", args.a), ("B", "--b", args.b)):
+        name, params = _strategy_arg(flag, text)
+        try:
+            res = quantray.backtest(
+                _data(args.data),
+                _resolve_strategy(name, args.registry),
+                params=params or None,
+                symbols=[args.symbol] if args.symbol else None,
+                config=_exec_config(args),
+            )
+        except (StrategyError, ParameterError) as exc:  # which of the two specs is wrong
+            raise type(exc)(f"abtest {flag} {text!r}: {exc}") from None
         syms = set(res.table["symbol"])
         if len(syms) != 1:
             raise ConfigError(f"abtest: --symbol is required when the data holds {len(syms)} symbols")
@@ -275,28 +298,45 @@ def _cmd_abtest(args: argparse.Namespace) -> int:
         rets.append(eq / __import__("numpy").concatenate([[res.config.init_cash], eq[:-1]]) - 1.0)
         ppy = res.periods_per_year
         del label
-    out = ab_test(
-        rets[0],
-        rets[1],
-        periods_per_year=ppy,
-        method=args.method,
-        bootstrap=args.bootstrap,
-        n_boot=args.boot,
-        mean_block=args.block,
-        alpha=args.alpha,
-        power=args.power,
-        seed=args.seed,
-    )
+    try:
+        out = ab_test(
+            rets[0],
+            rets[1],
+            periods_per_year=ppy,
+            method=args.method,
+            bootstrap=args.bootstrap,
+            n_boot=args.boot,
+            mean_block=args.block,
+            alpha=args.alpha,
+            power=args.power,
+            min_effect=args.min_effect,
+            seed=args.seed,
+        )
+    except ParameterError as exc:  # name the command's flags, not the function's arguments
+        msg = str(exc)
+        for arg, flag in (
+            ("`mean_block`", "--block"),
+            ("`n_boot`", "--boot"),
+            ("`min_effect`", "--min-effect"),
+        ):
+            msg = msg.replace(arg, flag)
+        raise ParameterError(f"abtest: {msg}") from None
     payload = {"a": args.a, "b": args.b, "symbol": next(iter(syms)), **out.to_dict()}
     text = (
         f"A/B {args.a} vs {args.b} on {payload['symbol']} ({out.n} bars): Sharpe {out.sharpe_a:.3f} vs "
         f"{out.sharpe_b:.3f} (diff {out.diff:+.3f}); JK-Memmel z={out.jk_z:.3f} p={out.jk_p:.4f}"
         + (
             f"; bootstrap p={out.boot_p:.4f} CI [{out.ci_low:.3f}, {out.ci_high:.3f}]"
+            + (
+                f" ({out.boot_valid} of {args.boot} replicates defined)"
+                if out.boot_valid != args.boot
+                else ""
+            )
             if out.boot_p is not None
             else ""
         )
-        + f"; min bars {out.min_n:g}\nverdict: {out.verdict} (confidence {out.confidence:.3f}, by {out.method})"
+        + f"; bars to detect a Sharpe difference of {out.min_effect:g}: {out.min_n:g} (the observed one: "
+        f"{out.min_n_observed:g})\nverdict: {out.verdict} (confidence {out.confidence:.3f}, by {out.method})"
     )
     return _emit(args, payload, text)
 
@@ -310,6 +350,10 @@ def _registry(args: argparse.Namespace) -> Any:
 
 
 def _cmd_promote(args: argparse.Namespace) -> int:
+    from quantray.errors import ConfigError
+
+    if args.reason is not None and not args.reason.strip():
+        raise ConfigError("promote: --reason must not be empty (leave it out for the default reason)")
     with _registry(args) as reg:
         rec = reg.promote(args.name, reason=args.reason)
         hist = reg.history(args.name)
@@ -331,6 +375,20 @@ def _cmd_retire(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
+    from quantray.errors import ConfigError
+    from quantray.search import default_registry_url
+
+    if args.name and args.state:
+        raise ConfigError("status: give a NAME or --state, not both (--state filters the whole registry)")
+    url = args.registry or default_registry_url()
+    path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else (None if "://" in url else url)
+    if path and path != ":memory:" and not Path(path).expanduser().exists():
+        # reading never creates a registry
+        if args.name:
+            raise ConfigError(f"status: no registry at {url} (nothing registered yet), so no {args.name!r}")
+        return _emit(
+            args, {"registry": url, "strategies": []}, f"no strategies in {url} (no registry file yet)"
+        )
     with _registry(args) as reg:
         if args.name:
             rec = reg.get(args.name)
@@ -352,43 +410,69 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_monitor(args: argparse.Namespace) -> int:
-    import numpy as np
+    import pandas as pd
 
     import quantray
     from quantray.errors import ConfigError
     from quantray.search import MonitorConfig, rule_spec
 
+    if args.last_bars is not None and args.last_bars < 1:
+        raise ConfigError(f"monitor: --last-bars must be an integer >= 1, got {args.last_bars}")
     with _registry(args) as reg:
         rec = reg.get(args.name)
         spec: Any = rule_spec(rec.rule, name=rec.name) if rec.rule else rec.strategy
-        res = quantray.backtest(
-            _data(args.data),
-            spec,
-            params=rec.params or None,
-            symbols=[args.symbol] if args.symbol else None,
-            config=_exec_config(args),
-        )
-        syms = sorted(set(res.table["symbol"]))
-        if len(syms) != 1:
-            raise ConfigError(f"monitor: --symbol is required when the data holds {len(syms)} symbols")
-        eq = res.detail(syms[0], rec.params or None).equity.to_numpy()
-        if args.last_bars:
-            eq = eq[-(args.last_bars + 1) :]
-            r = eq[1:] / eq[:-1] - 1.0
+        expected_on = [str(x) for x in rec.metrics.get("symbols") or []]
+        data = _data(args.data)
+        if args.symbol:
+            symbols = [args.symbol]
         else:
-            r = eq / np.concatenate([[res.config.init_cash], eq[:-1]]) - 1.0
+            from quantray.research._common import load_symbols
+
+            held = sorted(load_symbols(data, None).arrays)
+            if len(held) == 1:
+                symbols = held
+            elif expected_on and set(expected_on) <= set(held):
+                symbols = expected_on  # the portfolio its expectations were measured on
+            else:
+                raise ConfigError(
+                    f"monitor: --symbol is required: the data holds {len(held)} symbols and {args.name!r} "
+                    + (
+                        f"was validated on {expected_on}, not all of them in the data"
+                        if expected_on
+                        else "records no symbols"
+                    )
+                )
+        res = quantray.backtest(
+            data, spec, params=rec.params or None, symbols=symbols, config=_exec_config(args)
+        )
+        cols = {}
+        for sym in symbols:
+            eq = res.detail(sym, rec.params or None).equity
+            cols[sym] = eq / eq.shift(1).fillna(res.config.init_cash) - 1.0
+        # validation averaged the symbols' per-bar returns (each symbol run with its own capital): the same here
+        frame = pd.DataFrame(cols).dropna()
+        r = frame.mean(axis=1).to_numpy()
+        if args.last_bars:
+            r = r[-args.last_bars :]
         cfg = MonitorConfig(
             drawdown_multiple=args.drawdown_multiple, max_drawdown=args.max_drawdown, decay_alpha=args.alpha
         )
         rep = reg.monitor(
             args.name, r, periods_per_year=res.periods_per_year, config=cfg, retire=not args.dry_run
         )
+    notes = list(rep.notes)
+    if expected_on and sorted(symbols) != sorted(expected_on):
+        notes.append(
+            f"its expectations were measured on {len(expected_on)} symbol(s) {expected_on[:8]}"
+            f"{'...' if len(expected_on) > 8 else ''} averaged; judged here on {symbols}"
+        )
+    status = "; ".join(rep.breaches) if rep.breaches else ("no breach" if rep.notes else "healthy")
     text = (
-        f"{args.name}: "
-        + ("; ".join(rep.breaches) if rep.breaches else "healthy")
+        f"{args.name} on {len(r)} bars of {', '.join(symbols)}: {status}"
         + (" -> retired" if rep.retired else "")
+        + "".join(f"\n  note: {n}" for n in notes)
     )
-    return _emit(args, rep.to_dict(), text)
+    return _emit(args, {**rep.to_dict(), "symbols": symbols, "notes": notes}, text)
 
 
 # ------------------------------------------------------------------------------------------------ parsers
@@ -500,7 +584,17 @@ def add_search_parsers(subparsers: Any, parser_class: type[argparse.ArgumentPars
     a.add_argument("--block", type=float, default=None, help="mean block length (default n^(1/3))")
     a.add_argument("--alpha", type=float, default=0.05)
     a.add_argument("--power", type=float, default=0.8)
+    a.add_argument(
+        "--min-effect",
+        type=float,
+        default=1.0,
+        help="smallest annualised Sharpe difference worth detecting (decides 'no significant difference' vs "
+        "'inconclusive'; default 1.0)",
+    )
     a.add_argument("--seed", type=int, default=0)
+    a.add_argument(
+        "--registry", help="registry URL for discovered rules (gp_...; default sqlite under $QUANTRAY_HOME)"
+    )
     _add_costs(a)
     a.add_argument("--json", action="store_true")
     a.set_defaults(func=_cmd_abtest)

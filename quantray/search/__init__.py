@@ -3,11 +3,12 @@ lifecycle (candidate -> validated -> live -> retired) and A/B tests.
 
 Example:
     >>> from quantray.search import Registry, rule_spec
-    >>> spec = rule_spec("and(gt(sma(close,20),sma(close,50)),below(rsi(close,14),70))")
+    >>> rule = "and(gt(sma(close,20),sma(close,50)),below(rsi(close,14),70))"
+    >>> spec = rule_spec(rule)
     >>> spec.name.startswith("gp_"), list(spec.params)
     (True, ['n1', 'n2', 'n3', 'level1'])
     >>> reg = Registry("sqlite:///:memory:")
-    >>> reg.add_candidate(spec.name, strategy=spec.name, params=spec.defaults()).state
+    >>> reg.add_candidate(spec.name, strategy=spec.name, params=spec.defaults(), rule=rule).state
     'candidate'
 """
 

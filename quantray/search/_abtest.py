@@ -30,10 +30,14 @@ def _pair(a: ArrayLike, b: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         )
     if x.size < 10:
         raise ParameterError(f"an A/B test needs at least 10 paired returns, got {x.size}")
-    if not (np.isfinite(x).all() and np.isfinite(y).all()):
-        raise ParameterError("returns of A and B must be finite")
-    if not (x.std() > 0 and y.std() > 0):
-        raise ParameterError("returns of A or B are constant: the Sharpe ratio is undefined")
+    for label, r in (("A", x), ("B", y)):
+        bad = np.flatnonzero(~np.isfinite(r))
+        if bad.size:
+            raise ParameterError(f"returns of {label} must be finite: bar {int(bad[0])} is {r[bad[0]]}")
+        if not r.std() > 0:
+            raise ParameterError(f"returns of {label} are constant: its Sharpe ratio is undefined")
+    if np.array_equal(x, y):
+        raise ParameterError("returns of A and B are identical: there is nothing to test")
     return x, y
 
 
@@ -84,7 +88,7 @@ def bootstrap_indices(
         starts = rng.integers(0, n, size=(n_boot, nblocks))
         idx = (starts[:, :, None] + np.arange(L)[None, None, :]) % n
         return np.ascontiguousarray(idx.reshape(n_boot, nblocks * L)[:, :n])
-    raise ParameterError(f"`method` must be 'stationary' or 'circular', got {method!r}")
+    raise ParameterError(f"`bootstrap` must be 'stationary' or 'circular', got {method!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,9 +102,14 @@ class ABResult:
         jk_z, jk_p: Memmel-corrected Jobson-Korkie statistic and two-sided p-value.
         boot_p: paired block-bootstrap two-sided p-value of the difference (None if not run).
         ci_low, ci_high: bootstrap percentile interval of the difference at ``1 - alpha`` (None if not run).
-        min_n: bars needed to detect the observed difference at ``alpha`` with ``power`` (inf for no difference).
-        verdict: ``"A better"``, ``"B better"``, ``"no significant difference"`` or ``"inconclusive"`` (the test
-            is underpowered: fewer bars than ``min_n``, and no significant difference yet).
+        boot_valid: bootstrap replicates with a defined Sharpe difference (a replicate whose resampled returns
+            are constant has none and is left out); None if not run.
+        min_effect: the annualised Sharpe difference the test should be able to detect.
+        min_n: bars needed to detect a difference of ``min_effect`` at ``alpha`` with ``power``.
+        min_n_observed: bars needed to detect the observed difference (inf for no difference).
+        verdict: ``"A better"``, ``"B better"`` (significant at ``alpha``), ``"no significant difference"`` (not
+            significant with at least ``min_n`` bars: a difference of ``min_effect`` would most likely have been
+            seen) or ``"inconclusive"`` (not significant, but fewer bars than ``min_n``: underpowered).
         confidence: 1 − the deciding p-value.
         method: the test that decided (``bootstrap`` when run, else ``jobson_korkie``).
     """
@@ -115,7 +124,10 @@ class ABResult:
     boot_p: float | None
     ci_low: float | None
     ci_high: float | None
+    boot_valid: int | None
+    min_effect: float
     min_n: float
+    min_n_observed: float
     verdict: str
     confidence: float
     method: str
@@ -149,6 +161,7 @@ def ab_test(
     mean_block: float | None = None,
     alpha: float = 0.05,
     power: float = 0.8,
+    min_effect: float = 1.0,
     seed: int = 0,
 ) -> ABResult:
     """Is strategy A's Sharpe ratio different from B's over the same bars?
@@ -160,8 +173,14 @@ def ab_test(
         bootstrap: ``"stationary"`` (Politis-Romano) or ``"circular"`` blocks, the same indices for A and B so
             that their correlation and autocorrelation are kept.
         n_boot: bootstrap replicates.
-        mean_block: mean block length (default n ** (1/3)).
+        mean_block: mean block length (default n ** (1/3)); at most n / 4, so that a replicate mixes several
+            blocks (with one block spanning the series every replicate is the series itself, reordered, and the
+            bootstrap would see no variance at all).
         alpha: significance level; power: for the minimum sample size.
+        min_effect: the smallest annualised Sharpe difference worth detecting (default 1.0); ``min_n`` is the
+            sample that detects it with ``power``, and decides between "no significant difference" and
+            "inconclusive". (The sample needed to detect the *observed* difference cannot decide that: a
+            non-significant result always has fewer bars than it, so that verdict could never be reached.)
         seed: bootstrap seed.
 
     The bootstrap p-value is two-sided around the observed difference d: the share of replicates with
@@ -181,24 +200,49 @@ def ab_test(
         raise ParameterError(f"`method` must be 'both', 'bootstrap' or 'jobson_korkie', got {method!r}")
     if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 100:
         raise ParameterError(f"`n_boot` must be an integer >= 100, got {n_boot!r}")
+    if bootstrap not in ("stationary", "circular"):
+        raise ParameterError(f"`bootstrap` must be 'stationary' or 'circular', got {bootstrap!r}")
+    if isinstance(periods_per_year, bool) or not (
+        isinstance(periods_per_year, int | float) and math.isfinite(periods_per_year) and periods_per_year > 0
+    ):
+        raise ParameterError(f"`periods_per_year` must be a number > 0, got {periods_per_year!r}")
+    if isinstance(min_effect, bool) or not (
+        isinstance(min_effect, int | float) and math.isfinite(min_effect) and min_effect > 0
+    ):
+        raise ParameterError(f"`min_effect` must be an annualised Sharpe difference > 0, got {min_effect!r}")
     n = x.size
     ann = math.sqrt(float(periods_per_year))
     sa, sb = x.mean() / x.std(ddof=1), y.mean() / y.std(ddof=1)
     rho = float(np.corrcoef(x, y)[0, 1])
     z, p_jk = jobson_korkie(x, y)
     boot_p = ci_lo = ci_hi = None
+    boot_valid: int | None = None
     if method in ("both", "bootstrap"):
         L = float(mean_block) if mean_block is not None else max(1.0, n ** (1.0 / 3.0))
-        if not L >= 1:
-            raise ParameterError(f"`mean_block` must be >= 1, got {mean_block!r}")
+        if not 1 <= L <= n / 4:
+            raise ParameterError(
+                f"`mean_block` must be in [1, n/4] = [1, {n / 4:g}] for {n} paired bars (several blocks per "
+                f"replicate), got {mean_block!r}"
+            )
         idx = bootstrap_indices(n, n_boot, L, method=bootstrap, seed=seed)
         d = (k.sharpe_rows(x, idx) - k.sharpe_rows(y, idx)) * ann
         d = d[np.isfinite(d)]
+        boot_valid = int(d.size)
+        if boot_valid < n_boot / 2:
+            raise ParameterError(
+                f"only {boot_valid} of {n_boot} bootstrap replicates have a defined Sharpe difference (the "
+                "others resample constant returns: too few active bars); use method='jobson_korkie' or more bars"
+            )
         obs = (sa - sb) * ann
         boot_p = float(np.mean(np.abs(d - obs) >= abs(obs)))
         ci_lo, ci_hi = (float(v) for v in np.quantile(d, [alpha / 2.0, 1.0 - alpha / 2.0]))
     p = boot_p if boot_p is not None else p_jk
-    min_n = min_sample_size(sa, sb, rho, alpha=alpha, power=power)
+    min_n_obs = min_sample_size(sa, sb, rho, alpha=alpha, power=power)
+    # the sample that detects a difference of min_effect around these Sharpes (theta at the observed ones)
+    eff = float(min_effect) / ann
+    theta = memmel_variance(sa, sb, rho)
+    zz = _N.inv_cdf(1.0 - alpha / 2.0) + _N.inv_cdf(power)
+    min_n = float(math.ceil(theta * zz * zz / (eff * eff))) if theta > 0 else math.inf
     if p is not None and p < alpha:
         verdict = "A better" if sa > sb else "B better"
     elif n < min_n:
@@ -216,7 +260,10 @@ def ab_test(
         boot_p=boot_p,
         ci_low=ci_lo,
         ci_high=ci_hi,
+        boot_valid=boot_valid,
+        min_effect=float(min_effect),
         min_n=min_n,
+        min_n_observed=min_n_obs,
         verdict=verdict,
         confidence=float(1.0 - p) if p is not None and math.isfinite(p) else float("nan"),
         method="bootstrap" if boot_p is not None else "jobson_korkie",

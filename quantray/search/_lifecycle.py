@@ -22,7 +22,7 @@ import math
 import os
 import sqlite3
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,6 +57,13 @@ def _finite(x: Any) -> float | None:
     return v if math.isfinite(v) else None
 
 
+def _number(x: Any) -> float | None:
+    """``x`` as a finite float if it is a real number (not a string, not a bool), else None."""
+    if isinstance(x, bool) or not isinstance(x, int | float | np.integer | np.floating):
+        return None
+    return _finite(x)
+
+
 # ------------------------------------------------------------------------------------------------ gates
 @dataclass(frozen=True, kw_only=True)
 class Gates:
@@ -85,7 +92,7 @@ class Gates:
                 raise ConfigError(f"gate `{name}` must be a probability in [0, 1], got {v!r}")
         if isinstance(self.min_trades, bool) or not isinstance(self.min_trades, int) or self.min_trades < 0:
             raise ConfigError(f"gate `min_trades` must be an integer >= 0, got {self.min_trades!r}")
-        if _finite(self.min_oos_sharpe) is None:
+        if _number(self.min_oos_sharpe) is None:
             raise ConfigError(f"gate `min_oos_sharpe` must be a finite number, got {self.min_oos_sharpe!r}")
 
     def check(self, metrics: Mapping[str, Any]) -> list[str]:
@@ -133,11 +140,14 @@ class MonitorConfig:
     min_bars: int = 20
 
     def __post_init__(self) -> None:
-        if _finite(self.drawdown_multiple) is None or self.drawdown_multiple <= 0:
-            raise ConfigError(f"`drawdown_multiple` must be > 0, got {self.drawdown_multiple!r}")
-        if self.max_drawdown is not None and not 0 < float(self.max_drawdown) <= 1:
+        dm = _number(self.drawdown_multiple)
+        if dm is None or dm <= 0:
+            raise ConfigError(f"`drawdown_multiple` must be a number > 0, got {self.drawdown_multiple!r}")
+        mdd = _number(self.max_drawdown)
+        if self.max_drawdown is not None and (mdd is None or not 0 < mdd <= 1):
             raise ConfigError(f"`max_drawdown` must be in (0, 1], got {self.max_drawdown!r}")
-        if not 0 < float(self.decay_alpha) < 1:
+        alpha = _number(self.decay_alpha)
+        if alpha is None or not 0 < alpha < 1:
             raise ConfigError(f"`decay_alpha` must be in (0, 1), got {self.decay_alpha!r}")
         if isinstance(self.min_bars, bool) or not isinstance(self.min_bars, int) or self.min_bars < 3:
             raise ConfigError(f"`min_bars` must be an integer >= 3, got {self.min_bars!r}")
@@ -207,6 +217,8 @@ class MonitorReport:
         decay_p_value: p-value of H0 "true Sharpe >= expected" (None when undefined).
         breaches: the reasons found (empty = healthy).
         retired: whether the strategy was retired by this call.
+        notes: checks that could not be made (e.g. the Sharpe-decay test with fewer than ``min_bars`` bars, or
+            without an expected Sharpe); empty when every check ran.
     """
 
     name: str
@@ -220,6 +232,7 @@ class MonitorReport:
     decay_p_value: float | None
     breaches: list[str]
     retired: bool
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__slots__}
@@ -257,10 +270,25 @@ class _Store:
                 raise ConfigError(
                     f"registry URL {url!r}: use sqlite:///PATH, a file path, or postgresql://USER@HOST/DB"
                 )
+            if not path.strip():
+                raise ConfigError(f"registry URL {url!r} names no file: use sqlite:///PATH or a file path")
             if path != ":memory:":
-                Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-                path = str(Path(path).expanduser())
-            self.conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+                target = Path(path).expanduser()
+                if target.is_dir():
+                    raise ConfigError(
+                        f"registry {url!r}: {str(target)!r} is a directory, not a database file"
+                    )
+                try:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise ConfigError(
+                        f"registry {url!r}: cannot create the folder {str(target.parent)!r}: {exc}"
+                    ) from None
+                path = str(target)
+            try:
+                self.conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+            except sqlite3.Error as exc:
+                raise ConfigError(f"registry {url!r}: cannot open {path!r}: {exc}") from None
             self.dialect = "sqlite"
             self.ph = "?"
             serial = "INTEGER PRIMARY KEY AUTOINCREMENT"
@@ -277,16 +305,29 @@ class _Store:
 
     @contextmanager
     def tx(self) -> Iterator[Any]:
+        """One transaction; a database error (not a SQLite database, a read-only file, a lost connection)
+        becomes a :class:`ConfigError` naming the registry, after the transaction is rolled back."""
         cur = self.conn.cursor()
+        begun = self.dialect == "postgresql"
         try:
             if self.dialect == "sqlite":
                 cur.execute("BEGIN IMMEDIATE")
+                begun = True
             yield cur
-        except BaseException:
-            self.conn.rollback() if self.dialect == "postgresql" else cur.execute("ROLLBACK")
-            raise
+        except BaseException as exc:
+            if begun:
+                with suppress(Exception):  # the original error is the one to report
+                    self.conn.rollback() if self.dialect == "postgresql" else cur.execute("ROLLBACK")
+            if isinstance(exc, QuantrayError) or not _is_db_error(exc):
+                raise
+            raise ConfigError(f"registry {_redact(self.url)}: {type(exc).__name__}: {exc}") from None
         else:
-            self.conn.commit() if self.dialect == "postgresql" else cur.execute("COMMIT")
+            try:
+                self.conn.commit() if self.dialect == "postgresql" else cur.execute("COMMIT")
+            except Exception as exc:
+                if not _is_db_error(exc):
+                    raise
+                raise ConfigError(f"registry {_redact(self.url)}: {type(exc).__name__}: {exc}") from None
         finally:
             cur.close()
 
@@ -297,11 +338,43 @@ class _Store:
         self.conn.close()
 
 
+def _is_db_error(exc: BaseException) -> bool:
+    """A SQLite or PostgreSQL (psycopg) error, or the OS refusing the database file."""
+    if isinstance(exc, sqlite3.Error | OSError):
+        return True
+    return type(exc).__module__.split(".")[0] == "psycopg"
+
+
 def _redact(url: str) -> str:
     if "@" in url and "://" in url:
         scheme, rest = url.split("://", 1)
         return f"{scheme}://***@{rest.split('@', 1)[1]}"
     return url
+
+
+def _check_runnable(name: str, strategy: str, params: Mapping[str, Any] | None, rule: str | None) -> None:
+    """Refuse a candidate that could never run: an unknown strategy, invalid parameters, a rule that does
+    not parse."""
+    try:
+        if rule is not None:
+            from quantray.search._discover import rule_spec
+
+            rule_spec(rule, name=strategy).validate_params(params)
+        else:
+            from quantray.strategies import get_strategy
+
+            get_strategy(strategy).validate_params(params)
+    except QuantrayError as exc:
+        raise LifecycleError(f"candidate {name!r} cannot run: {exc}") from None
+
+
+def _json_field(name: str, what: str, value: Any) -> str:
+    try:
+        return _dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise LifecycleError(
+            f"candidate {name!r}: `{what}` must hold JSON values (numbers, strings, lists, mappings): {exc}"
+        ) from None
 
 
 _COLS = "name, state, source, strategy, params, rule, metrics, created_at, updated_at"
@@ -377,8 +450,12 @@ class Registry:
         row = cur.fetchone()
         return _record(row) if row else None
 
-    def _unknown(self, name: str) -> LifecycleError:
-        names = [r.name for r in self.list()]
+    def _unknown(self, name: str, cur: Any = None) -> LifecycleError:
+        if cur is None:
+            names = [r.name for r in self.list()]
+        else:  # inside a transaction: read with its cursor (a second transaction cannot start)
+            cur.execute("SELECT name FROM qr_strategies ORDER BY name")
+            names = [r[0] for r in cur.fetchall()]
         return LifecycleError(
             f"unknown strategy {name!r} in the registry {_redact(self.url)}; known: {names[:20]}"
         )
@@ -435,9 +512,16 @@ class Registry:
         source: str = "manual",
         reason: str = "registered as a candidate",
     ) -> StrategyRecord:
-        """Register a new candidate (an existing name is an error)."""
+        """Register a new candidate (an existing name is an error).
+
+        ``strategy`` must be a strategy registered in this process (import the module that defines a user
+        strategy first) and ``params`` valid for it; a discovered rule gives its ``rule`` text instead, which
+        must parse. Nothing is written when either check fails."""
         if not isinstance(name, str) or not name.strip():
             raise LifecycleError(f"strategy name must be a non-empty string, got {name!r}")
+        _check_runnable(name, strategy, params, rule)
+        params_json = _json_field(name, "params", params or {})
+        metrics_json = _json_field(name, "metrics", metrics or {})
         now = _now()
         with self._db.tx() as cur:
             if self._fetch(cur, name, lock=True) is not None:
@@ -449,9 +533,9 @@ class Registry:
                     "candidate",
                     source,
                     strategy,
-                    _dumps(params or {}),
+                    params_json,
                     rule,
-                    _dumps(metrics or {}),
+                    metrics_json,
                     now,
                     now,
                 ),
@@ -488,7 +572,7 @@ class Registry:
         with self._db.tx() as cur:
             rec = self._fetch(cur, name, lock=True)
             if rec is None:
-                raise self._unknown(name)
+                raise self._unknown(name, cur)
             if (rec.state, to) not in TRANSITIONS:
                 allowed = sorted(t for f, t in TRANSITIONS if f == rec.state)
                 hint = {
@@ -504,6 +588,14 @@ class Registry:
                     f"{rec.state}: {allowed or 'none, it is final'}){hint}"
                 )
             new_metrics = {**rec.metrics, **dict(metrics or {})}
+            changed = {
+                key: {"before": rec.metrics.get(key), "after": v}
+                for key, v in dict(metrics or {}).items()
+                if rec.metrics.get(key) != v
+            }
+            if changed:  # the event keeps what the metrics were, so an override never erases the record
+                details = {**dict(details or {}), "metrics_changed": changed}
+            _json_field(name, "metrics", new_metrics)
             if to == "validated":
                 failed = self.gates.check(new_metrics)
                 if failed:
@@ -547,9 +639,11 @@ class Registry:
         a limit is breached and ``retire`` is set, retire it with the reasons.
 
         Checks: realised max drawdown above the limit (``drawdown_multiple`` × the expected ``oos_max_drawdown``,
-        or ``max_drawdown``); Sharpe decay: the one-sided p-value of H0 "true Sharpe >= expected ``oos_sharpe``"
+        or ``max_drawdown``), on any number of bars (a realised drawdown is a fact, not an estimate); Sharpe
+        decay, from ``min_bars`` bars on: the one-sided p-value of H0 "true Sharpe >= expected ``oos_sharpe``"
         (the PSR of the realised returns against that benchmark, which accounts for skewness, kurtosis and the
-        track record's length) below ``decay_alpha``. Realised vs expected mean return is reported.
+        track record's length) below ``decay_alpha``. Realised vs expected mean return is reported; a check that
+        could not be made is named in ``notes``.
         """
         from quantray.engine import max_drawdown
         from quantray.research import psr_from_stats, sharpe_stats
@@ -561,7 +655,9 @@ class Registry:
         r = np.asarray(returns, dtype=np.float64)
         if r.ndim != 1 or not np.isfinite(r).all():
             raise ParameterError("`returns` must be a one-dimensional array of finite per-bar returns")
-        ppy = float(periods_per_year)
+        ppy = _finite(periods_per_year)
+        if ppy is None or ppy <= 0:
+            raise ParameterError(f"`periods_per_year` must be a number > 0, got {periods_per_year!r}")
         exp_sr = _finite(rec.metrics.get("oos_sharpe"))
         exp_dd = _finite(rec.metrics.get("oos_max_drawdown"))
         exp_ret = _finite(rec.metrics.get("oos_mean_return"))
@@ -572,33 +668,44 @@ class Registry:
             else (cfg.drawdown_multiple * exp_dd if exp_dd is not None and exp_dd > 0 else None)
         )
         breaches: list[str] = []
+        notes: list[str] = []
         sr_real: float | None = None
         pval: float | None = None
-        if r.size >= cfg.min_bars:
-            if limit is not None and mdd > limit:
-                breaches.append(f"drawdown breach: realised max drawdown {mdd:.4f} > limit {limit:.4f}")
+        if limit is not None and mdd > limit:
+            breaches.append(f"drawdown breach: realised max drawdown {mdd:.4f} > limit {limit:.4f}")
+        elif limit is None:
+            notes.append("no drawdown check: no expected oos_max_drawdown recorded and no max_drawdown given")
+        if r.size < cfg.min_bars:
+            notes.append(f"no Sharpe-decay test: {r.size} bars < min_bars {cfg.min_bars}")
+        else:
             try:
                 st = sharpe_stats(r)
             except ParameterError:
                 st = None
-            if st is not None:
+            if st is None:
+                notes.append("no Sharpe-decay test: the realised returns are constant")
+            elif exp_sr is None:
                 sr_real = st.sharpe * math.sqrt(ppy)
-                if exp_sr is not None:
-                    try:
-                        pval = psr_from_stats(
-                            st.sharpe,
-                            st.n,
-                            sr_benchmark=exp_sr / math.sqrt(ppy),
-                            skew=st.skew,
-                            kurtosis=st.kurtosis,
-                        )
-                    except ParameterError:
-                        pval = None
-                    if pval is not None and pval < cfg.decay_alpha:
-                        breaches.append(
-                            f"Sharpe decay: realised Sharpe {sr_real:.3f} vs expected {exp_sr:.3f}, p={pval:.4g} "
-                            f"< {cfg.decay_alpha:g}"
-                        )
+                notes.append("no Sharpe-decay test: no expected oos_sharpe recorded")
+            else:
+                sr_real = st.sharpe * math.sqrt(ppy)
+                try:
+                    pval = psr_from_stats(
+                        st.sharpe,
+                        st.n,
+                        sr_benchmark=exp_sr / math.sqrt(ppy),
+                        skew=st.skew,
+                        kurtosis=st.kurtosis,
+                    )
+                except ParameterError:
+                    pval = None
+                if pval is None:
+                    notes.append("no Sharpe-decay test: the PSR is undefined for these returns")
+                elif pval < cfg.decay_alpha:
+                    breaches.append(
+                        f"Sharpe decay: realised Sharpe {sr_real:.3f} vs expected {exp_sr:.3f}, p={pval:.4g} "
+                        f"< {cfg.decay_alpha:g}"
+                    )
         retired = False
         if breaches and retire:
             self.retire(
@@ -619,4 +726,5 @@ class Registry:
             decay_p_value=pval,
             breaches=breaches,
             retired=retired,
+            notes=notes,
         )

@@ -12,7 +12,7 @@ from scipy.stats import norm
 from quantray.data import Panel, load_sample
 from quantray.errors import ParameterError
 from quantray.search import ab_test, jobson_korkie, min_sample_size
-from quantray.search._abtest import bootstrap_indices
+from quantray.search._abtest import bootstrap_indices, memmel_variance
 
 
 def _hand_jk(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
@@ -59,10 +59,8 @@ def test_same_returns_never_differ_and_a_clear_edge_is_found(
     real_pair: tuple[np.ndarray, np.ndarray],
 ) -> None:
     a, _ = real_pair
-    same = ab_test(a, a.copy(), n_boot=300)
-    assert (
-        same.diff == 0.0 and same.boot_p == 1.0 and same.verdict == "inconclusive" and same.min_n == math.inf
-    )
+    with pytest.raises(ParameterError, match="identical"):
+        ab_test(a, a.copy(), n_boot=300)
     rng = np.random.default_rng(4)
     noise = rng.normal(0, 0.01, 1000)
     better = ab_test(noise + 0.003, noise * 0.5 + rng.normal(0, 0.01, 1000), n_boot=500, seed=2)
@@ -95,3 +93,50 @@ def test_bad_input() -> None:
         ab_test(np.zeros(20), np.ones(20) * 0.01)
     with pytest.raises(ParameterError, match="n_boot"):
         ab_test(np.random.default_rng(0).normal(size=50), np.random.default_rng(1).normal(size=50), n_boot=5)
+
+
+def test_no_significant_difference_is_reached_when_the_test_has_power() -> None:
+    """Equal true Sharpes: with at least min_n bars (the sample that detects ``min_effect``) about 1 - alpha of
+    the tests say "no significant difference"; with far fewer bars they say "inconclusive". (Sizing the sample
+    on the observed difference instead, that verdict could never be reached.)"""
+    rng = np.random.default_rng(11)
+    verdicts = []
+    for _ in range(200):
+        x = rng.normal(0.0004, 0.01, (5000, 2))
+        res = ab_test(x[:, 0], x[:, 1], method="jobson_korkie", min_effect=1.0)
+        theta = memmel_variance(x[:, 0].mean() / x[:, 0].std(ddof=1), x[:, 1].mean() / x[:, 1].std(ddof=1),
+                                float(np.corrcoef(x[:, 0], x[:, 1])[0, 1]))  # fmt: skip
+        assert res.min_n == math.ceil(
+            theta * (norm.ppf(0.975) + norm.ppf(0.8)) ** 2 / (1.0 / math.sqrt(252)) ** 2
+        )
+        verdicts.append(res.verdict)
+    share = verdicts.count("no significant difference") / len(verdicts)
+    assert 0.9 <= share <= 0.99 and "inconclusive" not in verdicts
+    short = ab_test(x[:300, 0], x[:300, 1], method="jobson_korkie")
+    assert short.n < short.min_n and short.verdict in {"inconclusive", "A better", "B better"}
+
+
+def test_block_length_is_bounded_and_undefined_replicates_are_counted() -> None:
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(0.001, 0.01, 400), rng.normal(0.0, 0.01, 400)
+    for bad in (400.0, 101.0, 0.5):  # one block spanning the series would give a zero-width interval
+        with pytest.raises(ParameterError, match="mean_block"):
+            ab_test(a, b, mean_block=bad, n_boot=200)
+    assert (
+        ab_test(a, b, mean_block=100.0, n_boot=200).ci_low
+        < ab_test(a, b, mean_block=100.0, n_boot=200).ci_high
+    )
+    # a strategy active on 6 bars of 300: many resamples are flat; the p-value uses the defined ones, counted
+    sparse = np.zeros(300)
+    sparse[[20, 90, 150, 151, 200, 260]] = [0.03, -0.01, 0.02, 0.01, -0.02, 0.04]
+    bench = rng.normal(0.0, 0.01, 300)
+    res = ab_test(sparse, bench, n_boot=1000, mean_block=5.0, seed=3)
+    idx = bootstrap_indices(300, 1000, 5.0, method="stationary", seed=3)
+    defined = int(np.sum(sparse[idx].std(axis=1) > 0))
+    assert res.boot_valid == defined and 500 <= defined < 1000
+    with pytest.raises(ParameterError, match="replicates have a defined"):
+        # two strategies active on one bar each: a replicate holds a given bar with probability ~1 - 1/e, both
+        # with ~0.4, so most differences are undefined and no p-value is given
+        ab_test(
+            np.where(np.arange(300) == 7, 0.05, 0.0), np.where(np.arange(300) == 70, 0.05, 0.0), n_boot=500
+        )

@@ -104,8 +104,23 @@ def test_discover_registers_survivors_and_the_lifecycle_verbs_walk_them(
             "s3:// storage only",
         ),
         (["tune", "--data", "sample", "--strategy", "sma_cross", "--snapshot-s", "-1"], "snapshot_s"),
+        (["strategies", "retire", "ghost", "--reason", "x", "--registry", "sqlite:///:memory:"], "unknown"),
+        (["strategies", "status", "--registry", "/tmp"], "is a directory"),
+        (["strategies", "status", "--registry", "sqlite:///"], "names no file"),
+        (["strategies", "status", "s", "--state", "live"], "not both"),
+        (["strategies", "promote", "s", "--reason", " "], "--reason must not be empty"),
+        (["strategies", "monitor", "s", "--data", "sample", "--last-bars", "0"], "--last-bars"),
+        (["abtest", "--data", "sample", "--symbol", "MSFT", "--a", "buy_and_hold", "--b", "sma_cross:fast=10,,slow=50"],
+         "--b 'sma_cross:fast=10,,slow=50': empty parameter"),
+        (["abtest", "--data", "sample", "--symbol", "MSFT", "--a", "sma_cross:fast=abc", "--b", "buy_and_hold"],
+         "--a 'sma_cross:fast=abc'"),
+        (["abtest", "--data", "sample", "--symbol", "MSFT", "--a", "sma_cross:fast=50,slow=10", "--b", "buy_and_hold"],
+         "--a 'sma_cross:fast=50,slow=10'"),
+        (["abtest", "--data", "sample", "--symbol", "MSFT", "--a", "sma_cross", "--b", "buy_and_hold", "--block", "5000"],
+         "--block must be in [1, n/4]"),
+        (["abtest", "--data", "sample", "--symbol", "MSFT", "--a", "buy_and_hold", "--b", "buy_and_hold"], "identical"),
     ],
-)
+)  # fmt: skip
 def test_bad_input_is_one_line_and_exit_2(
     argv: list[str], fragment: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -122,3 +137,68 @@ def test_abtest_prints_a_verdict(capsys: pytest.CaptureFixture[str]) -> None:
     assert rc == 0 and doc["symbol"] == "MSFT" and doc["n"] == 1259
     assert doc["verdict"] in {"A better", "B better", "no significant difference", "inconclusive"}
     assert 0 <= doc["jk_p"] <= 1 and doc["ci_low"] <= doc["diff"] <= doc["ci_high"]
+    assert doc["boot_valid"] == 300 and doc["min_effect"] == 1.0 and doc["min_n"] < doc["min_n_observed"]
+
+
+def test_a_broken_registry_file_is_one_line_and_left_as_it_was(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not a database, and it stays this way")
+    for argv in (["strategies", "status"], ["strategies", "retire", "x", "--reason", "y"]):
+        rc, _, err = _run([*argv, "--registry", str(junk)], capsys)
+        assert rc == 2 and "file is not a database" in err and err.count("\n") == 1
+    assert junk.read_bytes() == b"not a database, and it stays this way"
+    assert not (tmp_path / "new").exists()
+    rc, _, _ = _run(["strategies", "status", "--registry", str(tmp_path / "new" / "r.db")], capsys)
+    assert rc == 0 and not (tmp_path / "new").exists()  # reading never creates a registry
+
+
+def test_monitor_judges_the_portfolio_validation_measured(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A rule validated on several symbols is monitored on their equal-weight average (as validation measured
+    it), not on whichever single symbol the data starts with; one symbol is judged only when asked, with a
+    note."""
+    import numpy as np
+
+    import quantray
+    from quantray.data import sample_path
+    from quantray.search import Registry
+
+    reg_url = f"sqlite:///{tmp_path / 'r.db'}"
+    with Registry(reg_url) as reg:
+        reg.add_candidate(
+            "pair", strategy="sma_cross", params={"fast": 10, "slow": 50},
+            metrics={"dsr": 1, "pbo": 0, "oos_trades": 9, "oos_sharpe": 0.5, "oos_max_drawdown": 0.5,
+                     "symbols": ["AAPL", "MSFT"]},
+        )  # fmt: skip
+        reg.promote("pair")
+        reg.promote("pair")
+    rc, doc, _ = _run(
+        ["strategies", "monitor", "pair", "--data", "sample", "--registry", reg_url, "--dry-run", "--json"],
+        capsys,
+    )
+    assert rc == 0 and doc["symbols"] == ["AAPL", "MSFT"] and not doc["notes"]
+    res = quantray.backtest(
+        sample_path(), "sma_cross", params={"fast": 10, "slow": 50}, symbols=["AAPL", "MSFT"]
+    )
+    rets = []
+    for sym in ("AAPL", "MSFT"):
+        eq = res.detail(sym, {"fast": 10, "slow": 50}).equity.to_numpy()
+        rets.append(eq / np.concatenate([[res.config.init_cash], eq[:-1]]) - 1.0)
+    r = np.mean(rets, axis=0)
+    eq = np.cumprod(1 + r)
+    want_dd = float(np.max(1 - eq / np.maximum.accumulate(np.concatenate([[1.0], eq]))[1:]))
+    assert doc["n_bars"] == r.size and doc["realised_max_drawdown"] == pytest.approx(want_dd, rel=1e-9)
+    rc, doc, _ = _run(
+        ["strategies", "monitor", "pair", "--data", "sample", "--symbol", "AAPL", "--registry", reg_url,
+         "--dry-run", "--last-bars", "10", "--json"],
+        capsys,
+    )  # fmt: skip
+    assert (
+        rc == 0
+        and doc["n_bars"] == 10
+        and any("averaged; judged here on ['AAPL']" in n for n in doc["notes"])
+    )
+    assert any("min_bars" in n for n in doc["notes"])

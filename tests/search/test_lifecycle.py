@@ -91,8 +91,15 @@ def test_the_full_path_is_recorded_with_reasons(registry: Registry) -> None:
         ([], lambda r: r.add_candidate("s", strategy="sma_cross"), "already in the registry"),
         ([], lambda r: r.transition("s", "paused", reason="x"), "unknown state 'paused'"),
         (["promote", "promote"], lambda r: r.retire("s", reason=" "), "non-empty reason"),
+        ([], lambda r: r.retire("nope", reason="x"), r"unknown strategy 'nope'.*known: \['s'\]"),
+        ([], lambda r: r.transition("nope", "live", reason="x"), "unknown strategy 'nope'"),
+        ([], lambda r: r.add_candidate("t", strategy="no_such"), "'t' cannot run: unknown strategy 'no_such'"),
+        ([], lambda r: r.add_candidate("t", strategy="sma_cross", params={"fast": 50, "slow": 10}), "cannot run"),
+        ([], lambda r: r.add_candidate("t", strategy="sma_cross", params={"speed": 3}), "unknown parameter"),
+        ([], lambda r: r.add_candidate("gp_t", strategy="gp_t", rule="gt(close, foo)"), "cannot run: rule"),
+        ([], lambda r: r.add_candidate("t", strategy="sma_cross", metrics={"x": object()}), "JSON values"),
     ],
-)
+)  # fmt: skip
 def test_refused_transitions_raise_and_write_nothing(
     registry: Registry, steps: list[str], action: Any, message: str
 ) -> None:
@@ -117,8 +124,14 @@ def test_validation_gates_block_promotion_and_write_nothing(registry: Registry) 
     # looser gates let it through; metrics given at promotion are merged in
     loose = Registry(registry.url, gates=Gates(min_dsr=0.5, max_pbo=0.8, min_trades=1, min_oos_sharpe=0.0))
     try:
-        rec = loose.promote("weak", metrics={"oos_sharpe": 0.3})
+        rec = loose.promote("weak", metrics={"oos_sharpe": 0.3, "dsr": 0.99})
         assert rec.state == "validated" and rec.metrics["oos_sharpe"] == 0.3
+        # the override is in the event, so the original statistics are never lost
+        changed = loose.history("weak")[-1].details["metrics_changed"]
+        assert changed == {
+            "oos_sharpe": {"before": None, "after": 0.3},
+            "dsr": {"before": 0.6, "after": 0.99},
+        }
     finally:
         loose.close()
 
@@ -164,7 +177,41 @@ def test_monitor_keeps_a_healthy_strategy_live(registry: Registry) -> None:
     r = np.random.default_rng(5).normal(0.0008, 0.006, 250)  # ~2.1 annualised Sharpe, small drawdowns
     rep = registry.monitor("ok", r)
     assert not rep.breaches and not rep.retired and registry.get("ok").state == "live"
-    short = registry.monitor("ok", r[:5])  # too few bars to judge
+    short = registry.monitor("ok", r[:5])  # too few bars to judge the Sharpe: said so, not called healthy
     assert short.decay_p_value is None and not short.retired
+    assert short.notes == ["no Sharpe-decay test: 5 bars < min_bars 20"]
+    assert rep.notes == []
+    crash = registry.monitor("ok", np.array([0.01, -0.3, 0.01]), retire=False)  # a drawdown is a fact
+    assert crash.breaches and "drawdown breach" in crash.breaches[0] and not crash.retired
     with pytest.raises(LifecycleError, match="only live"):
         registry.add_candidate("c", strategy="sma_cross") and registry.monitor("c", r)
+
+
+@pytest.mark.parametrize(
+    ("make", "fragment"),
+    [
+        (lambda d: str(d), "is a directory"),
+        (lambda d: "sqlite:///", "names no file"),
+        (lambda d: (d / "f.db").write_text("junk") and str(d / "f.db"), "file is not a database"),
+        (
+            lambda d: (d / "f").write_text("") is not None and str(d / "f" / "sub" / "r.db"),
+            "cannot create the folder",
+        ),
+    ],
+)
+def test_a_registry_that_cannot_be_used_is_a_config_error(make: Any, fragment: str, tmp_path: Path) -> None:
+    from quantray.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=fragment):
+        Registry(make(tmp_path))
+
+
+def test_monitor_config_and_gates_refuse_non_numbers() -> None:
+    from quantray.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="min_oos_sharpe"):
+        Gates(min_oos_sharpe="1")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="max_drawdown"):
+        MonitorConfig(max_drawdown="x")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="decay_alpha"):
+        MonitorConfig(decay_alpha="0.1")  # type: ignore[arg-type]
