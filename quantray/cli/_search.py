@@ -121,15 +121,26 @@ def _cmd_discover(args: argparse.Namespace) -> int:
         "validation": res.validation.to_dict("records"),
         "survivors": [s.name for s in res.survivors],
         "registered": res.registered,
+        "already_registered": []
+        if args.no_register
+        else [s.name for s in res.survivors if s.name not in res.registered],
         "registry": None if args.no_register else (args.registry or _default_url()),
         "gates": cfg.gates.__dict__,
         "history": res.generations.to_dict("records"),
     }
     view = res.validation[["name", "rule", "oos_sharpe", "dsr", "pbo", "oos_trades", "passed"]]
+    already = [s.name for s in res.survivors if s.name not in res.registered]
+    if args.no_register:
+        reg_text = "registered: none (--no-register)"
+    else:
+        reg_text = f"registered: {res.registered or 'none'}" + (
+            f" ({len(already)} already in the registry: {already})" if already else ""
+        )
     text = (
         f"discover: {res.n_evaluated} distinct rules evaluated over {cfg.generations} generations "
         f"(seed {res.seed}, {res.elapsed_s:.1f}s); {len(res.survivors)} of {len(view)} passed the gates, "
-        f"registered: {res.registered or 'none'}\n"
+        + reg_text
+        + "\n"
         + view.to_string(index=False, float_format=lambda v: f"{v:.3f}")
     )
     return _emit(args, payload, text)

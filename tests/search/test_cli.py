@@ -75,6 +75,21 @@ def test_discover_registers_survivors_and_the_lifecycle_verbs_walk_them(
     # without the registry the name is unknown: the usual one-line error listing the valid names
     proc = subprocess.run([sys.executable, "-m", "quantray", *argv], capture_output=True, text=True, env=env)
     assert proc.returncode == 2 and "sma_cross" in proc.stderr and proc.stderr.count("\n") == 1
+    # a discovered rule is A/B-tested by name through the registry
+    rc, ab, _ = _run(
+        ["abtest", "--data", "sample", "--symbol", "JPM", "--a", name, "--b", "buy_and_hold", "--registry", reg,
+         "--method", "jobson_korkie", "--json"],
+        capsys,
+    )  # fmt: skip
+    assert rc == 0 and ab["n"] == 1259 and ab["sharpe_a"] == pytest.approx(float(ref["sharpe"][0]), rel=1e-9)
+    # the same run again: nothing new to register, and it says why
+    rc, again, _ = _run(
+        ["discover", "--data", "sample", "--symbol", "AAPL", "--symbol", "JPM", "--population", "16",
+         "--generations", "3", "--seed", "7", "--hall-of-fame", "5", "--local", "--registry", reg,
+         "--min-dsr", "0.3", "--max-pbo", "1.0", "--min-oos-trades", "1", "--json"],
+        capsys,
+    )  # fmt: skip
+    assert rc == 0 and again["registered"] == [] and again["already_registered"] == doc["survivors"]
 
 
 @pytest.mark.parametrize(
