@@ -55,3 +55,34 @@ def write_parquet(df: Any, url: str) -> None:
     if "://" not in url:
         Path(url).parent.mkdir(parents=True, exist_ok=True)
     df.to_parquet(url, index=False)
+
+
+def section(raw: Any, key: str, where: str) -> dict[str, Any]:
+    """The mapping under ``key`` (absent or empty: {}); anything else is a ConfigError naming the file."""
+    value = raw.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: `{key}` must be a mapping, got {value!r}")
+    return dict(value)
+
+
+def symbols_of(raw: Any, where: str) -> list[str] | None:
+    """``symbols``: absent (all), one name, or a list of names."""
+    value = raw.get("symbols")
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return value
+    raise ConfigError(f"{where}: `symbols` must be a symbol or a list of symbols, got {value!r}")
+
+
+def to_json(payload: Any) -> str:
+    """One JSON object; NaN and infinities (not JSON) become null."""
+    import json
+
+    from quantray.cli._research import _clean
+
+    return json.dumps(_clean(payload), default=str)

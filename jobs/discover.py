@@ -8,10 +8,18 @@ ray job submit --working-dir . -- python -m jobs.discover --config jobs/configs/
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from jobs._common import load_yaml, reject_unknown, resolve_data, run_main, write_parquet
+from jobs._common import (
+    load_yaml,
+    reject_unknown,
+    resolve_data,
+    run_main,
+    section,
+    symbols_of,
+    to_json,
+    write_parquet,
+)
 from quantray._sweep_config import RayConfig
 from quantray.dist import connect
 from quantray.errors import ConfigError
@@ -34,10 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     raw = reject_unknown(load_yaml(args.config), KEYS, args.config)
     if "data" not in raw and not args.data:
         raise ConfigError(f"{args.config}: missing required key `data`")
-    dcfg = dict(raw.get("discover") or {})
+    dcfg = section(raw, "discover", args.config)
     if args.seed is not None:
         dcfg["seed"] = args.seed
     cfg = DiscoverConfig.from_dict(dcfg)
+    symbols = symbols_of(raw, args.config)
     ray_cfg = RayConfig(
         **reject_unknown(raw.get("ray") or {}, ["address", "num_cpus", "object_store_memory_mb"], "ray")
     )
@@ -46,11 +55,13 @@ def main(argv: list[str] | None = None) -> int:
             ray_cfg.address, num_cpus=ray_cfg.num_cpus, object_store_memory_mb=ray_cfg.object_store_memory_mb
         )
     where = raw.get("registry")  # absent: the default registry; "none": do not register
+    if where is not None and not isinstance(where, str):
+        raise ConfigError(f"{args.config}: `registry` must be a URL, a path or 'none', got {where!r}")
     reg = None if where == "none" else Registry(where, gates=cfg.gates)
     try:
         res = discover(
             resolve_data(args.data or raw["data"]),
-            symbols=raw.get("symbols"),
+            symbols=symbols,
             config=cfg,
             registry=reg,
             progress=True,
@@ -76,11 +87,11 @@ def main(argv: list[str] | None = None) -> int:
         "best": res.hall_of_fame.iloc[0]["rule"] if len(res.hall_of_fame) else None,
     }
     if args.json:
-        print(json.dumps(summary))
+        print(to_json(summary))
     else:
         cols = ["name", "rule", "oos_sharpe", "dsr", "pbo", "oos_trades", "passed"]
         print(res.validation[cols].to_string(index=False, float_format="{:.3f}".format))
-        print(json.dumps(summary))
+        print(to_json(summary))
     return 0
 
 

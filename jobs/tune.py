@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from jobs._common import load_yaml, reject_unknown, resolve_data, run_main
+from jobs._common import load_yaml, reject_unknown, resolve_data, run_main, section, symbols_of, to_json
 from quantray._sweep_config import RayConfig
 from quantray.dist import connect
 from quantray.errors import ConfigError
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     for key in ("data", "tune"):
         if key not in raw and not (key == "data" and args.data):
             raise ConfigError(f"{args.config}: missing required key `{key}`")
-    tcfg = dict(raw["tune"] or {})
+    tcfg = section(raw, "tune", args.config)
     if args.storage:
         tcfg["storage_path"] = args.storage
     if args.storage_options:
@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as exc:
             raise ConfigError(f"--storage-options must be a JSON object: {exc}") from None
     cfg = SearchConfig.from_dict(tcfg)
+    symbols = symbols_of(raw, args.config)
     ray_cfg = RayConfig(
         **reject_unknown(raw.get("ray") or {}, ["address", "num_cpus", "object_store_memory_mb"], "ray")
     )
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     res = tune(
         resolve_data(args.data or raw["data"]),
         cfg,
-        symbols=raw.get("symbols"),
+        symbols=symbols,
         resume=args.resume,
         overwrite=args.overwrite,
     )
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         "elapsed_s": round(res.elapsed_s, 2),
     }
     if args.json:
-        print(json.dumps(summary, default=str))
+        print(to_json(summary))
     else:
         print(
             f"tune {cfg.strategy} ({cfg.searcher}): {len(res.trials)} trials in {res.elapsed_s:.1f}s -> {res.path}"

@@ -200,7 +200,21 @@ def _cmd_tune(args: argparse.Namespace) -> int:
         tensorboard=args.tensorboard,
         name=args.name,
         execution=_exec_config(args),
+        min_trades=args.min_trades,
     )
+    if args.register:  # checked before the run: a name that cannot be registered must not cost a search
+        from quantray.errors import ConfigError
+        from quantray.search import Registry
+
+        if len(cfg.objectives_or_metric()) > 1:
+            raise ConfigError(
+                "--register takes the best of one objective; a multi-objective run has a Pareto front"
+            )
+        with Registry(args.registry) as reg:
+            if args.register in reg:
+                raise ConfigError(
+                    f"--register {args.register!r}: the name is already in the registry {reg.url}"
+                )
     connect(args.address, num_cpus=args.num_cpus)
     res = tune(_data(args.data), cfg, symbols=args.symbol, resume=args.resume, overwrite=args.overwrite)
     registered = None
@@ -546,6 +560,12 @@ def add_search_parsers(subparsers: Any, parser_class: type[argparse.ArgumentPars
     t.add_argument("--objectives", help="multi-objective, e.g. sharpe:max,max_drawdown:min (Pareto front)")
     t.add_argument("--scheduler", choices=["asha", "none"], default="asha")
     t.add_argument("--samples", type=int, default=20, help="trials (default 20)")
+    t.add_argument(
+        "--min-trades",
+        type=float,
+        default=0.0,
+        help="mean entries per symbol and fold a trial needs to be valid (a trial that never trades never is)",
+    )
     t.add_argument("--max-concurrent", type=int, default=2)
     t.add_argument("--folds", type=int, default=4)
     t.add_argument("--holdout", type=float, default=0.2)

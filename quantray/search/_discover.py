@@ -173,6 +173,13 @@ class DiscoverConfig:
     gates: Gates = field(default_factory=Gates)
 
     def __post_init__(self) -> None:
+        for name, kind, what in (
+            ("grammar", GrammarConfig, "a mapping of grammar settings"),
+            ("execution", ExecutionConfig, "a mapping of execution settings"),
+            ("gates", Gates, "a mapping of gates"),
+        ):
+            if not isinstance(getattr(self, name), kind):
+                raise ConfigError(f"discover `{name}` must be {what}, got {getattr(self, name)!r}")
         for name, low in (
             ("population", 2),
             ("generations", 0),

@@ -16,6 +16,7 @@ Each trial evaluates every symbol on every fold (a batch), so that its work domi
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fnmatch
 import io
 import json
@@ -82,7 +83,9 @@ class SearchConfig:
             ``Tuner.restore`` read), and the event writer cost ~7-10 ms of driver time per trial.
         name: experiment name (default ``tune-<strategy>``).
         execution: fills and costs.
-        min_trades: a trial whose mean entries per symbol and fold is below this scores ``INVALID_SCORE``.
+        min_trades: a trial whose mean entries per symbol and fold is below this scores ``INVALID_SCORE``; a
+            trial that never trades at all is invalid whatever this is (its Sharpe 0 and drawdown 0 are not a
+            performance, and would win a drawdown objective).
     """
 
     strategy: str
@@ -106,6 +109,24 @@ class SearchConfig:
     min_trades: float = 0.0
 
     def __post_init__(self) -> None:
+        if not isinstance(self.strategy, str):
+            raise ConfigError(f"`strategy` must be a strategy name, got {self.strategy!r}")
+        if not isinstance(self.metric, str):
+            raise ConfigError(f"`metric` must be a metric name, got {self.metric!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"`seed` must be an integer >= 0, got {self.seed!r}")
+        if self.name is not None and (not isinstance(self.name, str) or not self.name.strip()):
+            raise ConfigError(f"`name` must be a non-empty string, got {self.name!r}")
+        if not isinstance(self.fixed, Mapping):
+            raise ConfigError(f"`fixed` must be a mapping of parameter -> value, got {self.fixed!r}")
+        if not isinstance(self.execution, ExecutionConfig):
+            raise ConfigError(f"`execution` must be a mapping of execution settings, got {self.execution!r}")
+        if (
+            isinstance(self.min_trades, bool)
+            or not isinstance(self.min_trades, int | float)
+            or not self.min_trades >= 0
+        ):
+            raise ConfigError(f"`min_trades` must be a number >= 0, got {self.min_trades!r}")
         spec = get_strategy(self.strategy)  # unknown names list the valid ones
         if self.searcher not in ("optuna", "random", "grid"):
             raise ConfigError(f"`searcher` must be one of 'optuna', 'random', 'grid', got {self.searcher!r}")
@@ -631,7 +652,7 @@ def _trainable(config: dict[str, Any], data: TrialData) -> None:
         for name, v in sc.items():
             sums[name] = sums.get(name, 0.0) + (v if math.isfinite(v) else 0.0)
         means = {name: s / (i + 1) for name, s in sums.items()}
-        valid = means["num_trades"] >= data.min_trades
+        valid = means["num_trades"] >= data.min_trades and means["num_trades"] > 0.0
         report = {
             m: (means[m] if valid else (INVALID_SCORE if mode == "max" else -INVALID_SCORE))
             for m, mode in objectives
@@ -760,7 +781,10 @@ def tune(
     store = experiment_store(config.storage, config.storage_options)
     path = store.url_of(name)
     fs_path = store.path(name)
-    exists = rt.Tuner.can_restore(fs_path, storage_filesystem=store.fs)
+    try:
+        exists = rt.Tuner.can_restore(fs_path, storage_filesystem=store.fs)
+    except OSError as exc:  # an unreachable endpoint, denied credentials, a missing bucket
+        raise ConfigError(f"tune storage {path}: cannot be read: {str(exc).splitlines()[0][:300]}") from None
     metric_names = [m for m, _ in objectives]
     modes = [mode for _, mode in objectives]
     run_cfg = rt.RunConfig(
@@ -772,7 +796,13 @@ def tune(
         callbacks=_logger_callbacks(config.tensorboard),
     )
     restored = False
+    if resume and overwrite:
+        raise ConfigError(
+            "resume and overwrite exclude each other: --resume continues an experiment, --overwrite deletes it"
+        )
+    fingerprint = _fingerprint(config, sorted(sd.arrays))
     if resume and exists:
+        _check_fingerprint(store, fs_path, path, fingerprint)
         repair_experiment_state(store, name)
         tuner = rt.Tuner.restore(
             fs_path,
@@ -790,6 +820,8 @@ def tune(
             )
         if exists and overwrite:
             store.fs.delete_dir(fs_path)
+        store.fs.create_dir(fs_path, recursive=True)
+        store.write_bytes(f"{fs_path}/{_FINGERPRINT}", json.dumps(fingerprint, sort_keys=True).encode())
         multi = len(objectives) > 1
         if config.searcher == "optuna":
             from optuna.samplers import TPESampler
@@ -859,6 +891,45 @@ def tune(
         restored=restored,
         elapsed_s=time.perf_counter() - t0,
     )
+
+
+#: The settings an experiment was started with (a resume with other settings would mix two searches).
+_FINGERPRINT = "quantray_search.json"
+
+
+def _fingerprint(config: SearchConfig, symbols: Sequence[str]) -> dict[str, Any]:
+    """What defines a search: a resume must ask for the same (storage, concurrency and logging may change)."""
+    return {
+        "strategy": config.strategy,
+        "symbols": list(symbols),
+        "space": {k: [float(x) for x in v] for k, v in sorted(config.space.items())},
+        "fixed": {k: float(v) for k, v in sorted(config.fixed.items())},
+        "searcher": config.searcher,
+        "objectives": [list(o) for o in config.objectives_or_metric()],
+        "scheduler": config.scheduler,
+        "num_samples": int(config.num_samples),
+        "folds": int(config.folds),
+        "holdout": float(config.holdout),
+        "seed": int(config.seed),
+        "min_trades": float(config.min_trades),
+        "execution": {k: (v if isinstance(v, str | int | float | bool) or v is None else repr(v))
+                      for k, v in sorted(dataclasses.asdict(config.execution).items())},
+    }  # fmt: skip
+
+
+def _check_fingerprint(store: ExperimentStore, fs_path: str, path: str, want: dict[str, Any]) -> None:
+    """Refuse to resume an experiment started with other settings (nothing is written)."""
+    f = f"{fs_path}/{_FINGERPRINT}"
+    if not store.exists(f):
+        return  # started before the settings were recorded: nothing to compare
+    have = json.loads(store.read_bytes(f))
+    diff = [f"{k}: stored {have.get(k)!r}, asked {v!r}" for k, v in want.items() if have.get(k) != v]
+    if diff:
+        raise ConfigError(
+            f"experiment {path} was started with other settings; resuming would mix two searches ("
+            + "; ".join(diff)
+            + "): resume with the same settings, or start afresh with --overwrite or another --name"
+        )
 
 
 def _logger_callbacks(tensorboard: bool) -> list[Any]:

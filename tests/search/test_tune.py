@@ -93,6 +93,19 @@ def test_grid_multi_objective_pareto_front_and_out_of_sample_scores(ray_local, t
     assert (tmp_path / "grid" / "pareto.csv").is_file()
     with pytest.raises(ConfigError, match="exists"):
         tune(sample_path(), cfg, symbols=["MSFT"])  # never silently mixed with an old run
+    # a resume must ask for the search it continues: other settings are refused, nothing is written
+    before = (tmp_path / "grid" / "trials.csv").read_bytes()
+    with pytest.raises(ConfigError, match=r"folds: stored 2, asked 3"):
+        tune(sample_path(), dataclasses.replace(cfg, folds=3), symbols=["MSFT"], resume=True)
+    with pytest.raises(ConfigError, match=r"symbols: stored \['MSFT'\], asked \['AAPL'\]"):
+        tune(sample_path(), cfg, symbols=["AAPL"], resume=True)
+    with pytest.raises(ConfigError, match="strategy: stored 'sma_cross', asked 'ema_cross'"):
+        tune(sample_path(), dataclasses.replace(cfg, strategy="ema_cross"), symbols=["MSFT"], resume=True)
+    with pytest.raises(ConfigError, match="exclude each other"):
+        tune(sample_path(), cfg, symbols=["MSFT"], resume=True, overwrite=True)
+    assert (tmp_path / "grid" / "trials.csv").read_bytes() == before
+    same = tune(sample_path(), cfg, symbols=["MSFT"], resume=True)  # the same settings resume
+    assert same.restored and len(same.trials) == 6
     # per trial: JSON and CSV logs, no TensorBoard event files unless asked for
     trial_dirs = [d for d in (tmp_path / "grid").iterdir() if d.is_dir()]
     assert len(trial_dirs) == 6
