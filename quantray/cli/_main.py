@@ -97,9 +97,11 @@ def _resolve_strategy(name: str, registry: str | None) -> Any:
     if any(s.name == name for s in list_strategies()):
         return name
     from quantray.search import Registry, default_registry_url, rule_spec
+    from quantray.search._lifecycle import registry_file
 
     url = registry or default_registry_url()
-    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists():
+    path = registry_file(url)
+    if path is not None and not path.exists():
         return name  # the usual unknown-strategy error, listing the valid names
     with Registry(url) as reg:
         if name not in reg:

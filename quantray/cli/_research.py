@@ -19,6 +19,11 @@ __all__ = ["add_research_parsers"]
 
 
 # ------------------------------------------------------------------------------------------------ helpers
+def bar_returns(equity: pd.Series, init_cash: float) -> pd.Series:
+    """Simple per-bar returns of an equity curve whose capital before the first bar was ``init_cash``."""
+    return equity / equity.shift(1).fillna(init_cash) - 1.0
+
+
 def _clean(x: Any) -> Any:
     """JSON-ready copy: dicts/lists recursed, numpy scalars unwrapped, NaN/inf → None, timestamps → ISO."""
     from quantray.cli._main import _jsonable
@@ -217,7 +222,7 @@ def _cmd_montecarlo(args: argparse.Namespace) -> int:
         sym = symbol or syms[0]
         det = res.detail(sym, params or None)
         if args.target == "returns":
-            rets = det.equity.pct_change().fillna(det.equity.iloc[0] / cfg.init_cash - 1.0).to_numpy()
+            rets = bar_returns(det.equity, cfg.init_cash).to_numpy()
             if method in ("gbm", "garch"):
                 mc = parametric_returns(
                     rets,

@@ -20,6 +20,12 @@ def _clean(x: Any) -> Any:
     return clean(x)
 
 
+def bar_returns(equity: Any, init_cash: float) -> Any:
+    from quantray.cli._research import bar_returns as returns
+
+    return returns(equity, init_cash)
+
+
 def _emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> int:
     if args.json:
         print(json.dumps(_clean(payload)))
@@ -303,7 +309,7 @@ def _cmd_abtest(args: argparse.Namespace) -> int:
     rets = []
     syms: set[str] = set()
     ppy = 252.0
-    for label, flag, text in (("A", "--a", args.a), ("B", "--b", args.b)):
+    for flag, text in (("--a", args.a), ("--b", args.b)):
         name, params = _strategy_arg(flag, text)
         try:
             res = quantray.backtest(
@@ -319,10 +325,8 @@ def _cmd_abtest(args: argparse.Namespace) -> int:
         if len(syms) != 1:
             raise ConfigError(f"abtest: --symbol is required when the data holds {len(syms)} symbols")
         det = res.detail(next(iter(syms)), params or None)
-        eq = det.equity.to_numpy()
-        rets.append(eq / __import__("numpy").concatenate([[res.config.init_cash], eq[:-1]]) - 1.0)
+        rets.append(bar_returns(det.equity, res.config.init_cash).to_numpy())
         ppy = res.periods_per_year
-        del label
     try:
         out = ab_test(
             rets[0],
@@ -402,12 +406,13 @@ def _cmd_retire(args: argparse.Namespace) -> int:
 def _cmd_status(args: argparse.Namespace) -> int:
     from quantray.errors import ConfigError
     from quantray.search import default_registry_url
+    from quantray.search._lifecycle import registry_file
 
     if args.name and args.state:
         raise ConfigError("status: give a NAME or --state, not both (--state filters the whole registry)")
     url = args.registry or default_registry_url()
-    path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else (None if "://" in url else url)
-    if path and path != ":memory:" and not Path(path).expanduser().exists():
+    path = registry_file(url)
+    if path is not None and not path.exists():
         # reading never creates a registry
         if args.name:
             raise ConfigError(f"status: no registry at {url} (nothing registered yet), so no {args.name!r}")
@@ -470,10 +475,10 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
         res = quantray.backtest(
             data, spec, params=rec.params or None, symbols=symbols, config=_exec_config(args)
         )
-        cols = {}
-        for sym in symbols:
-            eq = res.detail(sym, rec.params or None).equity
-            cols[sym] = eq / eq.shift(1).fillna(res.config.init_cash) - 1.0
+        cols = {
+            sym: bar_returns(res.detail(sym, rec.params or None).equity, res.config.init_cash)
+            for sym in symbols
+        }
         # validation averaged the symbols' per-bar returns (each symbol run with its own capital): the same here
         frame = pd.DataFrame(cols).dropna()
         r = frame.mean(axis=1).to_numpy()

@@ -138,14 +138,21 @@ class ABResult:
 
 
 def min_sample_size(
-    sr_a: float, sr_b: float, rho: float, *, alpha: float = 0.05, power: float = 0.8
+    sr_a: float,
+    sr_b: float,
+    rho: float,
+    *,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    diff: float | None = None,
 ) -> float:
     """Bars needed for a two-sided test at ``alpha`` with ``power`` to detect per-period Sharpes ``sr_a`` vs
-    ``sr_b``: n = θ · (z_{1−α/2} + z_{power})² / (SR_a − SR_b)² (θ from :func:`memmel_variance`)."""
-    d = sr_a - sr_b
-    if d == 0:
-        return math.inf
+    ``sr_b``: n = θ · (z_{1−α/2} + z_{power})² / d² (θ from :func:`memmel_variance`), d = SR_a − SR_b or the
+    per-period difference ``diff`` to detect (θ still at ``sr_a``, ``sr_b``, ``rho``); inf when d = 0 or θ <= 0."""
+    d = sr_a - sr_b if diff is None else diff
     theta = memmel_variance(sr_a, sr_b, rho)
+    if d == 0 or not theta > 0:
+        return math.inf
     z = _N.inv_cdf(1.0 - alpha / 2.0) + _N.inv_cdf(power)
     return float(math.ceil(theta * z * z / (d * d)))
 
@@ -238,11 +245,7 @@ def ab_test(
         ci_lo, ci_hi = (float(v) for v in np.quantile(d, [alpha / 2.0, 1.0 - alpha / 2.0]))
     p = boot_p if boot_p is not None else p_jk
     min_n_obs = min_sample_size(sa, sb, rho, alpha=alpha, power=power)
-    # the sample that detects a difference of min_effect around these Sharpes (theta at the observed ones)
-    eff = float(min_effect) / ann
-    theta = memmel_variance(sa, sb, rho)
-    zz = _N.inv_cdf(1.0 - alpha / 2.0) + _N.inv_cdf(power)
-    min_n = float(math.ceil(theta * zz * zz / (eff * eff))) if theta > 0 else math.inf
+    min_n = min_sample_size(sa, sb, rho, alpha=alpha, power=power, diff=float(min_effect) / ann)
     if p is not None and p < alpha:
         verdict = "A better" if sa > sb else "B better"
     elif n < min_n:

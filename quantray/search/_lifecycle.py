@@ -245,6 +245,13 @@ def default_registry_url() -> str:
     return f"sqlite:///{home / 'registry.db'}"
 
 
+def registry_file(url: str) -> Path | None:
+    """The SQLite file a registry URL names (``sqlite:///PATH`` or a plain path; ``~`` expanded), None for
+    ``:memory:`` or a server URL."""
+    path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else (None if "://" in url else url)
+    return Path(path).expanduser() if path and path != ":memory:" else None
+
+
 class _Store:
     """The tiny SQL layer: one connection, the dialect's placeholder and locking, two tables."""
 
@@ -272,8 +279,8 @@ class _Store:
                 )
             if not path.strip():
                 raise ConfigError(f"registry URL {url!r} names no file: use sqlite:///PATH or a file path")
-            if path != ":memory:":
-                target = Path(path).expanduser()
+            target = registry_file(url)
+            if target is not None:
                 if target.is_dir():
                     raise ConfigError(
                         f"registry {url!r}: {str(target)!r} is a directory, not a database file"
@@ -682,13 +689,13 @@ class Registry:
                 st = sharpe_stats(r)
             except ParameterError:
                 st = None
+            if st is not None:
+                sr_real = st.sharpe * math.sqrt(ppy)
             if st is None:
                 notes.append("no Sharpe-decay test: the realised returns are constant")
             elif exp_sr is None:
-                sr_real = st.sharpe * math.sqrt(ppy)
                 notes.append("no Sharpe-decay test: no expected oos_sharpe recorded")
             else:
-                sr_real = st.sharpe * math.sqrt(ppy)
                 try:
                     pval = psr_from_stats(
                         st.sharpe,
