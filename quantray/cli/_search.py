@@ -7,7 +7,10 @@ Each handler returns an exit status and, with ``--json``, prints exactly one JSO
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +50,11 @@ def _exec_config(args: argparse.Namespace) -> Any:
 
 
 def _gates(args: argparse.Namespace) -> Any:
+    with _flags_named(_GATE_FLAGS):
+        return _gates_of(args)
+
+
+def _gates_of(args: argparse.Namespace) -> Any:
     from quantray.search import Gates
 
     return Gates(
@@ -77,10 +85,32 @@ def _add_gates(p: argparse.ArgumentParser) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ discover
-def _cmd_discover(args: argparse.Namespace) -> int:
-    from quantray.search import DiscoverConfig, Registry, discover
+#: DiscoverConfig's fields and the gates', with the discover/promote flags that set them.
+_DISCOVER_FLAGS = {
+    "population": "--population",
+    "generations": "--generations",
+    "seed": "--seed",
+    "folds": "--folds",
+    "holdout": "--holdout",
+    "hall_of_fame": "--hall-of-fame",
+    "parsimony": "--parsimony",
+    "min_trades": "--min-trades",
+    "batch_size": "--batch-size",
+    "workers": "--workers",
+    "cache_mb": "--cache-mb",
+}
+_GATE_FLAGS = {
+    "min_dsr": "--min-dsr",
+    "max_pbo": "--max-pbo",
+    "min_trades": "--min-oos-trades",
+    "min_oos_sharpe": "--min-oos-sharpe",
+}
 
-    cfg = DiscoverConfig(
+
+def _discover_config(args: argparse.Namespace) -> Any:
+    from quantray.search import DiscoverConfig
+
+    return DiscoverConfig(
         population=args.population,
         generations=args.generations,
         seed=args.seed,
@@ -97,6 +127,13 @@ def _cmd_discover(args: argparse.Namespace) -> int:
         execution=_exec_config(args),
         gates=_gates(args),
     )
+
+
+def _cmd_discover(args: argparse.Namespace) -> int:
+    from quantray.search import Registry, discover
+
+    with _flags_named(_DISCOVER_FLAGS):
+        cfg = _discover_config(args)
     if not args.local:
         from quantray.dist import connect
 
@@ -173,21 +210,46 @@ def _json_mapping(text: str | None, flag: str) -> dict[str, Any]:
     return value
 
 
-def _cmd_tune(args: argparse.Namespace) -> int:
+#: SearchConfig's fields and the tune flags that set them (errors from the config name both).
+_TUNE_FLAGS = {
+    "num_samples": "--samples",
+    "max_concurrent": "--max-concurrent",
+    "folds": "--folds",
+    "holdout": "--holdout",
+    "seed": "--seed",
+    "min_trades": "--min-trades",
+    "searcher": "--searcher",
+    "scheduler": "--scheduler",
+    "metric": "--metric",
+    "objectives": "--objectives",
+    "snapshot_s": "--snapshot-s",
+    "storage_path": "--storage",
+    "name": "--name",
+}
+
+
+@contextlib.contextmanager
+def _flags_named(flags: dict[str, str]) -> Iterator[None]:
+    """Re-raise a config error that names a field (`` `num_samples` ``) naming its CLI flag too."""
+    from quantray.errors import ConfigError, ParameterError
+
+    try:
+        yield
+    except (ConfigError, ParameterError) as exc:
+        msg = str(exc)
+        for field, flag in flags.items():  # once: an inner config may have named it already
+            msg = re.sub(rf"`{field}`(?! \()", f"`{field}` ({flag})", msg)
+        if msg == str(exc):
+            raise
+        raise type(exc)(msg) from None
+
+
+def _search_config(args: argparse.Namespace, space: dict[str, Any]) -> Any:
     from quantray.cli._main import parse_param
-    from quantray.dist import connect
-    from quantray.search import SearchConfig, tune
-    from quantray.search._tune import parse_objectives, parse_range
+    from quantray.search import SearchConfig
+    from quantray.search._tune import parse_objectives
 
-    space: dict[str, Any] = {}
-    for item in args.space or []:
-        key, sep, rng = item.partition("=")
-        if not sep:
-            from quantray.errors import ConfigError
-
-            raise ConfigError(f"--space {item!r}: expected KEY=LOW:HIGH[:STEP]")
-        space[key.strip()] = parse_range(key.strip(), rng)
-    cfg = SearchConfig(
+    return SearchConfig(
         strategy=args.strategy,
         space=space,
         fixed=dict(parse_param(p) for p in args.param or []),
@@ -208,6 +270,22 @@ def _cmd_tune(args: argparse.Namespace) -> int:
         execution=_exec_config(args),
         min_trades=args.min_trades,
     )
+
+
+def _cmd_tune(args: argparse.Namespace) -> int:
+    from quantray.search import tune, tune_candidate_metrics
+    from quantray.search._tune import parse_range
+
+    space: dict[str, Any] = {}
+    for item in args.space or []:
+        key, sep, rng = item.partition("=")
+        if not sep:
+            from quantray.errors import ConfigError
+
+            raise ConfigError(f"--space {item!r}: expected KEY=LOW:HIGH[:STEP]")
+        space[key.strip()] = parse_range(key.strip(), rng)
+    with _flags_named(_TUNE_FLAGS):
+        cfg = _search_config(args, space)
     if args.register:  # checked before the run: a name that cannot be registered must not cost a search
         from quantray.errors import ConfigError
         from quantray.search import Registry
@@ -216,24 +294,26 @@ def _cmd_tune(args: argparse.Namespace) -> int:
             raise ConfigError(
                 "--register takes the best of one objective; a multi-objective run has a Pareto front"
             )
+        if cfg.holdout <= 0:
+            raise ConfigError(
+                "--register needs a holdout (--holdout > 0): the validation gates are measured on it"
+            )
         with Registry(args.registry) as reg:
             if args.register in reg:
                 raise ConfigError(
                     f"--register {args.register!r}: the name is already in the registry {reg.url}"
                 )
-    connect(args.address, num_cpus=args.num_cpus)
-    res = tune(_data(args.data), cfg, symbols=args.symbol, resume=args.resume, overwrite=args.overwrite)
+    res = tune(
+        _data(args.data), cfg, symbols=args.symbol, resume=args.resume, overwrite=args.overwrite,
+        address=args.address, num_cpus=args.num_cpus,
+    )  # fmt: skip
     registered = None
     if args.register and res.best is not None:
         from quantray.search import Registry
 
         with Registry(args.registry) as reg:
             name = args.register
-            metrics = {
-                f"oos_{k}" if k in ("sharpe", "max_drawdown", "total_return") else k: v
-                for k, v in res.holdout.items()
-            }
-            metrics["oos_mean_return"] = None
+            metrics = tune_candidate_metrics(res.holdout, symbols=sorted(res.symbols))
             reg.add_candidate(
                 name,
                 strategy=cfg.strategy,

@@ -48,6 +48,7 @@ from quantray.search._tune import (
     s3_options,
     search_space,
     tune,
+    tune_candidate_metrics,
 )
 
 __all__ = [
@@ -89,4 +90,5 @@ __all__ = [
     "s3_options",
     "search_space",
     "tune",
+    "tune_candidate_metrics",
 ]

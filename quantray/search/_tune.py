@@ -546,24 +546,47 @@ def search_space(
     return out
 
 
-def tune_param_space(space: Mapping[str, ParamSpace], searcher: str) -> dict[str, Any]:
-    """Tune's param_space: integers with a step are searched as a step index ``<name>__i`` (so every
-    suggestion lands on the grid), floats uniformly (log-uniformly if ``log``), grid as ``grid_search``."""
+def tune_param_space(
+    space: Mapping[str, ParamSpace], searcher: str, stepped: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Tune's param_space: an integer (on its step, 1 unless given) and a float named in ``stepped`` (its
+    range gave a step, e.g. ``k=1:3:0.5``) are searched as a step index ``<name>__i``, so that every suggestion
+    lands on the grid; any other float continuously, uniformly (log-uniformly if ``log``), since the spec's
+    float steps are only its default grid resolution; grid as ``grid_search``."""
     from ray import tune
 
     ps: dict[str, Any] = {}
     for name, sp in space.items():
         if searcher == "grid":
             ps[name] = tune.grid_search(sp.grid())
-        elif sp.kind == "int":
-            step = int(sp.step or 1)
-            count = int((sp.high - sp.low) // step) + 1
-            ps[f"{name}__i"] = tune.randint(0, count)
+        elif sp.kind == "int" or (name in stepped and sp.step is not None):
+            ps[f"{name}__i"] = tune.randint(0, _grid_count(sp))
         elif sp.log and sp.low > 0:
             ps[name] = tune.loguniform(sp.low, sp.high)
         else:
             ps[name] = tune.uniform(sp.low, sp.high)
     return ps
+
+
+def _explicit_steps(overrides: Mapping[str, Any]) -> list[str]:
+    """The parameters whose search range gives its own step (``LOW:HIGH:STEP`` or a 3-item list)."""
+    out = []
+    for name, rng in overrides.items():
+        parts = rng.split(":") if isinstance(rng, str) else rng
+        if isinstance(parts, Sequence) and len(parts) == 3:
+            out.append(name)
+    return out
+
+
+def _grid_count(sp: ParamSpace) -> int:
+    step = sp.step or 1
+    return math.floor((sp.high - sp.low) / step + 1e-9) + 1
+
+
+def _grid_value(sp: ParamSpace, i: Any) -> int | float:
+    """The ``i``-th point of a stepped space (as :meth:`ParamSpace.grid` spells it)."""
+    v = sp.low + int(i) * (sp.step or 1)
+    return round(v) if sp.kind == "int" else float(round(v, 12))
 
 
 def decode(
@@ -573,7 +596,7 @@ def decode(
     out = dict(fixed)
     for name, sp in space.items():
         if f"{name}__i" in config:
-            out[name] = int(sp.low + int(config[f"{name}__i"]) * int(sp.step or 1))
+            out[name] = _grid_value(sp, config[f"{name}__i"])
         else:
             v = config[name]
             out[name] = int(v) if sp.kind == "int" else float(v)
@@ -681,10 +704,14 @@ class TuneResult:
         best: the best parameters (single objective) or None.
         best_score: its objective.
         pareto: the Pareto front (multi-objective), else an empty frame.
-        holdout: the best parameters' holdout metrics (``sharpe``, ``max_drawdown``, ``num_trades``,
-            ``total_return``, ``dsr`` deflated for the trials run), or {} without a holdout.
+        holdout: the best parameters' holdout metrics (``bars``, ``sharpe``, ``mean_return`` annualised,
+            ``max_drawdown``, ``total_return``, ``num_trades`` summed over symbols, ``dsr`` deflated for the
+            trials run), ``pbo`` of the search's choice among its ``n_configs`` distinct valid configurations
+            (see :func:`tune`), ``n_trials``; {} without a holdout or a single best (multi-objective).
         path: the experiment directory (local path or s3:// URL), for ``resume``.
         restored: whether this call resumed an earlier run.
+        elapsed_s: wall time of the call.
+        symbols: the symbols every trial evaluated.
     """
 
     trials: pd.DataFrame
@@ -695,6 +722,7 @@ class TuneResult:
     path: str
     restored: bool
     elapsed_s: float
+    symbols: list[str] = field(default_factory=list)
 
 
 def pareto_front(df: pd.DataFrame, objectives: Sequence[tuple[str, str]]) -> pd.DataFrame:
@@ -713,10 +741,18 @@ def pareto_front(df: pd.DataFrame, objectives: Sequence[tuple[str, str]]) -> pd.
     return df.iloc[keep].reset_index(drop=True)
 
 
-def _split_folds(n: int, folds: int, holdout: float) -> tuple[np.ndarray, int]:
+def _split_folds(n: int, folds: int, holdout: float, symbol: str = "") -> tuple[np.ndarray, int]:
     hs = round(n * (1.0 - holdout))
+    of = f"{symbol}: " if symbol else ""
     if hs < 2 * folds:
-        raise ParameterError(f"{n} bars are too few for {folds} folds with a {holdout:g} holdout")
+        raise ParameterError(
+            f"{of}{n} bars are too few for {folds} folds (`folds`, --folds) with a {holdout:g} holdout"
+        )
+    if holdout > 0 and n - hs < 2:
+        raise ParameterError(
+            f"{of}a {holdout:g} holdout (`holdout`, --holdout) of {n} bars leaves {n - hs} bar(s) to validate "
+            "on; at least 2 are needed"
+        )
     edges = np.linspace(0, hs, folds + 1).round().astype(np.int64)
     return np.stack([edges[:-1], edges[1:]], axis=1), hs
 
@@ -728,6 +764,8 @@ def tune(
     symbols: Sequence[str] | None = None,
     resume: bool = False,
     overwrite: bool = False,
+    address: str | None = None,
+    num_cpus: int | None = None,
 ) -> TuneResult:
     """Search ``config.strategy``'s parameters on Ray Tune (see the module docstring for the objective).
 
@@ -739,6 +777,8 @@ def tune(
             kept, unfinished ones run again, the searcher continues where it stopped.
         overwrite: start afresh even if the experiment exists (else an existing one without ``resume`` is an
             error, so results are never silently mixed).
+        address, num_cpus: the Ray cluster to use when this process is not connected yet (see
+            :func:`quantray.dist.connect`); connected only after the data and the folds are checked.
 
     Example:
         >>> from quantray.data import sample_path
@@ -760,7 +800,7 @@ def tune(
     sd = load_symbols(data, symbols)
     arrays, folds, hstart = {}, {}, {}
     for sym, a in sd.arrays.items():
-        f, hs = _split_folds(a[4].size, config.folds, config.holdout)
+        f, hs = _split_folds(a[4].size, config.folds, config.holdout, sym)
         arrays[sym], folds[sym], hstart[sym] = a, f, hs
     objectives = config.objectives_or_metric()
     tdata = TrialData(
@@ -775,7 +815,7 @@ def tune(
         objectives,
         float(config.min_trades),
     )
-    connect()
+    connect(address, num_cpus=num_cpus)
     trainable = rt.with_parameters(_trainable, data=tdata)
     name = config.experiment_name
     store = experiment_store(config.storage, config.storage_options)
@@ -852,7 +892,7 @@ def tune(
         )
         tuner = rt.Tuner(
             trainable,
-            param_space=tune_param_space(space, config.searcher),
+            param_space=tune_param_space(space, config.searcher, _explicit_steps(config.space)),
             tune_config=tcfg,
             run_config=run_cfg,
         )
@@ -872,14 +912,10 @@ def tune(
         pool = full if len(full) else trials
         vals = pool[m].to_numpy(float) * (1.0 if mode == "max" else -1.0)
         row = pool.iloc[int(np.nanargmax(np.where(np.isfinite(vals), vals, -np.inf)))]
-        best = {
-            k: (int(row[k]) if space[k].kind == "int" else float(row[k])) if k in space else v
-            for k, v in {**{n: row[n] for n in space}, **dict(config.fixed)}.items()
-        }
-        best = spec.validate_params(best)
+        best = spec.validate_params(_row_params(row, space, config.fixed))
         best_score = float(row[m])
         if config.holdout > 0:
-            holdout = _holdout(spec, best, sd, hstart, config, trials)
+            holdout = _holdout(spec, best, sd, hstart, config, trials, space)
     _write_table(store, trials, f"{fs_path}/trials.csv")
     return TuneResult(
         trials=trials,
@@ -890,7 +926,36 @@ def tune(
         path=path,
         restored=restored,
         elapsed_s=time.perf_counter() - t0,
+        symbols=sorted(sd.arrays),
     )
+
+
+def tune_candidate_metrics(holdout: Mapping[str, Any], *, symbols: Sequence[str]) -> dict[str, Any]:
+    """The lifecycle registry's metrics for a tuned configuration, from :attr:`TuneResult.holdout`: the
+    out-of-sample statistics under the names the validation gates and the monitor read (``oos_sharpe``,
+    ``oos_mean_return``, ``oos_max_drawdown``, ``oos_total_return``, ``oos_trades``, ``dsr``, ``pbo``),
+    ``n_trials``, ``n_configs``, ``holdout_bars`` and the ``symbols`` they were measured on."""
+    if not holdout:
+        raise ConfigError("a tuned configuration without holdout metrics cannot be registered (holdout = 0)")
+    return {
+        "oos_sharpe": holdout["sharpe"],
+        "oos_mean_return": holdout["mean_return"],
+        "oos_max_drawdown": holdout["max_drawdown"],
+        "oos_total_return": holdout["total_return"],
+        "oos_trades": holdout["num_trades"],
+        "dsr": holdout["dsr"],
+        "pbo": holdout["pbo"],
+        "n_trials": holdout["n_trials"],
+        "n_configs": holdout["n_configs"],
+        "holdout_bars": holdout["bars"],
+        "symbols": list(symbols),
+    }
+
+
+def _row_params(row: Any, space: Mapping[str, ParamSpace], fixed: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameter set of one row of the trials table: the searched values typed as their space, the fixed."""
+    out = {k: int(row[k]) if sp.kind == "int" else float(row[k]) for k, sp in space.items()}
+    return {**out, **dict(fixed)}
 
 
 #: The settings an experiment was started with (a resume with other settings would mix two searches).
@@ -988,9 +1053,7 @@ def _trials_frame(
             if row[name] is None:  # an invalid set reports no parameters: decode the config
                 cfg = res.config or {}
                 sp = space[name]
-                row[name] = (
-                    (sp.low + cfg[f"{name}__i"] * (sp.step or 1)) if f"{name}__i" in cfg else cfg.get(name)
-                )
+                row[name] = _grid_value(sp, cfg[f"{name}__i"]) if f"{name}__i" in cfg else cfg.get(name)
         for mname, _ in objectives:
             row[mname] = m.get(mname)
         for extra in ("sharpe", "max_drawdown", "total_return", "num_trades"):
@@ -1018,32 +1081,75 @@ def _holdout(
     hstart: Mapping[str, int],
     config: SearchConfig,
     trials: pd.DataFrame,
+    space: Mapping[str, ParamSpace],
 ) -> dict[str, Any]:
+    """The best parameters on the holdout, and the selection's overfitting statistics.
+
+    Holdout: each symbol's tail from its own ``hstart`` (signals warmed up on the history before it, starting flat
+    in cash), returns averaged over symbols aligned at the end (on the shortest tail: ``bars``), trades summed.
+    DSR deflates its Sharpe for the trials run. PBO (CSCV) is that of the choice the search made: the matrix of
+    every distinct valid trial's returns over the search segment (``[0, hstart)``, averaged over symbols the same
+    way), so a candidate registered from a search carries the statistics the validation gates need."""
     from quantray.engine import max_drawdown, sharpe_ratio
-    from quantray.research import deflated_sharpe_ratio, trial_returns
+    from quantray.research import (
+        deflated_sharpe_ratio,
+        probability_of_backtest_overfitting,
+        trial_simulations,
+    )
+    from quantray.research._common import window_simulations
+    from quantray.research._kernels import equity_returns
 
     ppy = sd.periods_per_year
     length = min(a[4].size - hstart[s] for s, a in sd.arrays.items())
-    rets = [
-        trial_returns(a, spec, [params], config=config.execution, periods_per_year=ppy, start=hstart[s])[
-            -length:, 0
-        ]
-        for s, a in sd.arrays.items()
-    ]
+    rets, trades = [], 0
+    for s, a in sd.arrays.items():
+        r_s, met = trial_simulations(
+            a, spec, [params], config=config.execution, periods_per_year=ppy, bars_per_day=sd.bars_per_day,
+            start=hstart[s],
+        )  # fmt: skip
+        rets.append(r_s[-length:, 0])
+        trades += int(met[0, _IDX["num_trades"]])
     r = np.mean(rets, axis=0)
-    sr = trial_returns  # keep the name used below readable
-    del sr
     sharpes = trials.loc[trials["valid"], "sharpe"].to_numpy(float)
     var = float(np.var(sharpes[np.isfinite(sharpes)], ddof=1)) if np.isfinite(sharpes).sum() > 1 else 0.0
     try:
         dsr = deflated_sharpe_ratio(r, n_trials=max(len(trials), 1), sr_variance=var, periods_per_year=ppy)
     except ParameterError:
         dsr = float("nan")
+    # PBO of the search's choice: every distinct valid configuration's returns over the search segment
+    sets: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for _, row in trials[trials["valid"]].iterrows():
+        try:
+            p = spec.validate_params(_row_params(row, space, config.fixed))
+        except (ParameterError, TypeError, ValueError):
+            continue
+        key = json.dumps(p, sort_keys=True, default=str)
+        if key not in seen:
+            seen.add(key)
+            sets.append(p)
+    pbo = 0.0 if len(sets) <= 1 else float("nan")  # one configuration: no selection to overfit
+    if len(sets) >= 2:
+        slen = min(hstart.values())
+        mats = []
+        for s, a in sd.arrays.items():
+            _m, eq = window_simulations(
+                spec, a, sets, 0, hstart[s], config.execution, float(ppy), sd.bars_per_day
+            )
+            mats.append(np.asarray(equity_returns(eq, config.execution.init_cash))[-slen:])
+        R = np.mean(mats, axis=0)
+        S = min(16, max(2, (R.shape[0] // 4) // 2 * 2))
+        with contextlib.suppress(ParameterError):
+            pbo = probability_of_backtest_overfitting(R, n_partitions=S, periods_per_year=ppy).pbo
     return {
         "bars": int(length),
         "sharpe": float(sharpe_ratio(r, ppy)),
+        "mean_return": float(r.mean() * ppy),
         "max_drawdown": float(max_drawdown(r)),
         "total_return": float(np.prod(1.0 + r) - 1.0),
+        "num_trades": trades,
         "dsr": dsr,
+        "pbo": pbo,
+        "n_configs": len(sets),
         "n_trials": len(trials),
     }

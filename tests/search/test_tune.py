@@ -405,3 +405,108 @@ def test_corrupt_state_without_a_valid_snapshot_is_refused_and_search_state_is_r
         SearchConfig(strategy="sma_cross", storage_path="s3://b/x", storage_options={"endpoint": "x"})
     with pytest.raises(ConfigError, match="s3:// storage only"):
         SearchConfig(strategy="sma_cross", storage_path=str(tmp_path), storage_options={"key": "k"})
+
+
+# ------------------------------------------------------------------------------ tune -> registry -> gates
+def test_a_tuned_candidate_carries_the_gate_statistics_and_walks_the_lifecycle(ray_local, tmp_path, capsys):  # type: ignore[no-untyped-def]
+    """`tune --register` records the statistics the validation gates read (oos trades, DSR, PBO of the search's
+    choice), each equal to an independent recomputation, so a tuned candidate can be promoted through the gates
+    (before, it lacked pbo and oos_trades and no gate setting could ever validate it)."""
+    from quantray.cli._main import main
+    from quantray.data import Panel, load_sample
+    from quantray.engine import METRIC_NAMES, sharpe_ratio
+    from quantray.research import probability_of_backtest_overfitting, trial_returns, trial_simulations
+    from quantray.search import Gates, Registry
+
+    reg = f"sqlite:///{tmp_path / 'r.db'}"
+    base = ["--registry", reg, "--json"]
+    argv = [
+        "tune", "--data", "sample", "--symbol", "AAPL", "--symbol", "MSFT", "--strategy", "sma_cross",
+        "--space", "fast=5:20:5", "--space", "slow=50:150:50", "--searcher", "grid", "--scheduler", "none",
+        "--folds", "2", "--holdout", "0.25", "--storage", str(tmp_path / "exp"), "--register", "tuned", *base,
+    ]  # fmt: skip
+    assert main(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["registered"] == "tuned" and doc["n_trials"] == 12
+    with Registry(reg) as r:
+        rec = r.get("tuned")
+    m = rec.metrics
+    assert rec.state == "candidate" and rec.source == "tune" and rec.params == doc["best"]
+    assert m["symbols"] == ["AAPL", "MSFT"] and m["n_trials"] == 12
+
+    panel = Panel.from_bars(load_sample())
+    arrays = {s: panel.arrays(s) for s in ("AAPL", "MSFT")}
+    n = {s: a[4].size for s, a in arrays.items()}
+    hs = {s: round(n[s] * 0.75) for s in arrays}
+    ppy = 252.0
+    # holdout: each symbol from its own holdout start, returns averaged, trades summed
+    rets, trades = [], 0
+    for s, a in arrays.items():
+        r_s, met = trial_simulations(a, "sma_cross", [rec.params], start=hs[s], periods_per_year=ppy)
+        rets.append(r_s[:, 0])
+        trades += int(met[0, METRIC_NAMES.index("num_trades")])
+    length = min(x.size for x in rets)
+    r = np.mean([x[-length:] for x in rets], axis=0)
+    assert m["holdout_bars"] == length and m["oos_trades"] == trades > 0
+    assert m["oos_sharpe"] == pytest.approx(sharpe_ratio(r, ppy), rel=1e-12)
+    assert m["oos_mean_return"] == pytest.approx(r.mean() * ppy, rel=1e-12)
+    # PBO of the choice among the valid configurations (fast < slow: all 12), on the search segment: simulated
+    # here on the bars cut at the holdout start (signals are causal, so the same returns)
+    sets = [{"fast": f, "slow": sl} for f in (5, 10, 15, 20) for sl in (50, 100, 150)]
+    assert m["n_configs"] == len(sets)
+    mats = [trial_returns(tuple(x[: hs[s]] for x in a), "sma_cross", sets) for s, a in arrays.items()]
+    slen = min(x.shape[0] for x in mats)
+    R = np.mean([x[-slen:] for x in mats], axis=0)
+    S = min(16, max(2, (R.shape[0] // 4) // 2 * 2))
+    want = probability_of_backtest_overfitting(R, n_partitions=S, periods_per_year=ppy).pbo
+    assert m["pbo"] == pytest.approx(want, abs=1e-12) and 0.0 <= m["pbo"] <= 1.0
+    assert 0.0 <= m["dsr"] <= 1.0
+
+    # the default gates judge it on those numbers; gates it passes validate it, then it goes live
+    reasons = Gates().check(m)
+    assert not any("missing" in x for x in reasons)
+    rc = main(["strategies", "promote", "tuned", *base])
+    cap = capsys.readouterr()
+    if reasons:
+        assert rc == 2 and all(x.split("=")[0] in cap.err for x in reasons)
+    loose = ["--min-dsr", "0", "--max-pbo", "1", "--min-oos-trades", "1", "--min-oos-sharpe", "-100"]
+    if reasons:
+        assert main(["strategies", "promote", "tuned", *loose, *base]) == 0
+        assert json.loads(capsys.readouterr().out)["state"] == "validated"
+    assert main(["strategies", "promote", "tuned", *base]) == 0
+    assert json.loads(capsys.readouterr().out)["state"] == "live"
+
+    # no holdout, nothing to validate on: refused before the search runs
+    rc = main([*argv[: argv.index("--holdout")], "--holdout", "0", "--storage", str(tmp_path / "x"),
+               "--register", "other", *base])  # fmt: skip
+    assert rc == 2 and "--register needs a holdout" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_float_range_with_a_step_is_searched_on_its_steps(ray_local, tmp_path):  # type: ignore[no-untyped-def]
+    """`k=1:3:0.5` is honoured by the random and TPE searchers (it was searched continuously, the step ignored);
+    a float range without a step stays continuous."""
+    from quantray.search._tune import tune_param_space
+
+    spec = get_strategy("bollinger_reversion")
+    space = search_space(spec, {"k": (1.0, 3.0, 0.5)}, {"window": 20})
+    ps = tune_param_space(space, "optuna", ["k"])
+    assert set(ps) == {"k__i"} and (ps["k__i"].lower, ps["k__i"].upper) == (0, 5)  # randint: 5 exclusive
+    assert [decode({"k__i": i}, space, {"window": 20})["k"] for i in range(5)] == [1.0, 1.5, 2.0, 2.5, 3.0]
+    assert set(tune_param_space(space, "optuna", [])) == {"k"}  # no step given: continuous
+
+    grid = {1.0, 1.5, 2.0, 2.5, 3.0}
+    for searcher, rng, on_grid in (
+        ("random", "1:3:0.5", True),
+        ("optuna", "1:3:0.5", True),
+        ("random", "1:3", False),
+    ):
+        cfg = SearchConfig.from_dict(
+            {"strategy": "bollinger_reversion", "space": {"k": rng}, "fixed": {"window": 20}, "searcher": searcher,
+             "scheduler": "none", "num_samples": 8, "max_concurrent": 2, "folds": 2, "seed": 1,
+             "storage_path": str(tmp_path), "name": f"{searcher}-{len(rng)}", "min_trades": 0}
+        )  # fmt: skip
+        res = tune(sample_path(), cfg, symbols=["MSFT"])
+        ks = set(res.trials["k"].astype(float))
+        assert len(res.trials) == 8 and ks
+        assert (ks <= grid) is on_grid, (searcher, rng, sorted(ks))
