@@ -4,6 +4,9 @@ python -m jobs.tune --config jobs/configs/tune_sample.yaml
 python -m jobs.tune --config jobs/configs/tune_sample.yaml --resume      # continue after an interruption
 ray job submit --working-dir . -- python -m jobs.tune --config jobs/configs/tune_sample.yaml --storage s3://b/x
 AWS_ENDPOINT_URL=http://127.0.0.1:9000 python -m jobs.tune --config ... --storage s3://bucket/tune   # MinIO etc.
+
+Optional top-level keys ``register: NAME`` (add the best configuration to the lifecycle registry as a candidate
+with its holdout statistics: DSR, PBO, trades, Sharpe) and ``registry: URL`` (default: $QUANTRAY_HOME's SQLite).
 """
 
 from __future__ import annotations
@@ -16,11 +19,11 @@ from quantray._sweep_config import RayConfig
 from quantray.dist import connect
 from quantray.errors import ConfigError
 
-KEYS = ["data", "symbols", "ray", "tune"]
+KEYS = ["data", "symbols", "ray", "tune", "register", "registry"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    from quantray.search import SearchConfig, tune
+    from quantray.search import SearchConfig, check_registrable, register_tuned, tune
 
     ap = argparse.ArgumentParser(prog="jobs.tune", description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--config", required=True, help="YAML file (see jobs/configs/tune_sample.yaml)")
@@ -49,6 +52,12 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"--storage-options must be a JSON object: {exc}") from None
     cfg = SearchConfig.from_dict(tcfg)
     symbols = symbols_of(raw, args.config)
+    name, registry = raw.get("register"), raw.get("registry")
+    for key, v in (("register", name), ("registry", registry)):
+        if v is not None and not isinstance(v, str):
+            raise ConfigError(f"{args.config}: `{key}` must be a string, got {v!r}")
+    if name is not None:  # checked before the run: a name that cannot be registered must not cost a search
+        check_registrable(cfg, name, registry)
     ray_cfg = RayConfig(
         **reject_unknown(raw.get("ray") or {}, ["address", "num_cpus", "object_store_memory_mb"], "ray")
     )
@@ -60,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         resume=args.resume,
         overwrite=args.overwrite,
     )
+    registered = name if name is not None and register_tuned(res, cfg, name, registry) else None
     summary = {
         "experiment": res.path,
         "restored": res.restored,
@@ -68,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         "best_score": res.best_score,
         "holdout": res.holdout,
         "pareto": len(res.pareto),
+        "registered": registered,
         "elapsed_s": round(res.elapsed_s, 2),
     }
     if args.json:
@@ -77,6 +88,11 @@ def main(argv: list[str] | None = None) -> int:
             f"tune {cfg.strategy} ({cfg.searcher}): {len(res.trials)} trials in {res.elapsed_s:.1f}s -> {res.path}"
         )
         print(f"best {res.best} score {res.best_score}; holdout {res.holdout}")
+        if name is not None:
+            print(
+                f"registered: {registered or 'none (no valid trial)'}"
+                + (f" in {registry}" if registry else "")
+            )
     return 0
 
 

@@ -273,7 +273,7 @@ def _search_config(args: argparse.Namespace, space: dict[str, Any]) -> Any:
 
 
 def _cmd_tune(args: argparse.Namespace) -> int:
-    from quantray.search import tune, tune_candidate_metrics
+    from quantray.search import check_registrable, register_tuned, tune
     from quantray.search._tune import parse_range
 
     space: dict[str, Any] = {}
@@ -287,42 +287,14 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     with _flags_named(_TUNE_FLAGS):
         cfg = _search_config(args, space)
     if args.register:  # checked before the run: a name that cannot be registered must not cost a search
-        from quantray.errors import ConfigError
-        from quantray.search import Registry
-
-        if len(cfg.objectives_or_metric()) > 1:
-            raise ConfigError(
-                "--register takes the best of one objective; a multi-objective run has a Pareto front"
-            )
-        if cfg.holdout <= 0:
-            raise ConfigError(
-                "--register needs a holdout (--holdout > 0): the validation gates are measured on it"
-            )
-        with Registry(args.registry) as reg:
-            if args.register in reg:
-                raise ConfigError(
-                    f"--register {args.register!r}: the name is already in the registry {reg.url}"
-                )
+        check_registrable(cfg, args.register, args.registry)
     res = tune(
         _data(args.data), cfg, symbols=args.symbol, resume=args.resume, overwrite=args.overwrite,
         address=args.address, num_cpus=args.num_cpus,
     )  # fmt: skip
-    registered = None
-    if args.register and res.best is not None:
-        from quantray.search import Registry
-
-        with Registry(args.registry) as reg:
-            name = args.register
-            metrics = tune_candidate_metrics(res.holdout, symbols=sorted(res.symbols))
-            reg.add_candidate(
-                name,
-                strategy=cfg.strategy,
-                params=res.best,
-                metrics=metrics,
-                source="tune",
-                reason=f"best of {len(res.trials)} trials ({cfg.searcher})",
-            )
-            registered = name
+    registered = (
+        args.register if args.register and register_tuned(res, cfg, args.register, args.registry) else None
+    )
     payload = {
         "strategy": cfg.strategy,
         "searcher": cfg.searcher,

@@ -930,6 +930,46 @@ def tune(
     )
 
 
+def check_registrable(config: SearchConfig, name: str, registry: str | None = None) -> None:
+    """Refuse, before a search runs, a registration it could not make: a multi-objective search (a Pareto front,
+    no single best), no holdout (nothing to validate on), a name already in the registry."""
+    from quantray.search._lifecycle import Registry
+
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"register: the candidate's name must be a non-empty string, got {name!r}")
+    if len(config.objectives_or_metric()) > 1:
+        raise ConfigError(
+            f"register {name!r}: a multi-objective search has a Pareto front, not one best to register"
+        )
+    if config.holdout <= 0:
+        raise ConfigError(
+            f"register {name!r} needs a holdout (`holdout` > 0, --holdout): the validation gates are measured on it"
+        )
+    with Registry(registry) as reg:
+        if name in reg:
+            raise ConfigError(f"register {name!r}: the name is already in the registry {reg.url}")
+
+
+def register_tuned(result: TuneResult, config: SearchConfig, name: str, registry: str | None = None) -> bool:
+    """Add a search's best configuration to the lifecycle registry as a ``candidate`` (source ``tune``) with
+    :func:`tune_candidate_metrics`; False (nothing written) when the search has no best (every trial invalid)."""
+    from quantray.search._lifecycle import Registry
+
+    if result.best is None:
+        return False
+    metrics = tune_candidate_metrics(result.holdout, symbols=sorted(result.symbols))
+    with Registry(registry) as reg:
+        reg.add_candidate(
+            name,
+            strategy=config.strategy,
+            params=result.best,
+            metrics=metrics,
+            source="tune",
+            reason=f"best of {len(result.trials)} trials ({config.searcher}, {config.experiment_name})",
+        )
+    return True
+
+
 def tune_candidate_metrics(holdout: Mapping[str, Any], *, symbols: Sequence[str]) -> dict[str, Any]:
     """The lifecycle registry's metrics for a tuned configuration, from :attr:`TuneResult.holdout`: the
     out-of-sample statistics under the names the validation gates and the monitor read (``oos_sharpe``,

@@ -110,7 +110,7 @@ def test_discover_registers_survivors_and_the_lifecycle_verbs_walk_them(
         (["tune", "--data", "sample", "--symbol", "MSFT", "--strategy", "sma_cross", "--folds", "700"],
          "MSFT: 1259 bars are too few for 700 folds (`folds`, --folds)"),
         (["tune", "--data", "sample", "--strategy", "sma_cross", "--space", "fast=5:20:5", "--holdout", "0",
-          "--register", "x", "--registry", "sqlite:///:memory:"], "--register needs a holdout"),
+          "--register", "x", "--registry", "sqlite:///:memory:"], "register 'x' needs a holdout"),
         (["tune", "--data", "sample", "--strategy", "sma_cross", "--storage-options", "[1]"], "JSON object"),
         (["tune", "--data", "sample", "--strategy", "sma_cross", "--storage-options", "{x"], "invalid JSON"),
         (

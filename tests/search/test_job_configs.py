@@ -28,6 +28,13 @@ TUNE = "data: sample\ntune:\n  strategy: sma_cross\n  space: {fast: '5:20:5', sl
         ("  metric: [sharpe]\n", "`metric` must be a metric name"),
         ("  min_trades: abc\n", "`min_trades` must be a number"),
         ("symbols: {a: 1}\n", "`symbols` must be a symbol or a list"),
+        ("register: 5\n", "`register` must be a string"),
+        ("registry: [x]\n", "`registry` must be a string"),
+        ("  holdout: 0\nregister: tuned\n", "register 'tuned' needs a holdout"),
+        (
+            "  objectives: 'sharpe:max,max_drawdown:min'\nregister: tuned\n",
+            "multi-objective search has a Pareto",
+        ),
     ],
 )
 def test_tune_job_refuses_wrong_types(extra: str, fragment: str, tmp_path: Path) -> None:

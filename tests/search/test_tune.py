@@ -479,7 +479,7 @@ def test_a_tuned_candidate_carries_the_gate_statistics_and_walks_the_lifecycle(r
     # no holdout, nothing to validate on: refused before the search runs
     rc = main([*argv[: argv.index("--holdout")], "--holdout", "0", "--storage", str(tmp_path / "x"),
                "--register", "other", *base])  # fmt: skip
-    assert rc == 2 and "--register needs a holdout" in capsys.readouterr().err
+    assert rc == 2 and "register 'other' needs a holdout" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
 
 
