@@ -992,6 +992,48 @@ def tune_candidate_metrics(holdout: Mapping[str, Any], *, symbols: Sequence[str]
     }
 
 
+#: Memory a PBO trial matrix may take (bytes); a longer one compounds consecutive bars into each row.
+PBO_MATRIX_BYTES = 256 << 20
+
+
+def search_matrix(
+    spec: StrategySpec,
+    arrays: Mapping[str, Any],
+    sets: Sequence[Mapping[str, Any]],
+    hstart: Mapping[str, int],
+    execution: ExecutionConfig,
+    periods_per_year: float,
+    bars_per_day: float = 1.0,
+    budget: int = PBO_MATRIX_BYTES,
+) -> tuple[np.ndarray, int]:
+    """The T x N trial matrix of PBO over the search segment: column j holds ``sets[j]``'s per-bar returns on each
+    symbol's bars ``[0, hstart)`` (simulated from flat, signals causal), averaged over symbols aligned at the
+    end (the shortest segment). Returns ``(matrix, k)``: when the matrix would exceed ``budget`` bytes, each
+    row compounds ``k`` consecutive bars (the oldest ``T mod k`` dropped), and configurations are simulated a
+    chunk at a time, so memory stays bounded (1,000,000 hourly bars x 200 configurations would be 1.6 GB a
+    symbol)."""
+    from quantray.research._common import window_simulations
+    from quantray.research._kernels import equity_returns
+
+    n = len(sets)
+    slen = min(hstart.values())
+    k = max(1, math.ceil(slen * n * 8 / budget))
+    rows = slen // k
+    chunk = max(1, budget // (4 * 8 * max(hstart.values())))  # a chunk takes ~4 arrays of its equity size
+    total = np.zeros((rows, n))
+    for sym, a in arrays.items():
+        for j in range(0, n, chunk):
+            part = list(sets[j : j + chunk])
+            _m, eq = window_simulations(
+                spec, a, part, 0, int(hstart[sym]), execution, float(periods_per_year), bars_per_day
+            )
+            r = np.asarray(equity_returns(eq, execution.init_cash))[-rows * k :]
+            if k > 1:
+                r = np.prod(1.0 + r.reshape(rows, k, len(part)), axis=1) - 1.0
+            total[:, j : j + len(part)] += r
+    return total / len(arrays), k
+
+
 def _row_params(row: Any, space: Mapping[str, ParamSpace], fixed: Mapping[str, Any]) -> dict[str, Any]:
     """The parameter set of one row of the trials table: the searched values typed as their space, the fixed."""
     out = {k: int(row[k]) if sp.kind == "int" else float(row[k]) for k, sp in space.items()}
@@ -1136,8 +1178,6 @@ def _holdout(
         probability_of_backtest_overfitting,
         trial_simulations,
     )
-    from quantray.research._common import window_simulations
-    from quantray.research._kernels import equity_returns
 
     ppy = sd.periods_per_year
     length = min(a[4].size - hstart[s] for s, a in sd.arrays.items())
@@ -1169,18 +1209,12 @@ def _holdout(
             seen.add(key)
             sets.append(p)
     pbo = 0.0 if len(sets) <= 1 else float("nan")  # one configuration: no selection to overfit
+    agg = 1
     if len(sets) >= 2:
-        slen = min(hstart.values())
-        mats = []
-        for s, a in sd.arrays.items():
-            _m, eq = window_simulations(
-                spec, a, sets, 0, hstart[s], config.execution, float(ppy), sd.bars_per_day
-            )
-            mats.append(np.asarray(equity_returns(eq, config.execution.init_cash))[-slen:])
-        R = np.mean(mats, axis=0)
+        R, agg = search_matrix(spec, sd.arrays, sets, hstart, config.execution, ppy, sd.bars_per_day)
         S = min(16, max(2, (R.shape[0] // 4) // 2 * 2))
         with contextlib.suppress(ParameterError):
-            pbo = probability_of_backtest_overfitting(R, n_partitions=S, periods_per_year=ppy).pbo
+            pbo = probability_of_backtest_overfitting(R, n_partitions=S, periods_per_year=ppy / agg).pbo
     return {
         "bars": int(length),
         "sharpe": float(sharpe_ratio(r, ppy)),
@@ -1190,6 +1224,7 @@ def _holdout(
         "num_trades": trades,
         "dsr": dsr,
         "pbo": pbo,
+        "pbo_bars_per_row": agg,
         "n_configs": len(sets),
         "n_trials": len(trials),
     }

@@ -510,3 +510,30 @@ def test_a_float_range_with_a_step_is_searched_on_its_steps(ray_local, tmp_path)
         ks = set(res.trials["k"].astype(float))
         assert len(res.trials) == 8 and ks
         assert (ks <= grid) is on_grid, (searcher, rng, sorted(ks))
+
+
+def test_the_pbo_matrix_is_bounded_in_memory_and_equal_to_a_direct_build() -> None:
+    """The search-segment trial matrix of a tuned candidate's PBO: simulated a chunk of configurations at a time
+    and, above the memory budget, compounded k bars a row; equal to building it whole from cut bars."""
+    from quantray.data import Panel, load_sample
+    from quantray.engine import ExecutionConfig
+    from quantray.research import trial_returns
+    from quantray.search._tune import search_matrix
+
+    panel = Panel.from_bars(load_sample())
+    arrays = {s: panel.arrays(s) for s in ("AAPL", "MSFT")}
+    hstart = {"AAPL": 1000, "MSFT": 900}
+    sets = [{"fast": f, "slow": 60} for f in (5, 10, 15, 20, 25)]
+    spec = get_strategy("sma_cross")
+    ex = ExecutionConfig(fees=0.001)
+    whole, k1 = search_matrix(spec, arrays, sets, hstart, ex, 252.0)
+    small, k = search_matrix(spec, arrays, sets, hstart, ex, 252.0, budget=16_000)  # one config a chunk
+    assert k1 == 1 and whole.shape == (900, 5) and k == 3 and small.shape == (300, 5)
+    direct = []
+    for s, a in arrays.items():
+        r = trial_returns(tuple(x[: hstart[s]] for x in a), spec, sets, config=ex)  # signals are causal
+        direct.append(r[-900:])
+    want = np.mean(direct, axis=0)
+    np.testing.assert_allclose(whole, want, rtol=0, atol=1e-15)
+    want3 = np.mean([np.prod(1.0 + d.reshape(300, 3, 5), axis=1) - 1.0 for d in direct], axis=0)
+    np.testing.assert_allclose(small, want3, rtol=0, atol=1e-15)
