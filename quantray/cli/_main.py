@@ -86,7 +86,8 @@ def _jsonable(x: Any) -> Any:
 
 
 def _resolve_strategy(name: str, registry: str | None) -> Any:
-    """A registered strategy's name as is; else a discovered rule (``gp_...``) from the lifecycle registry.
+    """A registered strategy's name as is; else a candidate from the lifecycle registry: a discovered rule
+    (``gp_...``) as its StrategySpec, a tuned one as its strategy with the tuned parameters as defaults.
 
     A rule found by ``quantray discover`` lives in the registry, not in this process's strategy table, so a
     fresh process rebuilds its StrategySpec from the stored rule text. The default SQLite registry is only read
@@ -109,7 +110,23 @@ def _resolve_strategy(name: str, registry: str | None) -> Any:
         rec = reg.get(name)
     if rec.rule:
         return rule_spec(rec.rule, name=rec.name)
-    return rec.strategy
+    return with_defaults(rec.strategy, rec.params)
+
+
+def with_defaults(strategy: str, params: dict[str, Any]) -> Any:
+    """``strategy``'s spec whose defaults are ``params`` (a registered candidate's tuned values), so that naming
+    the candidate runs what was validated and a ``--param`` still overrides one value."""
+    import dataclasses
+
+    from quantray.strategies import get_strategy
+
+    spec = get_strategy(strategy)
+    if not params:
+        return spec
+    checked = spec.validate_params(params)
+    return dataclasses.replace(
+        spec, params={k: dataclasses.replace(p, default=checked[k]) for k, p in spec.params.items()}
+    )
 
 
 # ------------------------------------------------------------------------------------------------ verbs

@@ -65,10 +65,37 @@ def _gates_of(args: argparse.Namespace) -> Any:
     )
 
 
-def _add_costs(p: argparse.ArgumentParser, fees: float = 0.0) -> None:
+def _add_costs(p: argparse.ArgumentParser, fees: float = 0.0, *, recorded: bool = False) -> None:
+    """The cost flags; with ``recorded`` they default to None: the costs recorded with the strategy."""
+    if recorded:
+        p.add_argument("--fees", type=float, help="proportional fee per trade (default: as recorded, else 0)")
+        p.add_argument(
+            "--slippage", type=float, help="price fraction paid per fill (default: as recorded, else 0)"
+        )
+        p.add_argument(
+            "--execution", choices=["close", "next_open"], help="default: as recorded, else next_open"
+        )
+        return
     p.add_argument("--fees", type=float, default=fees, help=f"proportional fee per trade (default {fees:g})")
     p.add_argument("--slippage", type=float, default=0.0, help="price fraction paid per fill")
     p.add_argument("--execution", choices=["close", "next_open"], default="next_open")
+
+
+def _recorded_exec_config(args: argparse.Namespace, recorded: Any) -> Any:
+    """The costs a strategy was validated with (``metrics["execution"]``), each overridden by a flag given."""
+    from quantray.engine import ExecutionConfig
+    from quantray.errors import ConfigError
+
+    base = dict(recorded) if isinstance(recorded, dict) else {}
+    for key in ("execution", "fees", "slippage"):
+        if getattr(args, key) is not None:
+            base[key] = getattr(args, key)
+    try:
+        return ExecutionConfig(**base)
+    except TypeError as exc:
+        raise ConfigError(
+            f"the recorded execution settings {recorded!r} are not an ExecutionConfig: {exc}"
+        ) from None
 
 
 def _add_gates(p: argparse.ArgumentParser) -> None:
@@ -286,15 +313,15 @@ def _cmd_tune(args: argparse.Namespace) -> int:
         space[key.strip()] = parse_range(key.strip(), rng)
     with _flags_named(_TUNE_FLAGS):
         cfg = _search_config(args, space)
-    if args.register:  # checked before the run: a name that cannot be registered must not cost a search
+    if args.register is not None:  # checked before the run: an impossible registration must not cost a search
         check_registrable(cfg, args.register, args.registry)
     res = tune(
         _data(args.data), cfg, symbols=args.symbol, resume=args.resume, overwrite=args.overwrite,
         address=args.address, num_cpus=args.num_cpus,
     )  # fmt: skip
-    registered = (
-        args.register if args.register and register_tuned(res, cfg, args.register, args.registry) else None
-    )
+    registered = None
+    if args.register is not None and register_tuned(res, cfg, args.register, args.registry):
+        registered = args.register
     payload = {
         "strategy": cfg.strategy,
         "searcher": cfg.searcher,
@@ -316,10 +343,18 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     )
     if res.best is not None:
         text += f"best {res.best} ({cfg.metric} {res.best_score:.4f}); holdout {res.holdout}"
-    else:
+    elif len(cfg.objectives_or_metric()) > 1:
         text += (
             f"Pareto front ({len(res.pareto)} trials), written to {res.path}/pareto.csv\n"
             + res.pareto.to_string(index=False)
+        )
+    else:
+        text += "no valid trial (every one broke a constraint or traded too little): no best"
+    if args.register is not None:
+        text += (
+            f"\nregistered: {registered!r} as a candidate"
+            if registered
+            else "\nregistered: none (no valid trial)"
         )
     return _emit(args, payload, text)
 
@@ -525,8 +560,9 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
                     )
                 )
         res = quantray.backtest(
-            data, spec, params=rec.params or None, symbols=symbols, config=_exec_config(args)
-        )
+            data, spec, params=rec.params or None, symbols=symbols,
+            config=_recorded_exec_config(args, rec.metrics.get("execution")),
+        )  # fmt: skip
         cols = {
             sym: bar_returns(res.detail(sym, rec.params or None).equity, res.config.init_cash)
             for sym in symbols
@@ -731,6 +767,6 @@ def add_lifecycle_parsers(subparsers: Any, parser_class: type[argparse.ArgumentP
     m.add_argument("--alpha", type=float, default=0.05, help="Sharpe-decay test level")
     m.add_argument("--dry-run", action="store_true", help="report without retiring")
     m.add_argument("--registry")
-    _add_costs(m)
+    _add_costs(m, recorded=True)
     m.add_argument("--json", action="store_true")
     m.set_defaults(func=_cmd_monitor)

@@ -329,3 +329,65 @@ def equity_to_returns(equity: F64, init_cash: float) -> F64:
 
 def ts_index(ts: NDArray[np.int64]) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(pd.to_datetime(np.asarray(ts, dtype=np.int64), utc=True), name="ts")
+
+
+@dataclass(frozen=True, slots=True)
+class CommonBars:
+    """The bars every symbol has inside its own window, matched by timestamp (see :func:`common_bars`).
+
+    Attributes:
+        ts: the shared timestamps, ascending.
+        start: each symbol's index of the first shared bar.
+        end: each symbol's index one past the last shared bar.
+        pos: each symbol's indices of the shared bars (absolute, ``start[s] <= pos[s] < end[s]``).
+    """
+
+    ts: NDArray[np.int64]
+    start: dict[str, int]
+    end: dict[str, int]
+    pos: dict[str, I64]
+
+
+def common_bars(
+    ts_by_symbol: Mapping[str, NDArray[np.int64]],
+    lo: Mapping[str, int],
+    hi: Mapping[str, int],
+    *,
+    what: str,
+    min_bars: int = 2,
+) -> CommonBars:
+    """The timestamps present in every symbol's window ``[lo[s], hi[s])``: averaging symbols' returns over them
+    compares the same dates (a positional alignment would average one stock's 2016 with another's 2018).
+
+    Raises ParameterError naming each symbol's window when fewer than ``min_bars`` are shared.
+
+    Example:
+        >>> ts = {"A": np.arange(10, dtype=np.int64), "B": np.arange(4, 12, dtype=np.int64)}
+        >>> cb = common_bars(ts, {"A": 6, "B": 0}, {"A": 10, "B": 8}, what="holdout")
+        >>> cb.ts.tolist(), cb.start, cb.end, cb.pos["B"].tolist()
+        ([6, 7, 8, 9], {'A': 6, 'B': 2}, {'A': 10, 'B': 6}, [2, 3, 4, 5])
+    """
+    common: NDArray[np.int64] | None = None
+    for s, ts in ts_by_symbol.items():
+        seg = np.asarray(ts[lo[s] : hi[s]], dtype=np.int64)
+        common = seg if common is None else np.intersect1d(common, seg, assume_unique=True)
+    if common is None or common.size < min_bars:
+        spans = ", ".join(
+            f"{s} {_stamp(ts[lo[s]])} → {_stamp(ts[hi[s] - 1])} ({hi[s] - lo[s]} bars)"
+            if hi[s] > lo[s]
+            else f"{s} none"
+            for s, ts in ts_by_symbol.items()
+        )
+        raise ParameterError(
+            f"{what}: the symbols share {0 if common is None else common.size} bar(s) (at least {min_bars} are "
+            f"needed): {spans}; pass symbols that cover the same dates"
+        )
+    start, end, pos = {}, {}, {}
+    for s, ts in ts_by_symbol.items():
+        p = np.searchsorted(ts, common).astype(np.int64)
+        start[s], end[s], pos[s] = int(p[0]), int(p[-1]) + 1, p
+    return CommonBars(common, start, end, pos)
+
+
+def _stamp(t: Any) -> str:
+    return str(pd.Timestamp(int(t)))

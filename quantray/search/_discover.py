@@ -13,6 +13,7 @@ each fold is simulated starting flat in cash with the engine's own bar step.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import random
 import time
@@ -699,11 +700,11 @@ class DiscoveryResult:
     evaluated: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
-def _split(n: int, cfg: DiscoverConfig) -> tuple[np.ndarray, int]:
+def _split(n: int, cfg: DiscoverConfig, symbol: str = "") -> tuple[np.ndarray, int]:
     hs = round(n * (1.0 - cfg.holdout))
     if hs < 2 * cfg.folds or n - hs < 10:
         raise ParameterError(
-            f"{n} bars are too few for {cfg.folds} folds and a {cfg.holdout:g} holdout (need >= 2 bars per fold "
+            f"{symbol + ': ' if symbol else ''}{n} bars are too few for {cfg.folds} folds and a {cfg.holdout:g} holdout (need >= 2 bars per fold "
             "and >= 10 holdout bars)"
         )
     edges = np.linspace(0, hs, cfg.folds + 1).round().astype(np.int64)
@@ -739,7 +740,7 @@ def discover(
         True
     """
 
-    from quantray.research._common import load_symbols
+    from quantray.research._common import common_bars, load_symbols
 
     cfg = config or DiscoverConfig()
     t0 = time.perf_counter()
@@ -748,11 +749,14 @@ def discover(
     bounds: dict[str, np.ndarray] = {}
     holdout_start: dict[str, int] = {}
     for sym, a in sd.arrays.items():
-        b, hs = _split(a[4].size, cfg)
+        b, hs = _split(a[4].size, cfg, sym)
         # evolution reads only the discovery segment: indicators are causal, so values on the prefix are exact
         arrays[sym] = tuple(np.ascontiguousarray(x[:hs], dtype=np.float64) for x in a[1:])
         bounds[sym] = b
         holdout_start[sym] = hs
+    # symbols whose holdouts share no date cannot be validated: refused before the evolution, not after it
+    common_bars({s: a[0] for s, a in sd.arrays.items()}, holdout_start, {s: a[4].size for s, a in sd.arrays.items()},
+                what="discover holdout")  # fmt: skip
     ex = cfg.execution
     edata = EvalData(
         arrays=arrays,
@@ -940,7 +944,10 @@ def _evolve(
                     continue
                 row = validation.set_index("name").loc[spec.name]
                 metrics = {key: _scalar(row[key]) for key in _METRIC_KEYS}
-                metrics.update(seed=cfg.seed, symbols=list(sd.arrays), n_evaluated=len(cache))
+                metrics.update(
+                    seed=cfg.seed, symbols=list(sd.arrays), n_evaluated=len(cache),
+                    execution=dataclasses.asdict(cfg.execution),
+                )  # fmt: skip
                 reg.add_candidate(
                     spec.name,
                     strategy=spec.name,
@@ -1001,7 +1008,7 @@ def _validate(
     hof: pd.DataFrame, sd: Any, holdout_start: Mapping[str, int], cfg: DiscoverConfig
 ) -> tuple[pd.DataFrame, list[StrategySpec]]:
     """Holdout returns of every kept rule (engine simulation, signals warmed up on the full history, starting
-    flat at the holdout's first bar), averaged over symbols; DSR deflated for the number of rules validated;
+    flat at the first holdout bar all symbols share), averaged over symbols on the bars they share (by timestamp); DSR deflated for the number of rules validated;
     PBO of the rules' holdout trial matrix; gates."""
     from quantray.engine import max_drawdown, sharpe_ratio
     from quantray.research import (
@@ -1011,6 +1018,7 @@ def _validate(
         sharpe_stats,
         trial_simulations,
     )
+    from quantray.research._common import common_bars
 
     cols = [
         "name",
@@ -1031,18 +1039,21 @@ def _validate(
     ppy = sd.periods_per_year
     specs = [rule_spec(r, name=nm) for nm, r in zip(hof["name"], hof["rule"], strict=True)]
     ex = cfg.execution
-    length = min(a[4].size - holdout_start[s] for s, a in sd.arrays.items())
+    # the bars every symbol's holdout has (by timestamp), each symbol simulated from the first of them
+    ends = {s: a[4].size for s, a in sd.arrays.items()}
+    cb = common_bars({s: a[0] for s, a in sd.arrays.items()}, holdout_start, ends, what="discover holdout")
     mats, trades = [], np.zeros(len(specs))
     for sym, a in sd.arrays.items():
         # one simulation per rule and symbol gives both its holdout returns and its trade count
+        cut = tuple(x[: cb.end[sym]] for x in a)
         cols_r = []
         for j, spec in enumerate(specs):
             rets, met = trial_simulations(
-                a, spec, [spec.defaults()], config=ex, periods_per_year=ppy, start=holdout_start[sym]
+                cut, spec, [spec.defaults()], config=ex, periods_per_year=ppy, start=cb.start[sym]
             )
-            cols_r.append(rets[:, 0])
+            cols_r.append(rets[cb.pos[sym] - cb.start[sym], 0])
             trades[j] += met[0, _TRADES]
-        mats.append(np.column_stack(cols_r)[-length:])
+        mats.append(np.column_stack(cols_r))
     R = np.mean(mats, axis=0)  # (bars, rules)
     sharpes = np.array([sharpe_ratio(R[:, j], ppy) for j in range(R.shape[1])])
     finite = np.isfinite(sharpes)

@@ -792,7 +792,7 @@ def tune(
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
     from quantray.dist import connect
-    from quantray.research._common import load_symbols
+    from quantray.research._common import common_bars, load_symbols
 
     t0 = time.perf_counter()
     spec = get_strategy(config.strategy)
@@ -802,6 +802,9 @@ def tune(
     for sym, a in sd.arrays.items():
         f, hs = _split_folds(a[4].size, config.folds, config.holdout, sym)
         arrays[sym], folds[sym], hstart[sym] = a, f, hs
+    if config.holdout > 0:  # symbols whose holdouts share no date are refused before the search, not after
+        common_bars({s: a[0] for s, a in arrays.items()}, hstart, {s: a[4].size for s, a in arrays.items()},
+                    what="tune holdout")  # fmt: skip
     objectives = config.objectives_or_metric()
     tdata = TrialData(
         spec,
@@ -906,10 +909,11 @@ def tune(
     if len(objectives) > 1:
         pareto = pareto_front(trials[trials["valid"]], objectives) if len(trials) else pareto
         _write_table(store, pareto, f"{fs_path}/pareto.csv")
-    elif len(trials):
+    elif len(trials) and trials["valid"].astype(bool).any():  # no valid trial: no best (nothing to register)
         m, mode = objectives[0]
-        full = trials[trials["valid"] & (trials["folds"] == config.folds)]
-        pool = full if len(full) else trials
+        valid = trials[trials["valid"].astype(bool)]
+        full = valid[valid["folds"] == config.folds]
+        pool = full if len(full) else valid
         vals = pool[m].to_numpy(float) * (1.0 if mode == "max" else -1.0)
         row = pool.iloc[int(np.nanargmax(np.where(np.isfinite(vals), vals, -np.inf)))]
         best = spec.validate_params(_row_params(row, space, config.fixed))
@@ -933,10 +937,16 @@ def tune(
 def check_registrable(config: SearchConfig, name: str, registry: str | None = None) -> None:
     """Refuse, before a search runs, a registration it could not make: a multi-objective search (a Pareto front,
     no single best), no holdout (nothing to validate on), a name already in the registry."""
-    from quantray.search._lifecycle import Registry
+    from quantray.search._lifecycle import Registry, registry_file
+    from quantray.strategies import list_strategies
 
     if not isinstance(name, str) or not name.strip():
         raise ConfigError(f"register: the candidate's name must be a non-empty string, got {name!r}")
+    if any(sp.name == name for sp in list_strategies()):
+        raise ConfigError(
+            f"register {name!r}: that is a strategy's name (looking it up would find the strategy, not the "
+            "candidate); choose another"
+        )
     if len(config.objectives_or_metric()) > 1:
         raise ConfigError(
             f"register {name!r}: a multi-objective search has a Pareto front, not one best to register"
@@ -945,6 +955,11 @@ def check_registrable(config: SearchConfig, name: str, registry: str | None = No
         raise ConfigError(
             f"register {name!r} needs a holdout (`holdout` > 0, --holdout): the validation gates are measured on it"
         )
+    from quantray.search._lifecycle import default_registry_url
+
+    path = registry_file(registry or default_registry_url())
+    if path is not None and not path.exists():
+        return  # nothing registered yet (and checking must not create the file)
     with Registry(registry) as reg:
         if name in reg:
             raise ConfigError(f"register {name!r}: the name is already in the registry {reg.url}")
@@ -957,7 +972,9 @@ def register_tuned(result: TuneResult, config: SearchConfig, name: str, registry
 
     if result.best is None:
         return False
-    metrics = tune_candidate_metrics(result.holdout, symbols=sorted(result.symbols))
+    metrics = tune_candidate_metrics(
+        result.holdout, symbols=sorted(result.symbols), execution=dataclasses.asdict(config.execution)
+    )
     with Registry(registry) as reg:
         reg.add_candidate(
             name,
@@ -970,11 +987,14 @@ def register_tuned(result: TuneResult, config: SearchConfig, name: str, registry
     return True
 
 
-def tune_candidate_metrics(holdout: Mapping[str, Any], *, symbols: Sequence[str]) -> dict[str, Any]:
+def tune_candidate_metrics(
+    holdout: Mapping[str, Any], *, symbols: Sequence[str], execution: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """The lifecycle registry's metrics for a tuned configuration, from :attr:`TuneResult.holdout`: the
     out-of-sample statistics under the names the validation gates and the monitor read (``oos_sharpe``,
     ``oos_mean_return``, ``oos_max_drawdown``, ``oos_total_return``, ``oos_trades``, ``dsr``, ``pbo``),
-    ``n_trials``, ``n_configs``, ``holdout_bars`` and the ``symbols`` they were measured on."""
+    ``n_trials``, ``n_configs``, ``holdout_bars``, the ``symbols`` and the ``execution`` costs they were measured
+    with (what ``strategies monitor`` judges it under unless told otherwise)."""
     if not holdout:
         raise ConfigError("a tuned configuration without holdout metrics cannot be registered (holdout = 0)")
     return {
@@ -988,8 +1008,16 @@ def tune_candidate_metrics(holdout: Mapping[str, Any], *, symbols: Sequence[str]
         "n_trials": holdout["n_trials"],
         "n_configs": holdout["n_configs"],
         "holdout_bars": holdout["bars"],
+        "pbo_metric": holdout.get("pbo_metric", "sharpe"),
         "symbols": list(symbols),
+        "execution": dict(execution) if execution else None,
     }
+
+
+def _pbo_metric(objective: str) -> Literal["sharpe", "mean"]:
+    """CSCV ranks configurations by Sharpe, or by mean return for a return objective (total_return, cagr);
+    path metrics (drawdown, win rate...) have no per-block form, so they are ranked by Sharpe."""
+    return "mean" if objective in ("total_return", "cagr") else "sharpe"
 
 
 #: Memory a PBO trial matrix may take (bytes); a longer one compounds consecutive bars into each row.
@@ -1007,27 +1035,31 @@ def search_matrix(
     budget: int = PBO_MATRIX_BYTES,
 ) -> tuple[np.ndarray, int]:
     """The T x N trial matrix of PBO over the search segment: column j holds ``sets[j]``'s per-bar returns on each
-    symbol's bars ``[0, hstart)`` (simulated from flat, signals causal), averaged over symbols aligned at the
-    end (the shortest segment). Returns ``(matrix, k)``: when the matrix would exceed ``budget`` bytes, each
-    row compounds ``k`` consecutive bars (the oldest ``T mod k`` dropped), and configurations are simulated a
-    chunk at a time, so memory stays bounded (1,000,000 hourly bars x 200 configurations would be 1.6 GB a
-    symbol)."""
-    from quantray.research._common import window_simulations
+    symbol's bars ``[0, hstart)`` (simulated from flat), averaged over symbols on the bars they share (matched by
+    timestamp, :func:`common_bars`). Returns ``(matrix, k)``: when the matrix would exceed ``budget`` bytes, each
+    row compounds ``k`` consecutive shared bars (the oldest ``T mod k`` dropped), and configurations are
+    simulated a chunk at a time, so memory stays bounded (1,000,000 hourly bars x 200 configurations would be
+    1.6 GB a symbol)."""
+    from quantray.research._common import common_bars, window_simulations
     from quantray.research._kernels import equity_returns
 
     n = len(sets)
-    slen = min(hstart.values())
+    cb = common_bars(
+        {s: a[0] for s, a in arrays.items()}, dict.fromkeys(arrays, 0), hstart, what="tune search"
+    )
+    slen = cb.ts.size
     k = max(1, math.ceil(slen * n * 8 / budget))
     rows = slen // k
     chunk = max(1, budget // (4 * 8 * max(hstart.values())))  # a chunk takes ~4 arrays of its equity size
     total = np.zeros((rows, n))
     for sym, a in arrays.items():
+        take = cb.pos[sym][slen - rows * k :]
         for j in range(0, n, chunk):
             part = list(sets[j : j + chunk])
             _m, eq = window_simulations(
                 spec, a, part, 0, int(hstart[sym]), execution, float(periods_per_year), bars_per_day
             )
-            r = np.asarray(equity_returns(eq, execution.init_cash))[-rows * k :]
+            r = np.asarray(equity_returns(eq, execution.init_cash))[take]
             if k > 1:
                 r = np.prod(1.0 + r.reshape(rows, k, len(part)), axis=1) - 1.0
             total[:, j : j + len(part)] += r
@@ -1167,29 +1199,33 @@ def _holdout(
 ) -> dict[str, Any]:
     """The best parameters on the holdout, and the selection's overfitting statistics.
 
-    Holdout: each symbol's tail from its own ``hstart`` (signals warmed up on the history before it, starting flat
-    in cash), returns averaged over symbols aligned at the end (on the shortest tail: ``bars``), trades summed.
-    DSR deflates its Sharpe for the trials run. PBO (CSCV) is that of the choice the search made: the matrix of
-    every distinct valid trial's returns over the search segment (``[0, hstart)``, averaged over symbols the same
-    way), so a candidate registered from a search carries the statistics the validation gates need."""
+    Holdout: the bars every symbol has after its own ``hstart`` (matched by timestamp, :func:`common_bars`; a
+    symbol is simulated from the first shared bar, signals warmed up on the history before it, starting flat in
+    cash), returns averaged over symbols; trades summed over the same bars. DSR deflates its Sharpe for the trials
+    run. PBO (CSCV, ranking by Sharpe) is over the search's configurations: the matrix of every distinct valid
+    trial's returns over the search segment (:func:`search_matrix`), so a candidate registered from a search
+    carries the statistics the validation gates need."""
     from quantray.engine import max_drawdown, sharpe_ratio
     from quantray.research import (
         deflated_sharpe_ratio,
         probability_of_backtest_overfitting,
         trial_simulations,
     )
+    from quantray.research._common import common_bars
 
     ppy = sd.periods_per_year
-    length = min(a[4].size - hstart[s] for s, a in sd.arrays.items())
+    ends = {s: a[4].size for s, a in sd.arrays.items()}
+    cb = common_bars({s: a[0] for s, a in sd.arrays.items()}, hstart, ends, what="tune holdout")
     rets, trades = [], 0
     for s, a in sd.arrays.items():
         r_s, met = trial_simulations(
-            a, spec, [params], config=config.execution, periods_per_year=ppy, bars_per_day=sd.bars_per_day,
-            start=hstart[s],
+            tuple(x[: cb.end[s]] for x in a), spec, [params], config=config.execution, periods_per_year=ppy,
+            bars_per_day=sd.bars_per_day, start=cb.start[s],
         )  # fmt: skip
-        rets.append(r_s[-length:, 0])
+        rets.append(r_s[cb.pos[s] - cb.start[s], 0])
         trades += int(met[0, _IDX["num_trades"]])
     r = np.mean(rets, axis=0)
+    length = r.size
     sharpes = trials.loc[trials["valid"], "sharpe"].to_numpy(float)
     var = float(np.var(sharpes[np.isfinite(sharpes)], ddof=1)) if np.isfinite(sharpes).sum() > 1 else 0.0
     try:
@@ -1208,13 +1244,17 @@ def _holdout(
         if key not in seen:
             seen.add(key)
             sets.append(p)
-    pbo = 0.0 if len(sets) <= 1 else float("nan")  # one configuration: no selection to overfit
+    # one configuration: no selection to overfit; none: nothing to say
+    pbo = 0.0 if len(sets) == 1 else float("nan")
     agg = 1
+    pbo_metric = _pbo_metric(config.objectives_or_metric()[0][0])
     if len(sets) >= 2:
         R, agg = search_matrix(spec, sd.arrays, sets, hstart, config.execution, ppy, sd.bars_per_day)
         S = min(16, max(2, (R.shape[0] // 4) // 2 * 2))
         with contextlib.suppress(ParameterError):
-            pbo = probability_of_backtest_overfitting(R, n_partitions=S, periods_per_year=ppy / agg).pbo
+            pbo = probability_of_backtest_overfitting(
+                R, n_partitions=S, metric=pbo_metric, periods_per_year=ppy / agg
+            ).pbo
     return {
         "bars": int(length),
         "sharpe": float(sharpe_ratio(r, ppy)),
@@ -1224,6 +1264,7 @@ def _holdout(
         "num_trades": trades,
         "dsr": dsr,
         "pbo": pbo,
+        "pbo_metric": pbo_metric,
         "pbo_bars_per_row": agg,
         "n_configs": len(sets),
         "n_trials": len(trials),

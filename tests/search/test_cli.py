@@ -111,6 +111,8 @@ def test_discover_registers_survivors_and_the_lifecycle_verbs_walk_them(
          "MSFT: 1259 bars are too few for 700 folds (`folds`, --folds)"),
         (["tune", "--data", "sample", "--strategy", "sma_cross", "--space", "fast=5:20:5", "--holdout", "0",
           "--register", "x", "--registry", "sqlite:///:memory:"], "register 'x' needs a holdout"),
+        (["tune", "--data", "sample", "--strategy", "sma_cross", "--register", ""], "must be a non-empty string"),
+        (["tune", "--data", "sample", "--strategy", "sma_cross", "--register", "sma_cross"], "that is a strategy's name"),
         (["tune", "--data", "sample", "--strategy", "sma_cross", "--storage-options", "[1]"], "JSON object"),
         (["tune", "--data", "sample", "--strategy", "sma_cross", "--storage-options", "{x"], "invalid JSON"),
         (

@@ -414,7 +414,7 @@ def test_a_tuned_candidate_carries_the_gate_statistics_and_walks_the_lifecycle(r
     (before, it lacked pbo and oos_trades and no gate setting could ever validate it)."""
     from quantray.cli._main import main
     from quantray.data import Panel, load_sample
-    from quantray.engine import METRIC_NAMES, sharpe_ratio
+    from quantray.engine import METRIC_NAMES, ExecutionConfig, sharpe_ratio
     from quantray.research import probability_of_backtest_overfitting, trial_returns, trial_simulations
     from quantray.search import Gates, Registry
 
@@ -423,7 +423,8 @@ def test_a_tuned_candidate_carries_the_gate_statistics_and_walks_the_lifecycle(r
     argv = [
         "tune", "--data", "sample", "--symbol", "AAPL", "--symbol", "MSFT", "--strategy", "sma_cross",
         "--space", "fast=5:20:5", "--space", "slow=50:150:50", "--searcher", "grid", "--scheduler", "none",
-        "--folds", "2", "--holdout", "0.25", "--storage", str(tmp_path / "exp"), "--register", "tuned", *base,
+        "--folds", "2", "--holdout", "0.25", "--storage", str(tmp_path / "exp"), "--fees", "0.002",
+        "--register", "tuned", *base,
     ]  # fmt: skip
     assert main(argv) == 0
     doc = json.loads(capsys.readouterr().out)
@@ -432,7 +433,9 @@ def test_a_tuned_candidate_carries_the_gate_statistics_and_walks_the_lifecycle(r
         rec = r.get("tuned")
     m = rec.metrics
     assert rec.state == "candidate" and rec.source == "tune" and rec.params == doc["best"]
-    assert m["symbols"] == ["AAPL", "MSFT"] and m["n_trials"] == 12
+    assert m["symbols"] == ["AAPL", "MSFT"] and m["n_trials"] == 12 and m["execution"]["fees"] == 0.002
+    assert m["pbo_metric"] == "sharpe"
+    ex = ExecutionConfig(**m["execution"])
 
     panel = Panel.from_bars(load_sample())
     arrays = {s: panel.arrays(s) for s in ("AAPL", "MSFT")}
@@ -442,7 +445,9 @@ def test_a_tuned_candidate_carries_the_gate_statistics_and_walks_the_lifecycle(r
     # holdout: each symbol from its own holdout start, returns averaged, trades summed
     rets, trades = [], 0
     for s, a in arrays.items():
-        r_s, met = trial_simulations(a, "sma_cross", [rec.params], start=hs[s], periods_per_year=ppy)
+        r_s, met = trial_simulations(
+            a, "sma_cross", [rec.params], config=ex, start=hs[s], periods_per_year=ppy
+        )
         rets.append(r_s[:, 0])
         trades += int(met[0, METRIC_NAMES.index("num_trades")])
     length = min(x.size for x in rets)
@@ -454,7 +459,9 @@ def test_a_tuned_candidate_carries_the_gate_statistics_and_walks_the_lifecycle(r
     # here on the bars cut at the holdout start (signals are causal, so the same returns)
     sets = [{"fast": f, "slow": sl} for f in (5, 10, 15, 20) for sl in (50, 100, 150)]
     assert m["n_configs"] == len(sets)
-    mats = [trial_returns(tuple(x[: hs[s]] for x in a), "sma_cross", sets) for s, a in arrays.items()]
+    mats = [
+        trial_returns(tuple(x[: hs[s]] for x in a), "sma_cross", sets, config=ex) for s, a in arrays.items()
+    ]
     slen = min(x.shape[0] for x in mats)
     R = np.mean([x[-slen:] for x in mats], axis=0)
     S = min(16, max(2, (R.shape[0] // 4) // 2 * 2))
@@ -476,11 +483,84 @@ def test_a_tuned_candidate_carries_the_gate_statistics_and_walks_the_lifecycle(r
     assert main(["strategies", "promote", "tuned", *base]) == 0
     assert json.loads(capsys.readouterr().out)["state"] == "live"
 
+    # by name, in another verb, the candidate runs its tuned parameters (not the strategy's defaults)
+    assert main(["backtest", "--data", "sample", "--symbol", "AAPL", "--strategy", "tuned", *base]) == 0
+    assert json.loads(capsys.readouterr().out)["results"][0]["params"] == rec.params
+    # the monitor judges it under the costs it was validated with (0.2 % fees), not the flags' default
+    assert main(["strategies", "monitor", "tuned", "--data", "sample", "--dry-run", *base]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    full = [trial_simulations(a, "sma_cross", [rec.params], config=ex, periods_per_year=ppy)[0][:, 0]
+            for a in arrays.values()]  # fmt: skip
+    assert rep["realised_sharpe"] == pytest.approx(sharpe_ratio(np.mean(full, axis=0), ppy), rel=1e-9)
+
     # no holdout, nothing to validate on: refused before the search runs
     rc = main([*argv[: argv.index("--holdout")], "--holdout", "0", "--storage", str(tmp_path / "x"),
                "--register", "other", *base])  # fmt: skip
     assert rc == 2 and "register 'other' needs a holdout" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+    # a failed search never creates the registry it would have written to
+    fresh = tmp_path / "fresh.db"
+    rc = main([*argv[: argv.index("--folds")], "--folds", "1000", "--register", "x", "--registry",
+               f"sqlite:///{fresh}"])  # fmt: skip
+    assert rc == 2 and "too few for 1000 folds" in capsys.readouterr().err and not fresh.exists()
+
+
+def test_a_search_without_a_valid_trial_has_no_best_and_registers_nothing(ray_local, tmp_path, capsys):  # type: ignore[no-untyped-def]
+    """Every configuration breaks fast < slow: the search ends with its trials written, no best, and --register
+    writes nothing (it used to crash after the search, or register an invalid configuration)."""
+    from quantray.cli._main import main
+    from quantray.search import Registry
+
+    reg = f"sqlite:///{tmp_path / 'r.db'}"
+    rc = main(["tune", "--data", "sample", "--symbol", "AAPL", "--strategy", "sma_cross", "--space",
+               "fast=60:100:20", "--space", "slow=50:60:10", "--searcher", "grid", "--scheduler", "none",
+               "--storage", str(tmp_path), "--name", "bad", "--register", "nope", "--registry", reg])  # fmt: skip
+    out = capsys.readouterr().out
+    assert rc == 0 and "no valid trial" in out and "registered: none" in out
+    trials = (tmp_path / "bad" / "trials.csv").read_text().splitlines()
+    assert len(trials) == 1 + 6  # header + every configuration, each marked invalid
+    with Registry(reg) as r:
+        assert "nope" not in r
+
+
+def test_the_holdout_of_symbols_with_other_dates_is_their_shared_dates(ray_local, tmp_path):  # type: ignore[no-untyped-def]
+    """Symbols of different lengths: the holdout averages the dates they share (it used to average by position,
+    one stock's 2016 with another's 2018, and count trades on bars the returns did not cover); symbols whose
+    holdouts share no date are refused naming each one's span."""
+    import pandas as pd
+
+    from quantray.data import load_sample
+    from quantray.engine import METRIC_NAMES, sharpe_ratio
+    from quantray.research import trial_simulations
+
+    bars = load_sample()
+    bars = bars[bars["symbol"].isin(["AAPL", "MSFT", "JPM"])]
+    ts_all = np.sort(bars["ts"].unique())
+    short = bars[(bars["symbol"] == "AAPL") | (bars["ts"] >= ts_all[-600])]  # MSFT, JPM: the last 600 bars
+    cfg = SearchConfig(strategy="sma_cross", space={"fast": (5, 20, 5), "slow": (50, 100, 50)}, searcher="grid",
+                       scheduler="none", folds=2, holdout=0.25, storage_path=str(tmp_path), name="ragged")  # fmt: skip
+    res = tune(short, cfg, symbols=["AAPL", "MSFT"])
+    h = res.holdout
+    from quantray.data import Panel
+
+    panel = Panel.from_bars(short)
+    cols, trades = {}, 0
+    for s in ("AAPL", "MSFT"):
+        a = panel.arrays(s)
+        n = a[4].size
+        hs = round(n * 0.75)
+        start = max(hs, n - (600 - round(600 * 0.75)))  # the later of the two holdout starts, by date
+        r, met = trial_simulations(a, "sma_cross", [res.best], periods_per_year=252.0, start=start)
+        cols[s] = pd.Series(r[:, 0], index=a[0][start:])
+        trades += int(met[0, METRIC_NAMES.index("num_trades")])
+    joined = pd.DataFrame(cols).dropna()
+    assert h["bars"] == len(joined) == 150 and h["num_trades"] == trades
+    assert h["sharpe"] == pytest.approx(sharpe_ratio(joined.mean(axis=1).to_numpy(), 252.0), rel=1e-12)
+
+    early = bars[(bars["symbol"] == "AAPL") | (bars["ts"] <= ts_all[899])]  # MSFT: the first 900 bars
+    with pytest.raises(ParameterError, match=r"tune holdout: the symbols share 0 bar\(s\).*AAPL .*MSFT "):
+        tune(early, dataclasses.replace(cfg, name="disjoint"), symbols=["AAPL", "MSFT"])
+    assert not (tmp_path / "disjoint").exists()  # refused before the search
 
 
 def test_a_float_range_with_a_step_is_searched_on_its_steps(ray_local, tmp_path):  # type: ignore[no-untyped-def]
@@ -530,9 +610,9 @@ def test_the_pbo_matrix_is_bounded_in_memory_and_equal_to_a_direct_build() -> No
     small, k = search_matrix(spec, arrays, sets, hstart, ex, 252.0, budget=16_000)  # one config a chunk
     assert k1 == 1 and whole.shape == (900, 5) and k == 3 and small.shape == (300, 5)
     direct = []
-    for s, a in arrays.items():
+    for s, a in arrays.items():  # both symbols have the same dates: the shared ones are the first 900
         r = trial_returns(tuple(x[: hstart[s]] for x in a), spec, sets, config=ex)  # signals are causal
-        direct.append(r[-900:])
+        direct.append(r[:900])
     want = np.mean(direct, axis=0)
     np.testing.assert_allclose(whole, want, rtol=0, atol=1e-15)
     want3 = np.mean([np.prod(1.0 + d.reshape(300, 3, 5), axis=1) - 1.0 for d in direct], axis=0)
