@@ -890,7 +890,9 @@ def tune(
             search_alg=alg,
             scheduler=sched,
             num_samples=1 if config.searcher == "grid" else config.num_samples,
-            max_concurrent_trials=config.max_concurrent,
+            # the limit is the searcher's own (BasicVariantGenerator's max_concurrent, or the ConcurrencyLimiter):
+            # Tune ignores max_concurrent_trials for a SearchGenerator, with a warning on every run
+            max_concurrent_trials=None,
             reuse_actors=True,
         )
         tuner = rt.Tuner(
