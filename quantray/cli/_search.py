@@ -527,10 +527,11 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_monitor(args: argparse.Namespace) -> int:
-    import pandas as pd
+    import numpy as np
 
     import quantray
     from quantray.errors import ConfigError
+    from quantray.research._common import shared_returns
     from quantray.search import MonitorConfig, rule_spec
 
     if args.last_bars is not None and args.last_bars < 1:
@@ -563,13 +564,29 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
             data, spec, params=rec.params or None, symbols=symbols,
             config=_recorded_exec_config(args, rec.metrics.get("execution")),
         )  # fmt: skip
-        cols = {
-            sym: bar_returns(res.detail(sym, rec.params or None).equity, res.config.init_cash)
-            for sym in symbols
-        }
-        # validation averaged the symbols' per-bar returns (each symbol run with its own capital): the same here
-        frame = pd.DataFrame(cols).dropna()
-        r = frame.mean(axis=1).to_numpy()
+        # validation averaged the symbols' per-bar returns (each symbol run with its own capital) on the bars they
+        # share, a return on a bar another symbol lacks compounded into the next shared one: the same here
+        eqs = {sym: res.detail(sym, rec.params or None).equity for sym in symbols}
+        common = eqs[symbols[0]].index
+        for eq in eqs.values():
+            common = common.intersection(eq.index)
+        if len(common) == 0:
+            spans = ", ".join(
+                f"{s} {eq.index[0]} → {eq.index[-1]}" if len(eq) else f"{s} none" for s, eq in eqs.items()
+            )
+            raise ConfigError(
+                f"monitor {args.name!r}: the symbols share no bar (matched by timestamp): {spans}"
+            )
+        r = np.mean(
+            [
+                shared_returns(
+                    bar_returns(eq, res.config.init_cash).to_numpy(),
+                    eq.index.get_indexer(common).astype(np.int64),
+                )
+                for eq in eqs.values()
+            ],
+            axis=0,
+        )
         if args.last_bars:
             r = r[-args.last_bars :]
         cfg = MonitorConfig(

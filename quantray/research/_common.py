@@ -380,7 +380,8 @@ def common_bars(
         )
         raise ParameterError(
             f"{what}: the symbols share {0 if common is None else common.size} bar(s) (at least {min_bars} are "
-            f"needed): {spans}; pass symbols that cover the same dates"
+            f"needed; bars are matched by exact timestamp): {spans}; pass symbols whose bars cover the same dates "
+            "at the same times"
         )
     start, end, pos = {}, {}, {}
     for s, ts in ts_by_symbol.items():
@@ -391,3 +392,19 @@ def common_bars(
 
 def _stamp(t: Any) -> str:
     return str(pd.Timestamp(int(t)))
+
+
+def shared_returns(r: F64, pos: I64) -> F64:
+    """Returns on the shared bars ``pos`` (indices into ``r``'s rows, ascending) of per-bar returns ``r`` (1-D,
+    or 2-D with one column per trial): a shared bar right after the previous one keeps its own return; one after a
+    gap (bars this symbol has that another lacks) compounds the returns since the previous shared bar, so no
+    return is lost. The first shared bar keeps its own return.
+
+    Example:
+        >>> shared_returns(np.array([0.1, 0.1, -0.5, 0.2]), np.array([0, 2, 3])).round(6).tolist()
+        [0.1, -0.45, 0.2]
+    """
+    out = np.array(r[pos], dtype=np.float64)
+    for i in np.flatnonzero(np.diff(pos) > 1) + 1:
+        out[i] = np.prod(1.0 + r[pos[i - 1] + 1 : pos[i] + 1], axis=0) - 1.0
+    return out

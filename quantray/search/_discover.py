@@ -700,9 +700,13 @@ class DiscoveryResult:
     evaluated: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
+#: Holdout bars a symbol, and the symbols together, need for the validation to mean anything.
+_MIN_HOLDOUT = 10
+
+
 def _split(n: int, cfg: DiscoverConfig, symbol: str = "") -> tuple[np.ndarray, int]:
     hs = round(n * (1.0 - cfg.holdout))
-    if hs < 2 * cfg.folds or n - hs < 10:
+    if hs < 2 * cfg.folds or n - hs < _MIN_HOLDOUT:
         raise ParameterError(
             f"{symbol + ': ' if symbol else ''}{n} bars are too few for {cfg.folds} folds and a {cfg.holdout:g} holdout (need >= 2 bars per fold "
             "and >= 10 holdout bars)"
@@ -756,7 +760,7 @@ def discover(
         holdout_start[sym] = hs
     # symbols whose holdouts share no date cannot be validated: refused before the evolution, not after it
     common_bars({s: a[0] for s, a in sd.arrays.items()}, holdout_start, {s: a[4].size for s, a in sd.arrays.items()},
-                what="discover holdout")  # fmt: skip
+                what="discover holdout", min_bars=_MIN_HOLDOUT)  # fmt: skip
     ex = cfg.execution
     edata = EvalData(
         arrays=arrays,
@@ -1018,7 +1022,7 @@ def _validate(
         sharpe_stats,
         trial_simulations,
     )
-    from quantray.research._common import common_bars
+    from quantray.research._common import common_bars, shared_returns
 
     cols = [
         "name",
@@ -1041,7 +1045,13 @@ def _validate(
     ex = cfg.execution
     # the bars every symbol's holdout has (by timestamp), each symbol simulated from the first of them
     ends = {s: a[4].size for s, a in sd.arrays.items()}
-    cb = common_bars({s: a[0] for s, a in sd.arrays.items()}, holdout_start, ends, what="discover holdout")
+    cb = common_bars(
+        {s: a[0] for s, a in sd.arrays.items()},
+        holdout_start,
+        ends,
+        what="discover holdout",
+        min_bars=_MIN_HOLDOUT,
+    )
     mats, trades = [], np.zeros(len(specs))
     for sym, a in sd.arrays.items():
         # one simulation per rule and symbol gives both its holdout returns and its trade count
@@ -1051,7 +1061,7 @@ def _validate(
             rets, met = trial_simulations(
                 cut, spec, [spec.defaults()], config=ex, periods_per_year=ppy, start=cb.start[sym]
             )
-            cols_r.append(rets[cb.pos[sym] - cb.start[sym], 0])
+            cols_r.append(shared_returns(rets[:, 0], cb.pos[sym] - cb.start[sym]))
             trades[j] += met[0, _TRADES]
         mats.append(np.column_stack(cols_r))
     R = np.mean(mats, axis=0)  # (bars, rules)

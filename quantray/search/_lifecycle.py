@@ -252,6 +252,21 @@ def registry_file(url: str) -> Path | None:
     return Path(path).expanduser() if path and path != ":memory:" else None
 
 
+def check_creatable(url: str) -> None:
+    """Refuse, without creating anything, a SQLite registry file that could not be created: its nearest existing
+    ancestor is not a folder, or cannot be written. A file that exists, or a server URL, passes."""
+    path = registry_file(url)
+    if path is None or path.exists():
+        return
+    anc = path.parent
+    while not anc.exists() and anc != anc.parent:
+        anc = anc.parent
+    if not anc.is_dir():
+        raise ConfigError(f"registry {url!r}: cannot create {str(path)!r}: {str(anc)!r} is not a folder")
+    if not os.access(anc, os.W_OK | os.X_OK):
+        raise ConfigError(f"registry {url!r}: cannot create {str(path)!r}: {str(anc)!r} is not writable")
+
+
 class _Store:
     """The tiny SQL layer: one connection, the dialect's placeholder and locking, two tables."""
 

@@ -802,9 +802,12 @@ def tune(
     for sym, a in sd.arrays.items():
         f, hs = _split_folds(a[4].size, config.folds, config.holdout, sym)
         arrays[sym], folds[sym], hstart[sym] = a, f, hs
-    if config.holdout > 0:  # symbols whose holdouts share no date are refused before the search, not after
-        common_bars({s: a[0] for s, a in arrays.items()}, hstart, {s: a[4].size for s, a in arrays.items()},
-                    what="tune holdout")  # fmt: skip
+    if (
+        config.holdout > 0
+    ):  # symbols whose holdout or search segments share no date: refused before the search
+        ts = {s: a[0] for s, a in arrays.items()}
+        common_bars(ts, hstart, {s: a[4].size for s, a in arrays.items()}, what="tune holdout")
+        common_bars(ts, dict.fromkeys(arrays, 0), hstart, what="tune search")
     objectives = config.objectives_or_metric()
     tdata = TrialData(
         spec,
@@ -957,11 +960,15 @@ def check_registrable(config: SearchConfig, name: str, registry: str | None = No
         raise ConfigError(
             f"register {name!r} needs a holdout (`holdout` > 0, --holdout): the validation gates are measured on it"
         )
-    from quantray.search._lifecycle import default_registry_url
+    from quantray.search._lifecycle import check_creatable, default_registry_url
 
-    path = registry_file(registry or default_registry_url())
+    url = registry or default_registry_url()
+    path = registry_file(url)
     if path is not None and not path.exists():
-        return  # nothing registered yet (and checking must not create the file)
+        check_creatable(
+            url
+        )  # nothing registered yet; checking must not create the file, but it must be possible
+        return
     with Registry(registry) as reg:
         if name in reg:
             raise ConfigError(f"register {name!r}: the name is already in the registry {reg.url}")
@@ -1038,11 +1045,12 @@ def search_matrix(
 ) -> tuple[np.ndarray, int]:
     """The T x N trial matrix of PBO over the search segment: column j holds ``sets[j]``'s per-bar returns on each
     symbol's bars ``[0, hstart)`` (simulated from flat), averaged over symbols on the bars they share (matched by
-    timestamp, :func:`common_bars`). Returns ``(matrix, k)``: when the matrix would exceed ``budget`` bytes, each
+    timestamp, :func:`common_bars`; a symbol's returns on bars another lacks compound into its next shared bar,
+    :func:`shared_returns`). Returns ``(matrix, k)``: when the matrix would exceed ``budget`` bytes, each
     row compounds ``k`` consecutive shared bars (the oldest ``T mod k`` dropped), and configurations are
     simulated a chunk at a time, so memory stays bounded (1,000,000 hourly bars x 200 configurations would be
     1.6 GB a symbol)."""
-    from quantray.research._common import common_bars, window_simulations
+    from quantray.research._common import common_bars, shared_returns, window_simulations
     from quantray.research._kernels import equity_returns
 
     n = len(sets)
@@ -1055,13 +1063,14 @@ def search_matrix(
     chunk = max(1, budget // (4 * 8 * max(hstart.values())))  # a chunk takes ~4 arrays of its equity size
     total = np.zeros((rows, n))
     for sym, a in arrays.items():
-        take = cb.pos[sym][slen - rows * k :]
         for j in range(0, n, chunk):
             part = list(sets[j : j + chunk])
             _m, eq = window_simulations(
                 spec, a, part, 0, int(hstart[sym]), execution, float(periods_per_year), bars_per_day
             )
-            r = np.asarray(equity_returns(eq, execution.init_cash))[take]
+            r = shared_returns(np.asarray(equity_returns(eq, execution.init_cash)), cb.pos[sym])[
+                slen - rows * k :
+            ]
             if k > 1:
                 r = np.prod(1.0 + r.reshape(rows, k, len(part)), axis=1) - 1.0
             total[:, j : j + len(part)] += r
@@ -1213,7 +1222,7 @@ def _holdout(
         probability_of_backtest_overfitting,
         trial_simulations,
     )
-    from quantray.research._common import common_bars
+    from quantray.research._common import common_bars, shared_returns
 
     ppy = sd.periods_per_year
     ends = {s: a[4].size for s, a in sd.arrays.items()}
@@ -1224,7 +1233,7 @@ def _holdout(
             tuple(x[: cb.end[s]] for x in a), spec, [params], config=config.execution, periods_per_year=ppy,
             bars_per_day=sd.bars_per_day, start=cb.start[s],
         )  # fmt: skip
-        rets.append(r_s[cb.pos[s] - cb.start[s], 0])
+        rets.append(shared_returns(r_s[:, 0], cb.pos[s] - cb.start[s]))
         trades += int(met[0, _IDX["num_trades"]])
     r = np.mean(rets, axis=0)
     length = r.size

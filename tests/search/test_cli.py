@@ -112,6 +112,8 @@ def test_discover_registers_survivors_and_the_lifecycle_verbs_walk_them(
         (["tune", "--data", "sample", "--strategy", "sma_cross", "--space", "fast=5:20:5", "--holdout", "0",
           "--register", "x", "--registry", "sqlite:///:memory:"], "register 'x' needs a holdout"),
         (["tune", "--data", "sample", "--strategy", "sma_cross", "--register", ""], "must be a non-empty string"),
+        (["tune", "--data", "sample", "--strategy", "sma_cross", "--register", "x", "--registry",
+          "sqlite:////etc/passwd/x.db"], "'/etc/passwd' is not a folder"),
         (["tune", "--data", "sample", "--strategy", "sma_cross", "--register", "sma_cross"], "that is a strategy's name"),
         (["tune", "--data", "sample", "--strategy", "sma_cross", "--storage-options", "[1]"], "JSON object"),
         (["tune", "--data", "sample", "--strategy", "sma_cross", "--storage-options", "{x"], "invalid JSON"),
@@ -228,3 +230,54 @@ def test_monitor_judges_the_portfolio_validation_measured(
         and any("averaged; judged here on ['AAPL']" in n for n in doc["notes"])
     )
     assert any("min_bars" in n for n in doc["notes"])
+
+
+def test_symbols_are_matched_by_date_in_discover_and_monitor(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Discover refuses symbols whose holdouts share fewer than its 10-bar minimum, before evolving; the monitor
+    refuses symbols that share no bar (it judged "0 bars: no breach") and, where one symbol lacks days, compounds
+    the other's returns on them into its next shared day (they were dropped)."""
+    import numpy as np
+    import pandas as pd
+
+    import quantray
+    from quantray.data import load_sample
+    from quantray.engine import sharpe_ratio
+    from quantray.search import Registry
+
+    bars = load_sample()
+    bars = bars[bars["symbol"].isin(["AAPL", "MSFT"])]
+    ts_all = np.sort(bars["ts"].unique())
+    # MSFT's first 886 bars: its 30 % holdout (from bar 620) overlaps AAPL's (from bar 881) on 5 days
+    few = tmp_path / "few.parquet"
+    bars[(bars["symbol"] == "AAPL") | (bars["ts"] <= ts_all[885])].to_parquet(few)
+    rc, _, err = _run(["discover", "--data", str(few), "--population", "8", "--generations", "2", "--local",
+                       "--no-register"], capsys)  # fmt: skip
+    assert rc == 2 and "discover holdout: the symbols share 5 bar(s) (at least 10" in err and "MSFT" in err
+
+    reg_url = f"sqlite:///{tmp_path / 'r.db'}"
+    params = {"fast": 10, "slow": 50}
+    with Registry(reg_url) as reg:
+        reg.add_candidate(
+            "pair", strategy="sma_cross", params=params,
+            metrics={"dsr": 1, "pbo": 0, "oos_trades": 9, "oos_sharpe": 0.5, "oos_max_drawdown": 0.9,
+                     "symbols": ["AAPL", "MSFT"]},
+        )  # fmt: skip
+        reg.promote("pair")
+        reg.promote("pair")
+    apart = tmp_path / "apart.parquet"
+    bars[((bars["symbol"] == "AAPL") & (bars["ts"] > ts_all[700])) | ((bars["symbol"] == "MSFT") & (bars["ts"] <= ts_all[600]))].to_parquet(apart)  # fmt: skip
+    argv = ["strategies", "monitor", "pair", "--registry", reg_url, "--dry-run", "--json"]
+    rc, _, err = _run([*argv, "--data", str(apart)], capsys)
+    assert rc == 2 and "the symbols share no bar" in err
+
+    gappy = tmp_path / "gappy.parquet"
+    gone = ts_all[[300, 301, 302, 700, 900, 901, 1100]]
+    bars[(bars["symbol"] == "AAPL") | ~bars["ts"].isin(gone)].to_parquet(gappy)
+    rc, doc, _ = _run([*argv, "--data", str(gappy)], capsys)
+    res = quantray.backtest(str(gappy), "sma_cross", params=params, symbols=["AAPL", "MSFT"])
+    eq = pd.DataFrame({s: res.detail(s, params).equity for s in ("AAPL", "MSFT")}).dropna()
+    want = (eq / eq.shift(1).fillna(res.config.init_cash) - 1.0).mean(axis=1).to_numpy()
+    assert rc == 0 and doc["n_bars"] == 1259 - 7
+    assert doc["realised_sharpe"] == pytest.approx(sharpe_ratio(want, res.periods_per_year), rel=1e-9)

@@ -557,10 +557,33 @@ def test_the_holdout_of_symbols_with_other_dates_is_their_shared_dates(ray_local
     assert h["bars"] == len(joined) == 150 and h["num_trades"] == trades
     assert h["sharpe"] == pytest.approx(sharpe_ratio(joined.mean(axis=1).to_numpy(), 252.0), rel=1e-12)
 
+    # MSFT lacks 7 days inside the holdout: AAPL's returns on them compound into its next shared day
+    gone = ts_all[[1150, 1151, 1152, 1200, 1230, 1231, 1250]]
+    gappy = bars[(bars["symbol"] == "AAPL") | ~bars["ts"].isin(gone)]
+    res = tune(gappy, dataclasses.replace(cfg, name="gappy"), symbols=["AAPL", "MSFT"])
+    gp = Panel.from_bars(gappy)
+    eqs, trades = {}, 0
+    for s in ("AAPL", "MSFT"):
+        a = gp.arrays(s)
+        n = a[4].size
+        start = max(round(n * 0.75), int(np.searchsorted(a[0], gp.arrays("AAPL")[0][round(1259 * 0.75)])))
+        r, met = trial_simulations(a, "sma_cross", [res.best], periods_per_year=252.0, start=start)
+        eqs[s] = pd.Series(np.cumprod(1.0 + r[:, 0]), index=a[0][start:])
+        trades += int(met[0, METRIC_NAMES.index("num_trades")])
+    eq = pd.DataFrame(eqs).dropna()  # equity on the shared days: its ratios compound across the gaps
+    want = (eq / eq.shift(1).fillna(1.0) - 1.0).mean(axis=1).to_numpy()
+    assert res.holdout["bars"] == len(eq) == 315 - 7 and res.holdout["num_trades"] == trades
+    assert res.holdout["sharpe"] == pytest.approx(sharpe_ratio(want, 252.0), rel=1e-12)
+
     early = bars[(bars["symbol"] == "AAPL") | (bars["ts"] <= ts_all[899])]  # MSFT: the first 900 bars
     with pytest.raises(ParameterError, match=r"tune holdout: the symbols share 0 bar\(s\).*AAPL .*MSFT "):
         tune(early, dataclasses.replace(cfg, name="disjoint"), symbols=["AAPL", "MSFT"])
     assert not (tmp_path / "disjoint").exists()  # refused before the search
+    # holdouts that overlap but search segments that do not (MSFT only from bar 1000): refused before the search
+    late = bars[(bars["symbol"] == "AAPL") | (bars["ts"] >= ts_all[1000])]
+    with pytest.raises(ParameterError, match=r"tune search: the symbols share 0 bar\(s\)"):
+        tune(late, dataclasses.replace(cfg, name="late"), symbols=["AAPL", "MSFT"])
+    assert not (tmp_path / "late").exists()
 
 
 def test_a_float_range_with_a_step_is_searched_on_its_steps(ray_local, tmp_path):  # type: ignore[no-untyped-def]
