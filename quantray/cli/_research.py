@@ -89,6 +89,14 @@ def _emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> int:
     return 0
 
 
+def _strategy(args: argparse.Namespace) -> Any:
+    """``--strategy`` as a strategy name, or a candidate of the lifecycle registry (``--registry``): a
+    discovered rule, or a tuned strategy with its tuned parameters as defaults."""
+    from quantray.cli._main import _resolve_strategy
+
+    return _resolve_strategy(args.strategy, args.registry)
+
+
 def _fmt(df: pd.DataFrame) -> str:
     return df.to_string(float_format=lambda v: f"{v:.4g}", na_rep="-")
 
@@ -99,7 +107,7 @@ def _cmd_walkforward(args: argparse.Namespace) -> int:
 
     res = walk_forward(
         args.data,
-        args.strategy,
+        _strategy(args),
         _grid(args),
         train_bars=args.train_bars,
         test_bars=args.test_bars,
@@ -133,7 +141,7 @@ def _cmd_cpcv(args: argparse.Namespace) -> int:
 
     res = cpcv(
         args.data,
-        args.strategy,
+        _strategy(args),
         _grid(args),
         symbol=_one_symbol(args),
         n_groups=args.groups,
@@ -200,7 +208,7 @@ def _cmd_montecarlo(args: argparse.Namespace) -> int:
             raise ConfigError("montecarlo: --method shuffle applies to --target returns or trades")
         mc = rebacktest(
             args.data,
-            args.strategy,
+            _strategy(args),
             params or None,
             symbol=symbol,
             method=method,
@@ -214,7 +222,11 @@ def _cmd_montecarlo(args: argparse.Namespace) -> int:
         sym = mc.params["symbol"]
     else:
         res = quantray.backtest(
-            args.data, args.strategy, params=params or None, symbols=[symbol] if symbol else None, config=cfg
+            args.data,
+            _strategy(args),
+            params=params or None,
+            symbols=[symbol] if symbol else None,
+            config=cfg,
         )
         syms = sorted(set(res.table["symbol"]))
         if symbol is None and len(syms) != 1:
@@ -289,7 +301,7 @@ def _cmd_regimes(args: argparse.Namespace) -> int:
 
     tab = regime_analysis(
         args.data,
-        args.strategy,
+        _strategy(args),
         _params(args) or None,
         kind=args.kind,
         symbols=args.symbol,
@@ -311,7 +323,15 @@ def _cmd_regimes(args: argparse.Namespace) -> int:
 def _common(p: argparse.ArgumentParser, *, grid: bool) -> None:
     p.add_argument("--data", required=True, help="Parquet/CSV path, partitioned dataset dir, or s3:// URL")
     p.add_argument("--symbol", action="append", help="restrict to this symbol (repeatable where allowed)")
-    p.add_argument("--strategy", required=True, help="strategy name (see `quantray strategies list`)")
+    p.add_argument(
+        "--strategy",
+        required=True,
+        help="strategy name (see `quantray strategies list`), or a registered candidate (discovered or tuned)",
+    )
+    p.add_argument(
+        "--registry",
+        help="registry URL for a candidate named by --strategy (default sqlite under $QUANTRAY_HOME)",
+    )
     p.add_argument("--param", action="append", metavar="KEY=VALUE", help="a fixed parameter (repeatable)")
     if grid:
         p.add_argument(

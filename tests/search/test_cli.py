@@ -281,3 +281,34 @@ def test_symbols_are_matched_by_date_in_discover_and_monitor(
     want = (eq / eq.shift(1).fillna(res.config.init_cash) - 1.0).mean(axis=1).to_numpy()
     assert rc == 0 and doc["n_bars"] == 1259 - 7
     assert doc["realised_sharpe"] == pytest.approx(sharpe_ratio(want, res.periods_per_year), rel=1e-9)
+
+
+def test_research_verbs_take_a_registered_candidate_by_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """regimes, montecarlo, walkforward and cpcv run a tuned candidate named by --strategy with its tuned
+    parameters, exactly as the strategy with those parameters given (they failed with 'unknown strategy')."""
+    from quantray.search import Registry
+
+    reg_url = f"sqlite:///{tmp_path / 'r.db'}"
+    with Registry(reg_url) as reg:
+        reg.add_candidate("tuned_pair", strategy="sma_cross", params={"fast": 20, "slow": 40}, source="tune")
+    common = ["--data", "sample", "--symbol", "AAPL", "--json"]
+    for verb, extra in (
+        ("regimes", []),
+        ("montecarlo", ["--paths", "50", "--seed", "3"]),
+        ("walkforward", ["--grid", "fast=5:20:5", "--train-bars", "500", "--test-bars", "250"]),
+        ("cpcv", ["--grid", "fast=5:20:5", "--groups", "6", "--test-groups", "2"]),
+    ):
+        rc, by_name, err = _run(
+            [verb, *common, "--strategy", "tuned_pair", "--registry", reg_url, *extra], capsys
+        )
+        assert rc == 0, err
+        explicit = ["--strategy", "sma_cross", "--param", "slow=40"] + (
+            [] if "--grid" in extra else ["--param", "fast=20"]
+        )
+        rc, want, err = _run([verb, *common, *explicit, *extra], capsys)
+        assert rc == 0, err
+        by_name.pop("strategy", None)
+        want.pop("strategy", None)
+        assert by_name == want, verb
