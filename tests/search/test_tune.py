@@ -640,3 +640,32 @@ def test_the_pbo_matrix_is_bounded_in_memory_and_equal_to_a_direct_build() -> No
     np.testing.assert_allclose(whole, want, rtol=0, atol=1e-15)
     want3 = np.mean([np.prod(1.0 + d.reshape(300, 3, 5), axis=1) - 1.0 for d in direct], axis=0)
     np.testing.assert_allclose(small, want3, rtol=0, atol=1e-15)
+
+
+def test_the_tune_job_registers_its_best_as_a_candidate(ray_local, tmp_path, capsys):  # type: ignore[no-untyped-def]
+    """`register:`/`registry:` in a jobs.tune config (what `ray job submit` runs) add the best configuration to
+    the lifecycle registry with the same statistics as `quantray tune --register`."""
+    from jobs import tune as tune_job
+    from quantray.search import Registry
+
+    reg = f"sqlite:///{tmp_path / 'r.db'}"
+    cfg = tmp_path / "t.yaml"
+    cfg.write_text(
+        "data: sample\nsymbols: [AAPL, MSFT]\n"
+        "tune:\n  strategy: sma_cross\n  space: {fast: '5:20:5', slow: '50:150:50'}\n  searcher: grid\n"
+        f"  scheduler: none\n  folds: 2\n  holdout: 0.25\n  storage_path: {tmp_path}\n  name: job\n"
+        f"register: job_best\nregistry: '{reg}'\n",
+        encoding="utf-8",
+    )
+    assert tune_job.main(["--config", str(cfg), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["registered"] == "job_best"
+    with Registry(reg) as r:
+        rec = r.get("job_best")
+    assert rec.source == "tune" and rec.state == "candidate" and rec.params == out["best"]
+    h = out["holdout"]
+    assert rec.metrics["oos_sharpe"] == h["sharpe"] and rec.metrics["pbo"] == h["pbo"]
+    assert rec.metrics["oos_trades"] == h["num_trades"] and rec.metrics["symbols"] == ["AAPL", "MSFT"]
+    # a second run may not take the name again: refused before the search, nothing written
+    with pytest.raises(ConfigError, match="already in the registry"):
+        tune_job.main(["--config", str(cfg), "--overwrite"])
