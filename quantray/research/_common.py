@@ -408,3 +408,38 @@ def shared_returns(r: F64, pos: I64) -> F64:
     for i in np.flatnonzero(np.diff(pos) > 1) + 1:
         out[i] = np.prod(1.0 + r[pos[i - 1] + 1 : pos[i] + 1], axis=0) - 1.0
     return out
+
+
+def holdout_matrix(
+    arrays: Mapping[str, BarArrays],
+    runs: Sequence[tuple[str | StrategySpec, Mapping[str, Any]]],
+    hstart: Mapping[str, int],
+    config: ExecutionConfig,
+    periods_per_year: float,
+    bars_per_day: float = 1.0,
+    *,
+    what: str,
+    min_bars: int = 2,
+) -> tuple[F64, F64]:
+    """Holdout returns of several ``(strategy, params)`` runs on the bars every symbol has after its own
+    ``hstart[s]`` (:func:`common_bars`): each symbol simulated from the first shared bar (signals warmed up on
+    the history before it, starting flat), its returns on the shared bars (:func:`shared_returns`) averaged over
+    symbols. Returns ``(R, trades)``: R of shape (shared bars, runs), and each run's entries summed over
+    symbols. Raises ParameterError (``what`` names the caller) when fewer than ``min_bars`` bars are shared."""
+    ends = {s: a[4].size for s, a in arrays.items()}
+    cb = common_bars({s: a[0] for s, a in arrays.items()}, hstart, ends, what=what, min_bars=min_bars)
+    total = np.zeros((cb.ts.size, len(runs)))
+    trades = np.zeros(len(runs))
+    i_trades = METRIC_NAMES.index("num_trades")
+    for sym, a in arrays.items():
+        e = cb.end[sym]
+        cut: BarArrays = (a[0][:e], a[1][:e], a[2][:e], a[3][:e], a[4][:e], a[5][:e])
+        for j, (strategy, params) in enumerate(runs):
+            # one simulation per run and symbol gives both its holdout returns and its trade count
+            rets, met = trial_simulations(
+                cut, strategy, [params], config=config, periods_per_year=periods_per_year,
+                bars_per_day=bars_per_day, start=cb.start[sym],
+            )  # fmt: skip
+            total[:, j] += shared_returns(rets[:, 0], cb.pos[sym] - cb.start[sym])
+            trades[j] += met[0, i_trades]
+    return total / len(arrays), trades

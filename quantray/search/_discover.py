@@ -1012,17 +1012,17 @@ def _validate(
     hof: pd.DataFrame, sd: Any, holdout_start: Mapping[str, int], cfg: DiscoverConfig
 ) -> tuple[pd.DataFrame, list[StrategySpec]]:
     """Holdout returns of every kept rule (engine simulation, signals warmed up on the full history, starting
-    flat at the first holdout bar all symbols share), averaged over symbols on the bars they share (by timestamp); DSR deflated for the number of rules validated;
-    PBO of the rules' holdout trial matrix; gates."""
+    flat at the first holdout bar all symbols share), averaged over symbols on the bars they share (by timestamp,
+    :func:`holdout_matrix`); DSR deflated for the number of rules validated; PBO of the rules' holdout trial
+    matrix; gates."""
     from quantray.engine import max_drawdown, sharpe_ratio
     from quantray.research import (
         dsr_from_stats,
         probability_of_backtest_overfitting,
         psr_from_stats,
         sharpe_stats,
-        trial_simulations,
     )
-    from quantray.research._common import common_bars, shared_returns
+    from quantray.research._common import holdout_matrix
 
     cols = [
         "name",
@@ -1044,27 +1044,10 @@ def _validate(
     specs = [rule_spec(r, name=nm) for nm, r in zip(hof["name"], hof["rule"], strict=True)]
     ex = cfg.execution
     # the bars every symbol's holdout has (by timestamp), each symbol simulated from the first of them
-    ends = {s: a[4].size for s, a in sd.arrays.items()}
-    cb = common_bars(
-        {s: a[0] for s, a in sd.arrays.items()},
-        holdout_start,
-        ends,
-        what="discover holdout",
-        min_bars=_MIN_HOLDOUT,
-    )
-    mats, trades = [], np.zeros(len(specs))
-    for sym, a in sd.arrays.items():
-        # one simulation per rule and symbol gives both its holdout returns and its trade count
-        cut = tuple(x[: cb.end[sym]] for x in a)
-        cols_r = []
-        for j, spec in enumerate(specs):
-            rets, met = trial_simulations(
-                cut, spec, [spec.defaults()], config=ex, periods_per_year=ppy, start=cb.start[sym]
-            )
-            cols_r.append(shared_returns(rets[:, 0], cb.pos[sym] - cb.start[sym]))
-            trades[j] += met[0, _TRADES]
-        mats.append(np.column_stack(cols_r))
-    R = np.mean(mats, axis=0)  # (bars, rules)
+    R, trades = holdout_matrix(
+        sd.arrays, [(spec, spec.defaults()) for spec in specs], holdout_start, ex, ppy,
+        what="discover holdout", min_bars=_MIN_HOLDOUT,
+    )  # fmt: skip
     sharpes = np.array([sharpe_ratio(R[:, j], ppy) for j in range(R.shape[1])])
     finite = np.isfinite(sharpes)
     var = float(np.var(sharpes[finite], ddof=1)) if finite.sum() > 1 else 0.0

@@ -570,12 +570,7 @@ def tune_param_space(
 
 def _explicit_steps(overrides: Mapping[str, Any]) -> list[str]:
     """The parameters whose search range gives its own step (``LOW:HIGH:STEP`` or a 3-item list)."""
-    out = []
-    for name, rng in overrides.items():
-        parts = rng.split(":") if isinstance(rng, str) else rng
-        if isinstance(parts, Sequence) and len(parts) == 3:
-            out.append(name)
-    return out
+    return [name for name, rng in overrides.items() if len(rng) == 3]  # validated by search_space
 
 
 def _grid_count(sp: ParamSpace) -> int:
@@ -942,7 +937,7 @@ def tune(
 def check_registrable(config: SearchConfig, name: str, registry: str | None = None) -> None:
     """Refuse, before a search runs, a registration it could not make: a multi-objective search (a Pareto front,
     no single best), no holdout (nothing to validate on), a name already in the registry."""
-    from quantray.search._lifecycle import Registry, registry_file
+    from quantray.search._lifecycle import Registry, check_creatable, default_registry_url, registry_file
     from quantray.strategies import list_strategies
 
     if not isinstance(name, str) or not name.strip():
@@ -960,8 +955,6 @@ def check_registrable(config: SearchConfig, name: str, registry: str | None = No
         raise ConfigError(
             f"register {name!r} needs a holdout (`holdout` > 0, --holdout): the validation gates are measured on it"
         )
-    from quantray.search._lifecycle import check_creatable, default_registry_url
-
     url = registry or default_registry_url()
     path = registry_file(url)
     if path is not None and not path.exists():
@@ -1217,26 +1210,14 @@ def _holdout(
     trial's returns over the search segment (:func:`search_matrix`), so a candidate registered from a search
     carries the statistics the validation gates need."""
     from quantray.engine import max_drawdown, sharpe_ratio
-    from quantray.research import (
-        deflated_sharpe_ratio,
-        probability_of_backtest_overfitting,
-        trial_simulations,
-    )
-    from quantray.research._common import common_bars, shared_returns
+    from quantray.research import deflated_sharpe_ratio, probability_of_backtest_overfitting
+    from quantray.research._common import holdout_matrix
 
     ppy = sd.periods_per_year
-    ends = {s: a[4].size for s, a in sd.arrays.items()}
-    cb = common_bars({s: a[0] for s, a in sd.arrays.items()}, hstart, ends, what="tune holdout")
-    rets, trades = [], 0
-    for s, a in sd.arrays.items():
-        r_s, met = trial_simulations(
-            tuple(x[: cb.end[s]] for x in a), spec, [params], config=config.execution, periods_per_year=ppy,
-            bars_per_day=sd.bars_per_day, start=cb.start[s],
-        )  # fmt: skip
-        rets.append(shared_returns(r_s[:, 0], cb.pos[s] - cb.start[s]))
-        trades += int(met[0, _IDX["num_trades"]])
-    r = np.mean(rets, axis=0)
-    length = r.size
+    R, n_trades = holdout_matrix(
+        sd.arrays, [(spec, params)], hstart, config.execution, ppy, sd.bars_per_day, what="tune holdout"
+    )
+    r, trades, length = R[:, 0], int(n_trades[0]), R.shape[0]
     sharpes = trials.loc[trials["valid"], "sharpe"].to_numpy(float)
     var = float(np.var(sharpes[np.isfinite(sharpes)], ddof=1)) if np.isfinite(sharpes).sum() > 1 else 0.0
     try:
