@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -299,6 +300,21 @@ def _search_config(args: argparse.Namespace, space: dict[str, Any]) -> Any:
     )
 
 
+def _holdout_line(h: dict[str, Any]) -> str:
+    """Tune's holdout statistics as one line a person reads (``--json`` keeps every field, unrounded)."""
+
+    def num(x: Any, fmt: str) -> str:
+        return "n/a" if x is None or not math.isfinite(x) else format(x, fmt)
+
+    trades = h["num_trades"]
+    return (
+        f"holdout {h['bars']} bars: sharpe {num(h['sharpe'], '.2f')}, total return {num(h['total_return'], '.1%')} "
+        f"(mean {num(h['mean_return'], '.1%')}/yr), max drawdown {num(h['max_drawdown'], '.1%')}, "
+        f"{trades} trade{'' if trades == 1 else 's'}; DSR {num(h['dsr'], '.2f')} over {h['n_trials']} trials, "
+        f"PBO {num(h['pbo'], '.2f')} over {h['n_configs']} configurations (ranked by {h['pbo_metric']})"
+    )
+
+
 def _cmd_tune(args: argparse.Namespace) -> int:
     from quantray.search import check_registrable, register_tuned, tune
     from quantray.search._tune import parse_range
@@ -342,7 +358,10 @@ def _cmd_tune(args: argparse.Namespace) -> int:
         f"{len(res.trials)} trials -> {res.path}\n"
     )
     if res.best is not None:
-        text += f"best {res.best} ({cfg.metric} {res.best_score:.4f}); holdout {res.holdout}"
+        best = ", ".join(f"{k}={v}" for k, v in res.best.items())
+        text += f"best {best} ({cfg.metric} {res.best_score:.4f}, mean over {cfg.folds} folds)"
+        if res.holdout:
+            text += "\n" + _holdout_line(res.holdout)
     elif len(cfg.objectives_or_metric()) > 1:
         text += (
             f"Pareto front ({len(res.pareto)} trials), written to {res.path}/pareto.csv\n"

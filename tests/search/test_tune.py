@@ -413,6 +413,7 @@ def test_a_tuned_candidate_carries_the_gate_statistics_and_walks_the_lifecycle(r
     choice), each equal to an independent recomputation, so a tuned candidate can be promoted through the gates
     (before, it lacked pbo and oos_trades and no gate setting could ever validate it)."""
     from quantray.cli._main import main
+    from quantray.cli._search import _holdout_line
     from quantray.data import Panel, load_sample
     from quantray.engine import METRIC_NAMES, ExecutionConfig, sharpe_ratio
     from quantray.research import probability_of_backtest_overfitting, trial_returns, trial_simulations
@@ -429,6 +430,10 @@ def test_a_tuned_candidate_carries_the_gate_statistics_and_walks_the_lifecycle(r
     assert main(argv) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["registered"] == "tuned" and doc["n_trials"] == 12
+    h = doc["holdout"]  # the text output's line reads the same figures, rounded
+    line = _holdout_line(h)
+    assert f"holdout {h['bars']} bars: sharpe {h['sharpe']:.2f}, total return {h['total_return']:.1%}" in line
+    assert f"DSR {h['dsr']:.2f} over 12 trials, PBO {h['pbo']:.2f} over 12 configurations" in line
     with Registry(reg) as r:
         rec = r.get("tuned")
     m = rec.metrics
