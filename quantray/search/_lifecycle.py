@@ -95,21 +95,38 @@ class Gates:
         if _number(self.min_oos_sharpe) is None:
             raise ConfigError(f"gate `min_oos_sharpe` must be a finite number, got {self.min_oos_sharpe!r}")
 
-    def check(self, metrics: Mapping[str, Any]) -> list[str]:
-        """The reasons ``metrics`` fail the gates (empty when they pass); a missing statistic fails its gate."""
-        out: list[str] = []
-        rules = (
+    def rules(self) -> tuple[tuple[str, str, float], ...]:
+        """``(statistic, operator, limit)`` of each gate, in the order they are checked."""
+        return (
             ("dsr", ">=", self.min_dsr),
             ("pbo", "<=", self.max_pbo),
             ("oos_trades", ">=", self.min_trades),
             ("oos_sharpe", ">=", self.min_oos_sharpe),
         )
-        for key, op, limit in rules:
+
+    def describe(self) -> str:
+        """The gates as one line, e.g. ``dsr >= 0.95, pbo <= 0.5, oos_trades >= 5, oos_sharpe >= 0``."""
+        return ", ".join(f"{key} {op} {limit:g}" for key, op, limit in self.rules())
+
+    def failing(self, metrics: Mapping[str, Any]) -> list[str]:
+        """The statistics whose gate ``metrics`` fail (a missing one fails), in :meth:`rules` order."""
+        return [key for key, _op, _limit, _v in self._failures(metrics)]
+
+    def check(self, metrics: Mapping[str, Any]) -> list[str]:
+        """The reasons ``metrics`` fail the gates (empty when they pass); a missing statistic fails its gate."""
+        return [
+            f"{key} is missing (gate {key} {op} {limit:g})"
+            if v is None
+            else f"{key}={v:.4g} fails {key} {op} {limit:g}"
+            for key, op, limit, v in self._failures(metrics)
+        ]
+
+    def _failures(self, metrics: Mapping[str, Any]) -> list[tuple[str, str, float, float | None]]:
+        out = []
+        for key, op, limit in self.rules():
             v = _finite(metrics.get(key))
-            if v is None:
-                out.append(f"{key} is missing (gate {key} {op} {limit:g})")
-            elif (op == ">=" and not v >= limit) or (op == "<=" and not v <= limit):
-                out.append(f"{key}={v:.4g} fails {key} {op} {limit:g}")
+            if v is None or (op == ">=" and not v >= limit) or (op == "<=" and not v <= limit):
+                out.append((key, op, limit, v))
         return out
 
     @classmethod

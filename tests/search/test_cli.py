@@ -82,14 +82,23 @@ def test_discover_registers_survivors_and_the_lifecycle_verbs_walk_them(
         capsys,
     )  # fmt: skip
     assert rc == 0 and ab["n"] == 1259 and ab["sharpe_a"] == pytest.approx(float(ref["sharpe"][0]), rel=1e-9)
-    # the same run again: nothing new to register, and it says why
-    rc, again, _ = _run(
-        ["discover", "--data", "sample", "--symbol", "AAPL", "--symbol", "JPM", "--population", "16",
-         "--generations", "3", "--seed", "7", "--hall-of-fame", "5", "--local", "--registry", reg,
-         "--min-dsr", "0.3", "--max-pbo", "1.0", "--min-oos-trades", "1", "--json"],
-        capsys,
-    )  # fmt: skip
+    # the same run again: nothing new to register, and it says why; the text table names each rule's failed gates
+    argv = ["discover", "--data", "sample", "--symbol", "AAPL", "--symbol", "JPM", "--population", "16",
+            "--generations", "3", "--seed", "7", "--hall-of-fame", "5", "--local", "--registry", reg,
+            "--min-dsr", "0.3", "--max-pbo", "1.0", "--min-oos-trades", "1"]  # fmt: skip
+    rc, again, _ = _run([*argv, "--json"], capsys)
     assert rc == 0 and again["registered"] == [] and again["already_registered"] == doc["survivors"]
+    # under the default gates (and without registering) the table names each rule's failures
+    assert main([*argv[:-6], "--no-register"]) == 0
+    text = capsys.readouterr().out
+    assert "passed the gates (dsr >= 0.95, pbo <= 0.5, oos_trades >= 5, oos_sharpe >= 0)" in text
+    lines = {ln.split()[0]: ln for ln in text.splitlines() if ln.startswith("gp_")}
+    assert set(lines) == {v["name"] for v in doc["validation"]}
+    for v in doc["validation"]:
+        checks = (("dsr", v["dsr"] < 0.95), ("pbo", v["pbo"] > 0.5), ("oos_trades", v["oos_trades"] < 5),
+                  ("oos_sharpe", v["oos_sharpe"] < 0))  # fmt: skip
+        fails = [k for k, bad in checks if bad]
+        assert lines[v["name"]].endswith(", ".join(f"{k} fails" for k in fails) if fails else "passed")
 
 
 @pytest.mark.parametrize(

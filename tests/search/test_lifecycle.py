@@ -215,3 +215,16 @@ def test_monitor_config_and_gates_refuse_non_numbers() -> None:
         MonitorConfig(max_drawdown="x")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="decay_alpha"):
         MonitorConfig(decay_alpha="0.1")  # type: ignore[arg-type]
+
+
+def test_gates_name_the_statistics_that_fail() -> None:
+    """`failing` lists the gates a candidate fails (the discover table's column), agreeing with `check`; the
+    limits themselves pass; a missing or non-finite statistic fails."""
+    g = Gates(min_dsr=0.9, max_pbo=0.4, min_trades=5, min_oos_sharpe=0.5)
+    assert g.describe() == "dsr >= 0.9, pbo <= 0.4, oos_trades >= 5, oos_sharpe >= 0.5"
+    at_limits = {"dsr": 0.9, "pbo": 0.4, "oos_trades": 5, "oos_sharpe": 0.5}
+    assert g.failing(at_limits) == [] and g.check(at_limits) == []
+    bad = {"dsr": 0.89, "pbo": 0.41, "oos_trades": 5, "oos_sharpe": float("nan")}
+    assert g.failing(bad) == ["dsr", "pbo", "oos_sharpe"]
+    assert [r.split("=")[0].split()[0] for r in g.check(bad)] == g.failing(bad)
+    assert g.failing({}) == ["dsr", "pbo", "oos_trades", "oos_sharpe"]
