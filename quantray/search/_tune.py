@@ -615,7 +615,8 @@ class TrialData:
 
 
 def fold_scores(data: TrialData, params: Mapping[str, Any], fold: int) -> dict[str, float]:
-    """Per-symbol-averaged metrics of ``params`` on fold ``fold`` (pure; used by the trainable and tests)."""
+    """Per-symbol-averaged metrics of ``params`` on fold ``fold`` (pure; used by the trainable and tests). A
+    symbol without an entry in the fold scores Sharpe, Sortino and Calmar 0 (a flat book), not "undefined"."""
     from quantray.research._common import window_simulations
 
     rows = []
@@ -633,6 +634,14 @@ def fold_scores(data: TrialData, params: Mapping[str, Any], fold: int) -> dict[s
         )
         rows.append(m[0])
     mat = np.array(rows)
+    # a symbol that made no entry in the fold held cash: its book earned 0 per unit of risk, so its undefined
+    # Sharpe/Sortino/Calmar (no variance, no drawdown) count as 0 in the average. Dropping them (nanmean) let a
+    # configuration that trades one symbol of twenty once score that one trade's Sharpe. Win rate and profit
+    # factor stay averaged over the symbols that traded: they describe trades, and an idle symbol has none.
+    idle = mat[:, _IDX["num_trades"]] == 0
+    for name in ("sharpe", "sortino", "calmar"):
+        col = mat[:, _IDX[name]]
+        col[idle & ~np.isfinite(col)] = 0.0
     out = {}
     for name in METRIC_NAMES:
         col = mat[:, _IDX[name]]

@@ -60,6 +60,40 @@ def test_space_from_the_spec_and_bad_spaces_are_refused() -> None:
         SearchConfig.from_dict({"strategy": "sma_cross", "trials": 3})
 
 
+def test_a_symbol_that_does_not_trade_in_a_fold_scores_a_flat_sharpe_of_zero() -> None:
+    """rsi_reversion(50, 29.78, 53.62) enters on 2 of 20 sample stocks over 4 folds. Each fold's score averages
+    every symbol, an idle one as Sharpe 0 (independent recomputation per symbol with trial_simulations); it used
+    to average only the symbols that traded, so this near-idle configuration scored 0.90 and won the README's
+    Pareto search with a drawdown of 0.001."""
+    from quantray.engine import METRIC_NAMES, ExecutionConfig
+    from quantray.research import trial_simulations
+    from quantray.research._common import load_symbols
+
+    sd = load_symbols(sample_path(), None)
+    ex = ExecutionConfig()
+    folds = {s: _split_folds(a[4].size, 4, 0.2)[0] for s, a in sd.arrays.items()}
+    data = TrialData(get_strategy("rsi_reversion"), dict(sd.arrays), folds, {}, {}, ex, sd.periods_per_year,
+                     sd.bars_per_day, (("sharpe", "max"),), 0.0)  # fmt: skip
+    p = {"window": 50, "lower": 29.78, "upper": 53.62}
+    i_sh, i_n = METRIC_NAMES.index("sharpe"), METRIC_NAMES.index("num_trades")
+    scores, traded = [], 0
+    for i in range(4):
+        per_symbol = []
+        for sym, a in sd.arrays.items():
+            s, e = folds[sym][i]
+            _, met = trial_simulations(tuple(x[:e] for x in a), "rsi_reversion", [p], config=ex, start=int(s),
+                                       periods_per_year=sd.periods_per_year)  # fmt: skip
+            n = int(met[0, i_n])
+            traded += n > 0
+            per_symbol.append(float(met[0, i_sh]) if n > 0 else 0.0)
+        want = float(np.mean(per_symbol))
+        got = fold_scores(data, p, i)
+        assert got["sharpe"] == pytest.approx(want, rel=1e-12, abs=1e-15)
+        scores.append(got["sharpe"])
+    assert 1 <= traded <= 3  # the case this guards: most symbols idle
+    assert np.mean(scores) < 0.2  # nanmean over the traders gave 0.90
+
+
 def test_grid_multi_objective_pareto_front_and_out_of_sample_scores(ray_local, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     cfg = SearchConfig(
         strategy="sma_cross", space={"fast": (5, 15, 5), "slow": (50, 100, 50)}, searcher="grid",
