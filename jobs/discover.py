@@ -28,7 +28,7 @@ KEYS = ["data", "symbols", "discover", "registry", "out", "ray"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    from quantray.search import DiscoverConfig, Registry, discover
+    from quantray.search import DiscoverConfig, Registry, discover, validation_view
 
     ap = argparse.ArgumentParser(prog="jobs.discover", description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--config", required=True, help="YAML file (see jobs/configs/discover_sample.yaml)")
@@ -89,8 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(to_json(summary))
     else:
-        cols = ["name", "rule", "oos_sharpe", "dsr", "pbo", "oos_trades", "passed"]
-        print(res.validation[cols].to_string(index=False, float_format="{:.3f}".format))
+        print(validation_view(res.validation))
         print(to_json(summary))
     return 0
 

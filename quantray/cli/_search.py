@@ -158,7 +158,7 @@ def _discover_config(args: argparse.Namespace) -> Any:
 
 
 def _cmd_discover(args: argparse.Namespace) -> int:
-    from quantray.search import Registry, discover
+    from quantray.search import Registry, discover, validation_view
 
     with _flags_named(_DISCOVER_FLAGS):
         cfg = _discover_config(args)
@@ -199,11 +199,6 @@ def _cmd_discover(args: argparse.Namespace) -> int:
         "gates": cfg.gates.__dict__,
         "history": res.generations.to_dict("records"),
     }
-    view = res.validation[["name", "rule", "oos_sharpe", "dsr", "pbo", "oos_trades"]].copy()
-    view["gates"] = [  # which gate each rule failed, so the table says why nothing (or something) survived
-        ", ".join(f"{k} fails" for k in cfg.gates.failing(row)) or "passed"
-        for row in res.validation.to_dict("records")
-    ]
     already = [s.name for s in res.survivors if s.name not in res.registered]
     if args.no_register:
         reg_text = "registered: none (--no-register)"
@@ -213,11 +208,8 @@ def _cmd_discover(args: argparse.Namespace) -> int:
         )
     text = (
         f"discover: {res.n_evaluated} distinct rules evaluated over {cfg.generations} generations "
-        f"(seed {res.seed}, {res.elapsed_s:.1f}s); {len(res.survivors)} of {len(view)} passed the gates "
-        f"({cfg.gates.describe()}), "
-        + reg_text
-        + "\n"
-        + view.to_string(index=False, float_format=lambda v: f"{v:.3f}")
+        f"(seed {res.seed}, {res.elapsed_s:.1f}s); {len(res.survivors)} of {len(res.validation)} passed the gates "
+        f"({cfg.gates.describe()}), " + reg_text + "\n" + validation_view(res.validation)
     )
     return _emit(args, payload, text)
 

@@ -23,6 +23,7 @@ from quantray.search._discover import (
     evaluate_batch,
     register_rule,
     rule_spec,
+    validation_view,
 )
 from quantray.search._grammar import GrammarConfig, Node, Program, compile_rule, format_rule, parse_rule
 from quantray.search._lifecycle import (
@@ -95,4 +96,5 @@ __all__ = [
     "search_space",
     "tune",
     "tune_candidate_metrics",
+    "validation_view",
 ]

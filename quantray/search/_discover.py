@@ -665,9 +665,11 @@ class DiscoveryResult:
     """Results of :func:`discover`.
 
     Attributes:
-        hall_of_fame: one row per kept rule: ``name, rule, size, height, score, fold_sharpe, fold_max_drawdown``.
+        hall_of_fame: one row per kept rule: ``name, rule, size, height, score, fold_sharpe, fold_max_drawdown,
+            penalised`` (it scored ``PENALTY``: validated and shown, but never a survivor).
         validation: one row per kept rule on the holdout: ``name, rule, oos_sharpe, oos_mean_return,
-            oos_max_drawdown, oos_trades, dsr, psr, pbo, passed, reasons``.
+            oos_max_drawdown, oos_trades, dsr, psr, pbo, passed, failed, reasons``: ``failed`` names what it
+            failed (``dsr, pbo``; ``discovery penalty`` for a rule that scored PENALTY), ``reasons`` with values.
         survivors: the StrategySpecs (registered) of the rules that passed the gates.
         generations: per-generation ``gen, requested`` (cumulative fitness evaluations the algorithm asked for),
             ``evaluated`` (distinct new rules actually computed; repeats come from a cache), ``best, mean, median``.
@@ -698,6 +700,14 @@ class DiscoveryResult:
     symbols: list[str]
     timings: dict[str, float] = field(default_factory=dict)
     evaluated: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def validation_view(validation: pd.DataFrame) -> str:
+    """The validation table as a person reads it (the CLI and ``jobs.discover`` print it): one row per kept rule
+    with its holdout Sharpe, DSR, PBO and trades, and ``passed`` or what it failed."""
+    view = validation[["name", "rule", "oos_sharpe", "dsr", "pbo", "oos_trades"]].copy()
+    view["gates"] = [f"fails {f}" if f else "passed" for f in validation["failed"]]
+    return view.to_string(index=False, float_format=lambda v: f"{v:.3f}")
 
 
 #: Holdout bars a symbol, and the symbols together, need for the validation to mean anything.
@@ -929,6 +939,8 @@ def _evolve(
                 "score": score,
                 "fold_sharpe": raw,
                 "fold_max_drawdown": mdd,
+                # scored PENALTY: too few entries, or long nearly always (fitness_of's constraints)
+                "penalised": score == PENALTY - cfg.parsimony * node.size,
             }
         )
     hof_df = pd.DataFrame(rows)
@@ -1036,6 +1048,7 @@ def _validate(
         "pbo",
         "n_trials",
         "passed",
+        "failed",
         "reasons",
     ]
     if hof.empty:
@@ -1089,7 +1102,16 @@ def _validate(
             "n_trials": n_trials,
         }
         reasons = cfg.gates.check(row)
+        failed = cfg.gates.failing(row)
+        if bool(hof["penalised"].iloc[j]):  # it broke discovery's own constraints: never a survivor
+            reasons.insert(
+                0,
+                f"penalised in discovery (fewer than {cfg.min_trades} entries per symbol, or long on more than "
+                f"{cfg.max_exposure:g} of the bars)",
+            )
+            failed.insert(0, "discovery penalty")
         row["passed"] = not reasons
+        row["failed"] = ", ".join(failed)
         row["reasons"] = "; ".join(reasons)
         rows.append(row)
         if not reasons:

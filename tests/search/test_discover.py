@@ -120,6 +120,7 @@ def test_validation_applies_the_gates_and_registers_only_survivors(tmp_path: Pat
     v = res.validation
     assert len(v) == len(res.hall_of_fame) and (v["n_trials"] == len(v)).all()
     assert (v["dsr"] <= v["psr"] + 1e-12).all()  # deflating for the selection never helps
+    assert not res.hall_of_fame["penalised"].any()  # else the next check would not be the whole rule
     for _, row in v.iterrows():
         assert row["passed"] == (not gates.check(row.to_dict()))
     assert [s.name for s in res.survivors] == list(v.loc[v["passed"], "name"]) == res.registered
@@ -134,6 +135,30 @@ def test_validation_applies_the_gates_and_registers_only_survivors(tmp_path: Pat
     # a second run leaves registered rules as they are
     again = discover(sample_path(), symbols=SYMS, config=_cfg(gates=gates), registry=url)
     assert again.registered == []
+
+
+def test_a_rule_penalised_in_discovery_is_never_a_survivor(tmp_path: Path) -> None:
+    """A grammar of close, gt and not can only build constant rules: never long (no entries) or always long
+    (buy-and-hold in disguise). Both score PENALTY in discovery; validation shows them, fails them naming why, and
+    registers nothing, even under gates they would pass on the holdout (always long has DSR ~0.9 there: it used
+    to be registered as validated)."""
+    from quantray.search._grammar import GrammarConfig
+
+    grammar = GrammarConfig(
+        series=("close",), indicators=(), arithmetic=(), comparisons=("gt",), logic=("not",)
+    )
+    gates = Gates(min_dsr=0.0, max_pbo=1.0, min_trades=0, min_oos_sharpe=-10.0)
+    url = f"sqlite:///{tmp_path / 'reg.db'}"
+    cfg = _cfg(population=8, generations=1, seed=0, grammar=grammar, gates=gates)
+    res = discover(sample_path(), symbols=SYMS, config=cfg, registry=url)
+    hof, v = res.hall_of_fame, res.validation
+    assert hof["penalised"].all() and set(hof["rule"]) >= {"not(gt(close,close))"}
+    assert np.allclose(hof["score"], PENALTY - cfg.parsimony * hof["size"], rtol=0, atol=0)
+    always_long = v.set_index("rule").loc["not(gt(close,close))"]
+    assert not gates.check(always_long.to_dict())  # the holdout alone would pass it
+    assert not v["passed"].any() and v["reasons"].str.startswith("penalised in discovery").all()
+    assert v["failed"].str.startswith("discovery penalty").all()
+    assert res.survivors == [] and res.registered == []
 
 
 def test_a_discovered_rule_is_a_strategy_that_backtests_sweeps_and_exports_to_pine() -> None:
