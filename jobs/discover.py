@@ -28,7 +28,8 @@ KEYS = ["data", "symbols", "discover", "registry", "out", "ray"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    from quantray.search import DiscoverConfig, Registry, discover, validation_view
+    from quantray.search import DiscoverConfig, discover, validation_view
+    from quantray.search._lifecycle import check_registry
 
     ap = argparse.ArgumentParser(prog="jobs.discover", description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--config", required=True, help="YAML file (see jobs/configs/discover_sample.yaml)")
@@ -57,18 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     where = raw.get("registry")  # absent: the default registry; "none": do not register
     if where is not None and not isinstance(where, str):
         raise ConfigError(f"{args.config}: `registry` must be a URL, a path or 'none', got {where!r}")
-    reg = None if where == "none" else Registry(where, gates=cfg.gates)
-    try:
-        res = discover(
-            resolve_data(args.data or raw["data"]),
-            symbols=symbols,
-            config=cfg,
-            registry=reg,
-            progress=True,
-        )
-    finally:
-        if reg is not None:
-            reg.close()
+    # checked now, creating nothing: the registry file is only created when a survivor is registered
+    reg = None if where == "none" else check_registry(where)
+    res = discover(
+        resolve_data(args.data or raw["data"]), symbols=symbols, config=cfg, registry=reg, progress=True
+    )
     out = args.out or raw.get("out")
     if out:
         write_parquet(res.hall_of_fame, f"{out}/hall_of_fame.parquet")

@@ -158,7 +158,8 @@ def _discover_config(args: argparse.Namespace) -> Any:
 
 
 def _cmd_discover(args: argparse.Namespace) -> int:
-    from quantray.search import Registry, discover, validation_view
+    from quantray.search import discover, validation_view
+    from quantray.search._lifecycle import check_registry
 
     with _flags_named(_DISCOVER_FLAGS):
         cfg = _discover_config(args)
@@ -166,14 +167,11 @@ def _cmd_discover(args: argparse.Namespace) -> int:
         from quantray.dist import connect
 
         connect(args.address, num_cpus=args.num_cpus)
-    registry = None if args.no_register else Registry(args.registry, gates=cfg.gates)
-    try:
-        res = discover(
-            _data(args.data), symbols=args.symbol, config=cfg, registry=registry, progress=not args.json
-        )
-    finally:
-        if registry is not None:
-            registry.close()
+    # checked now (creating nothing); the file is only created when a survivor is registered
+    registry = None if args.no_register else check_registry(args.registry)
+    res = discover(
+        _data(args.data), symbols=args.symbol, config=cfg, registry=registry, progress=not args.json
+    )
     if args.pine_dir:
         out = Path(args.pine_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -474,11 +472,15 @@ def _cmd_abtest(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------------------ lifecycle
-def _registry(args: argparse.Namespace) -> Any:
+def _registry(args: argparse.Namespace, action: str | None = None) -> Any:
+    """The registry of ``--registry`` (default: $QUANTRAY_HOME's). With ``action`` (a verb on a registered
+    strategy), a SQLite file that does not exist is an error: opening it would create an empty registry."""
     from quantray.search import Registry
+    from quantray.search._lifecycle import require_registry
 
     gates = _gates(args) if hasattr(args, "min_dsr") else None
-    return Registry(args.registry, gates=gates)
+    url = require_registry(args.registry, action) if action else args.registry
+    return Registry(url, gates=gates)
 
 
 def _cmd_promote(args: argparse.Namespace) -> int:
@@ -486,7 +488,7 @@ def _cmd_promote(args: argparse.Namespace) -> int:
 
     if args.reason is not None and not args.reason.strip():
         raise ConfigError("promote: --reason must not be empty (leave it out for the default reason)")
-    with _registry(args) as reg:
+    with _registry(args, f"promote {args.name!r}") as reg:
         rec = reg.promote(args.name, reason=args.reason)
         hist = reg.history(args.name)
     e = hist[-1]
@@ -501,7 +503,7 @@ def _cmd_promote(args: argparse.Namespace) -> int:
 
 
 def _cmd_retire(args: argparse.Namespace) -> int:
-    with _registry(args) as reg:
+    with _registry(args, f"retire {args.name!r}") as reg:
         rec = reg.retire(args.name, reason=args.reason)
     return _emit(args, rec.to_dict(), f"{rec.name}: live -> retired ({args.reason})")
 
@@ -552,7 +554,7 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
 
     if args.last_bars is not None and args.last_bars < 1:
         raise ConfigError(f"monitor: --last-bars must be an integer >= 1, got {args.last_bars}")
-    with _registry(args) as reg:
+    with _registry(args, f"monitor {args.name!r}") as reg:
         rec = reg.get(args.name)
         spec: Any = rule_spec(rec.rule, name=rec.name) if rec.rule else rec.strategy
         expected_on = [str(x) for x in rec.metrics.get("symbols") or []]

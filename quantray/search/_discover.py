@@ -55,7 +55,7 @@ from quantray.search._grammar import (
     rule_hash,
     rule_parameters,
 )
-from quantray.search._lifecycle import Gates, Registry
+from quantray.search._lifecycle import Gates, Registry, check_registry
 from quantray.search._raymap import HostPool
 from quantray.strategies import ParamSpace, StrategySpec, register, render_pine
 
@@ -758,6 +758,8 @@ def discover(
 
     cfg = config or DiscoverConfig()
     t0 = time.perf_counter()
+    if isinstance(registry, str):  # a registry that cannot take the survivors: refused before the evolution
+        check_registry(registry)
     sd = load_symbols(data, symbols)
     arrays: dict[str, tuple[np.ndarray, ...]] = {}
     bounds: dict[str, np.ndarray] = {}

@@ -284,6 +284,32 @@ def check_creatable(url: str) -> None:
         raise ConfigError(f"registry {url!r}: cannot create {str(path)!r}: {str(anc)!r} is not writable")
 
 
+def check_registry(url: str | None = None) -> str:
+    """Check, before work whose results may be registered, that the registry at ``url`` (default:
+    :func:`default_registry_url`) can take them, creating nothing: a SQLite file that does not exist yet must be
+    creatable (:func:`check_creatable`); an existing file or a server is opened (readable, a registry) and closed.
+    Returns the URL. The registry file is only created when something is registered."""
+    url = url or default_registry_url()
+    path = registry_file(url)
+    if path is not None and not path.exists():
+        check_creatable(url)
+    else:
+        Registry(url).close()
+    return url
+
+
+def require_registry(url: str | None, action: str) -> str:
+    """The registry URL for ``action`` (e.g. ``"promote 'x'"``) on strategies that must already be registered:
+    a SQLite file that does not exist is an error that says so (opening it would create an empty registry)."""
+    url = url or default_registry_url()
+    path = registry_file(url)
+    if path is not None and not path.exists():
+        raise ConfigError(
+            f"{action}: no registry at {url} (no file {str(path)!r}: nothing registered there yet)"
+        )
+    return url
+
+
 class _Store:
     """The tiny SQL layer: one connection, the dialect's placeholder and locking, two tables."""
 

@@ -946,7 +946,7 @@ def tune(
 def check_registrable(config: SearchConfig, name: str, registry: str | None = None) -> None:
     """Refuse, before a search runs, a registration it could not make: a multi-objective search (a Pareto front,
     no single best), no holdout (nothing to validate on), a name already in the registry."""
-    from quantray.search._lifecycle import Registry, check_creatable, default_registry_url, registry_file
+    from quantray.search._lifecycle import Registry, check_registry, registry_file
     from quantray.strategies import list_strategies
 
     if not isinstance(name, str) or not name.strip():
@@ -964,14 +964,11 @@ def check_registrable(config: SearchConfig, name: str, registry: str | None = No
         raise ConfigError(
             f"register {name!r} needs a holdout (`holdout` > 0, --holdout): the validation gates are measured on it"
         )
-    url = registry or default_registry_url()
+    url = check_registry(registry)  # creates nothing
     path = registry_file(url)
     if path is not None and not path.exists():
-        check_creatable(
-            url
-        )  # nothing registered yet; checking must not create the file, but it must be possible
-        return
-    with Registry(registry) as reg:
+        return  # nothing registered yet
+    with Registry(url) as reg:
         if name in reg:
             raise ConfigError(f"register {name!r}: the name is already in the registry {reg.url}")
 

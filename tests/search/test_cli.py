@@ -191,6 +191,33 @@ def test_a_broken_registry_file_is_one_line_and_left_as_it_was(
     assert rc == 0 and not (tmp_path / "new").exists()  # reading never creates a registry
 
 
+def test_verbs_on_a_registry_that_does_not_exist_create_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """promote/retire/monitor on a registry file that is not there (a fresh home, a mistyped --registry) say so
+    and create nothing (they used to create an empty registry.db); discover creates the file only when it
+    registers a survivor, and refuses an uncreatable registry before evolving."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("QUANTRAY_HOME", str(home))
+    typo = tmp_path / "regsitry.db"
+    for argv in (["strategies", "promote", "x"], ["strategies", "retire", "x", "--reason", "y"],
+                 ["strategies", "monitor", "x", "--data", "sample"],
+                 ["strategies", "promote", "x", "--registry", str(typo)]):  # fmt: skip
+        rc, _, err = _run(argv, capsys)
+        assert rc == 2 and f"{argv[1]} 'x': no registry at" in err and err.count("\n") == 1
+    assert not home.exists() and not typo.exists()
+    small = ["discover", "--data", "sample", "--symbol", "AAPL", "--population", "8", "--generations", "1",
+             "--local", "--json"]  # fmt: skip
+    rc, doc, _ = _run(small, capsys)  # the default gates pass nothing here: nothing to register, no file
+    assert rc == 0 and doc["registered"] == [] and not home.exists()
+    (tmp_path / "f.txt").write_text("a file, not a folder")
+    rc, _, err = _run([*small, "--registry", str(tmp_path / "f.txt" / "r.db")], capsys)
+    assert rc == 2 and "is not a folder" in err and "gen 0" not in err  # refused before the evolution
+    rc, doc, _ = _run([*small, "--min-dsr", "0", "--max-pbo", "1", "--min-oos-trades", "0",
+                       "--min-oos-sharpe", "-100"], capsys)  # fmt: skip
+    assert rc == 0 and doc["registered"] and (home / "registry.db").is_file()
+
+
 def test_monitor_judges_the_portfolio_validation_measured(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
