@@ -668,7 +668,8 @@ def pine_template(node: Node, name: str) -> str:
         '    strategy.entry("Long", strategy.long)',
         "if longExit",
         '    strategy.close("Long")',
-        f'alertcondition(rule and not rule[1], "{{{{title}}}} entry", "{{{{symbol}}}} {name} entry")',
-        f'alertcondition(not rule and rule[1], "{{{{title}}}} exit", "{{{{symbol}}}} {name} exit")',
+        # alertcondition() does nothing in a strategy (TradingView ignores it there): say how alerts work
+        "// alerts for {{symbol}}: a TradingView alert on this strategy fires on its order fills (entries, exits);",
+        "// an alertcondition call has no effect in a strategy, and `quantray tradingview export` adds the alert set.",
     ]
     return "\n".join(lines) + "\n"

@@ -187,6 +187,7 @@ def test_a_discovered_rule_is_a_strategy_that_backtests_sweeps_and_exports_to_pi
     pine = render_pine(spec, {"n1": 10}, fees=0.001)
     assert pine.startswith("//@version=6") and "ta.sma(close, n1)" in pine and "ta.rsi(close, n3)" in pine
     assert "input.int(10," in pine and "{{n" not in pine and "{{level" not in pine
+    assert "alertcondition(" not in pine  # ignored by TradingView in a strategy: entries/exits alert as fills
     _check_pine_structure(pine)
 
 

@@ -62,9 +62,11 @@ def test_symbol_and_title_substitution() -> None:
     spec = get_strategy("ema_cross")
     text = render_pine(spec, symbol="AAPL", title="My EMA")
     assert 'strategy("My EMA",' in text
-    assert "AAPL ema_cross entry" in text and "{{" not in text
+    assert "// alerts for AAPL:" in text and "{{" not in text
+    # alertcondition() does nothing in a strategy (TradingView ignores it): the templates have none
+    assert "alertcondition(" not in text
     default = render_pine(spec)
-    assert "{{ticker}} ema_cross entry" in default  # TradingView's own placeholder survives
+    assert "// alerts for {{ticker}}:" in default  # TradingView's own placeholder survives
     assert render_pine(spec) == default  # deterministic
 
 
