@@ -321,6 +321,10 @@ def _cmd_tune(args: argparse.Namespace) -> int:
             from quantray.errors import ConfigError
 
             raise ConfigError(f"--space {item!r}: expected KEY=LOW:HIGH[:STEP]")
+        if key.strip() in space:  # the last one would silently win
+            from quantray.errors import ConfigError
+
+            raise ConfigError(f"--space {item!r}: `{key.strip()}` is given twice; give each parameter once")
         space[key.strip()] = parse_range(key.strip(), rng)
     with _flags_named(_TUNE_FLAGS):
         cfg = _search_config(args, space)

@@ -210,9 +210,13 @@ def parse_range(name: str, value: Any) -> tuple[float, ...]:
     if len(parts) not in (2, 3):
         raise ConfigError(f"search space of `{name}` must be 'LOW:HIGH[:STEP]', got {value!r}")
     try:
+        if any(isinstance(p, bool) for p in parts):
+            raise TypeError
         nums = tuple(float(p) for p in parts)
     except (TypeError, ValueError):
         raise ConfigError(f"search space of `{name}`: {value!r} must hold numbers") from None
+    if not all(math.isfinite(x) for x in nums):
+        raise ConfigError(f"search space of `{name}`: {value!r} must hold finite numbers (no inf or nan)")
     return tuple(int(x) if x.is_integer() else x for x in nums)
 
 
