@@ -127,6 +127,11 @@ _DISCOVER_FLAGS = {
     "workers": "--workers",
     "cache_mb": "--cache-mb",
 }
+_MONITOR_FLAGS = {
+    "drawdown_alpha": "--drawdown-alpha",
+    "max_drawdown": "--max-drawdown",
+    "decay_alpha": "--alpha",
+}
 _GATE_FLAGS = {
     "min_dsr": "--min-dsr",
     "max_pbo": "--max-pbo",
@@ -611,17 +616,27 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
         )
         if args.last_bars:
             r = r[-args.last_bars :]
-        cfg = MonitorConfig(
-            drawdown_multiple=args.drawdown_multiple, max_drawdown=args.max_drawdown, decay_alpha=args.alpha
-        )
+        # expectations measured on the average of other symbols: judged (drawdowns at these symbols' own
+        # volatility) and reported, never retired on that: one stock of twenty is not the strategy validated
+        other = bool(expected_on) and sorted(symbols) != sorted(expected_on)
+        with _flags_named(_MONITOR_FLAGS):
+            cfg = MonitorConfig(
+                drawdown_alpha=args.drawdown_alpha, max_drawdown=args.max_drawdown, decay_alpha=args.alpha,
+                volatility="realised" if other else "validated",
+            )  # fmt: skip
         rep = reg.monitor(
-            args.name, r, periods_per_year=res.periods_per_year, config=cfg, retire=not args.dry_run
+            args.name,
+            r,
+            periods_per_year=res.periods_per_year,
+            config=cfg,
+            retire=not (args.dry_run or other),
         )
     notes = list(rep.notes)
-    if expected_on and sorted(symbols) != sorted(expected_on):
+    if other:
         notes.append(
             f"its expectations were measured on {len(expected_on)} symbol(s) {expected_on[:8]}"
-            f"{'...' if len(expected_on) > 8 else ''} averaged; judged here on {symbols}"
+            f"{'...' if len(expected_on) > 8 else ''} averaged; judged here on {symbols}, so not retired "
+            "automatically (monitor without --symbol to judge what validation measured)"
         )
     status = "; ".join(rep.breaches) if rep.breaches else ("no breach" if rep.notes else "healthy")
     text = (
@@ -801,8 +816,14 @@ def add_lifecycle_parsers(subparsers: Any, parser_class: type[argparse.ArgumentP
     m.add_argument("--data", required=True)
     m.add_argument("--symbol")
     m.add_argument("--last-bars", type=int, help="judge only the last N bars")
-    m.add_argument("--drawdown-multiple", type=float, default=1.5)
-    m.add_argument("--max-drawdown", type=float, default=None)
+    m.add_argument(
+        "--drawdown-alpha",
+        type=float,
+        default=0.01,
+        help="drawdown test level: retire when a strategy performing as validated would draw down this deep "
+        "over these bars with probability below it (default 0.01)",
+    )
+    m.add_argument("--max-drawdown", type=float, default=None, help="hard drawdown limit (fraction)")
     m.add_argument("--alpha", type=float, default=0.05, help="Sharpe-decay test level")
     m.add_argument("--dry-run", action="store_true", help="report without retiring")
     m.add_argument("--registry")

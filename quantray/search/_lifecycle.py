@@ -143,23 +143,35 @@ class MonitorConfig:
     """How a live strategy is judged against what validation promised.
 
     Attributes:
-        drawdown_multiple: retire when the realised max drawdown exceeds this multiple of the expected
-            (out-of-sample) max drawdown.
-        max_drawdown: an absolute drawdown limit (fraction) that overrides the multiple when given.
+        drawdown_alpha: retire when a strategy performing as validated would draw down as deep as the realised
+            max drawdown, over as many bars, with probability below this (see :func:`drawdown_p_value`).
+        max_drawdown: an absolute drawdown limit (fraction): a breach whatever the test says.
         decay_alpha: retire when the one-sided test of H0 "true Sharpe >= expected Sharpe" rejects at this level
             (p-value = PSR of the realised returns against the expected Sharpe, Bailey & López de Prado).
-        min_bars: fewer realised bars than this: no decision.
+        min_bars: fewer realised bars than this: no Sharpe-decay test (nor a drawdown test that would need the
+            realised volatility).
+        drawdown_paths: simulated paths of the drawdown test (seeded: the same returns give the same p-value).
+        volatility: the drawdown test's volatility: ``"validated"`` (``oos_mean_return / oos_sharpe``, falling
+            back to the realised one when not recorded) or ``"realised"`` (for returns of other symbols than
+            validation measured, e.g. one stock of a validated portfolio: its volatility is its own).
     """
 
-    drawdown_multiple: float = 1.5
+    drawdown_alpha: float = 0.01
     max_drawdown: float | None = None
     decay_alpha: float = 0.05
     min_bars: int = 20
+    drawdown_paths: int = 4000
+    volatility: str = "validated"
 
     def __post_init__(self) -> None:
-        dm = _number(self.drawdown_multiple)
-        if dm is None or dm <= 0:
-            raise ConfigError(f"`drawdown_multiple` must be a number > 0, got {self.drawdown_multiple!r}")
+        da = _number(self.drawdown_alpha)
+        if da is None or not 0 < da < 1:
+            raise ConfigError(f"`drawdown_alpha` must be in (0, 1), got {self.drawdown_alpha!r}")
+        dp = self.drawdown_paths
+        if isinstance(dp, bool) or not isinstance(dp, int) or dp < 100:
+            raise ConfigError(f"`drawdown_paths` must be an integer >= 100, got {dp!r}")
+        if self.volatility not in ("validated", "realised"):
+            raise ConfigError(f"`volatility` must be 'validated' or 'realised', got {self.volatility!r}")
         mdd = _number(self.max_drawdown)
         if self.max_drawdown is not None and (mdd is None or not 0 < mdd <= 1):
             raise ConfigError(f"`max_drawdown` must be in (0, 1], got {self.max_drawdown!r}")
@@ -230,7 +242,11 @@ class MonitorReport:
         n_bars: realised bars judged.
         realised_sharpe, expected_sharpe: annualised.
         realised_return, expected_return: annualised mean simple return (expected from ``oos_mean_return``).
-        realised_max_drawdown, drawdown_limit: fractions (limit None when no expectation is recorded).
+        realised_max_drawdown, drawdown_limit: fractions; the limit is ``max_drawdown`` when given, else the
+            drawdown a strategy performing as validated exceeds with probability ``drawdown_alpha`` over these
+            bars (None when no test could be made).
+        drawdown_p_value: probability that a strategy performing as validated draws down at least as deep over
+            these bars (None when no test could be made).
         decay_p_value: p-value of H0 "true Sharpe >= expected" (None when undefined).
         breaches: the reasons found (empty = healthy).
         retired: whether the strategy was retired by this call.
@@ -246,6 +262,7 @@ class MonitorReport:
     expected_return: float | None
     realised_max_drawdown: float
     drawdown_limit: float | None
+    drawdown_p_value: float | None
     decay_p_value: float | None
     breaches: list[str]
     retired: bool
@@ -253,6 +270,42 @@ class MonitorReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__slots__}
+
+
+def drawdown_p_value(
+    max_dd: float,
+    n_bars: int,
+    mean: float,
+    vol: float,
+    *,
+    alpha: float = 0.01,
+    paths: int = 4000,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """How surprising a max drawdown is for a strategy that performs as expected: ``(p, limit)``.
+
+    H0: the per-bar simple returns are independent normal with ``mean`` and ``vol`` (per bar). ``paths`` seeded
+    paths of ``n_bars`` bars are simulated; ``p = (1 + #{path drawdown >= max_dd}) / (1 + paths)`` and ``limit``
+    is the drawdown they exceed with probability ``alpha`` (their ``1 - alpha`` quantile). Drawdowns deepen with
+    the horizon and the volatility and shrink with the Sharpe ratio, so one fixed limit would be wrong on every
+    window but the one it was measured on.
+
+    Example:
+        >>> p, limit = drawdown_p_value(0.05, 252, 0.0004, 0.01)
+        >>> p > 0.5 and 0.1 < limit < 0.4   # a 5% drawdown in a year at 16% vol is ordinary
+        True
+    """
+    rng = np.random.default_rng(seed)
+    dds = np.empty(paths)
+    step = max(1, min(paths, (8 << 20) // max(n_bars, 1)))  # <= ~64 MiB of draws at a time
+    for lo in range(0, paths, step):
+        hi = min(paths, lo + step)
+        r = np.maximum(mean + vol * rng.standard_normal((hi - lo, n_bars)), -1.0)
+        eq = np.cumprod(1.0 + r, axis=1)
+        peak = np.maximum(np.maximum.accumulate(eq, axis=1), 1.0)  # the start (equity 1) is the first peak
+        dds[lo:hi] = (1.0 - eq / peak).max(axis=1) if n_bars else 0.0
+    p = (1.0 + float((dds >= max_dd).sum())) / (1.0 + paths)
+    return p, float(np.quantile(dds, 1.0 - alpha))
 
 
 # ------------------------------------------------------------------------------------------------ storage
@@ -703,12 +756,19 @@ class Registry:
         """Judge a live strategy's realised per-bar simple returns against its recorded expectations and, when
         a limit is breached and ``retire`` is set, retire it with the reasons.
 
-        Checks: realised max drawdown above the limit (``drawdown_multiple`` × the expected ``oos_max_drawdown``,
-        or ``max_drawdown``), on any number of bars (a realised drawdown is a fact, not an estimate); Sharpe
-        decay, from ``min_bars`` bars on: the one-sided p-value of H0 "true Sharpe >= expected ``oos_sharpe``"
-        (the PSR of the realised returns against that benchmark, which accounts for skewness, kurtosis and the
-        track record's length) below ``decay_alpha``. Realised vs expected mean return is reported; a check that
-        could not be made is named in ``notes``.
+        Checks:
+
+        * drawdown: the realised max drawdown is one a strategy performing as validated would reach over as many
+          bars with probability below ``drawdown_alpha`` (:func:`drawdown_p_value`: normal returns with the
+          expected Sharpe ``oos_sharpe``, at the volatility validation measured, ``oos_mean_return /
+          oos_sharpe``, or, when that is not recorded, at the realised volatility, from ``min_bars`` bars on).
+          The horizon matters: a drawdown 1.2 times the holdout's over three times as many bars is ordinary.
+          ``max_drawdown``, when given, is a hard limit on any number of bars;
+        * Sharpe decay, from ``min_bars`` bars on: the one-sided p-value of H0 "true Sharpe >= expected
+          ``oos_sharpe``" (the PSR of the realised returns against that benchmark, which accounts for skewness,
+          kurtosis and the track record's length) below ``decay_alpha``.
+
+        Realised vs expected mean return is reported; a check that could not be made is named in ``notes``.
         """
         from quantray.engine import max_drawdown
         from quantray.research import psr_from_stats, sharpe_stats
@@ -724,22 +784,49 @@ class Registry:
         if ppy is None or ppy <= 0:
             raise ParameterError(f"`periods_per_year` must be a number > 0, got {periods_per_year!r}")
         exp_sr = _finite(rec.metrics.get("oos_sharpe"))
-        exp_dd = _finite(rec.metrics.get("oos_max_drawdown"))
         exp_ret = _finite(rec.metrics.get("oos_mean_return"))
         mdd = float(max_drawdown(r)) if r.size else 0.0
-        limit = (
-            float(cfg.max_drawdown)
-            if cfg.max_drawdown is not None
-            else (cfg.drawdown_multiple * exp_dd if exp_dd is not None and exp_dd > 0 else None)
-        )
         breaches: list[str] = []
         notes: list[str] = []
         sr_real: float | None = None
         pval: float | None = None
-        if limit is not None and mdd > limit:
-            breaches.append(f"drawdown breach: realised max drawdown {mdd:.4f} > limit {limit:.4f}")
-        elif limit is None:
-            notes.append("no drawdown check: no expected oos_max_drawdown recorded and no max_drawdown given")
+        dd_p: float | None = None
+        limit: float | None = None
+        # the drawdown test's null: the expected Sharpe at the validated volatility, else at the realised one
+        vol: float | None = None
+        if (
+            cfg.volatility == "validated"
+            and exp_sr is not None
+            and exp_ret is not None
+            and exp_sr > 0 < exp_ret
+        ):
+            vol = exp_ret / exp_sr / math.sqrt(ppy)
+        elif r.size >= cfg.min_bars and float(np.std(r, ddof=1)) > 0:
+            vol = float(np.std(r, ddof=1))
+        if exp_sr is None:
+            notes.append("no drawdown test: no expected oos_sharpe recorded")
+        elif vol is None:
+            notes.append(
+                f"no drawdown test: no validated volatility recorded (oos_mean_return) and {r.size} bars < "
+                f"min_bars {cfg.min_bars} to measure one"
+            )
+        elif r.size:
+            dd_p, limit = drawdown_p_value(
+                mdd, int(r.size), exp_sr / math.sqrt(ppy) * vol, vol,
+                alpha=cfg.drawdown_alpha, paths=cfg.drawdown_paths,
+            )  # fmt: skip
+            if dd_p < cfg.drawdown_alpha:
+                breaches.append(
+                    f"drawdown breach: realised max drawdown {mdd:.4f} over {r.size} bars, p={dd_p:.4g} < "
+                    f"{cfg.drawdown_alpha:g} for Sharpe {exp_sr:.3f} at {vol * math.sqrt(ppy):.1%} volatility "
+                    f"(limit {limit:.4f})"
+                )
+        if cfg.max_drawdown is not None:
+            limit = float(cfg.max_drawdown)
+            if mdd > limit and not any(b.startswith("drawdown breach") for b in breaches):
+                breaches.append(
+                    f"drawdown breach: realised max drawdown {mdd:.4f} > max_drawdown {limit:.4f}"
+                )
         if r.size < cfg.min_bars:
             notes.append(f"no Sharpe-decay test: {r.size} bars < min_bars {cfg.min_bars}")
         else:
@@ -776,7 +863,12 @@ class Registry:
             self.retire(
                 name,
                 reason="automatic retirement: " + "; ".join(breaches),
-                details={"n_bars": int(r.size), "realised_max_drawdown": mdd, "decay_p_value": pval},
+                details={
+                    "n_bars": int(r.size),
+                    "realised_max_drawdown": mdd,
+                    "drawdown_p_value": dd_p,
+                    "decay_p_value": pval,
+                },
             )
             retired = True
         return MonitorReport(
@@ -788,6 +880,7 @@ class Registry:
             expected_return=exp_ret,
             realised_max_drawdown=mdd,
             drawdown_limit=limit,
+            drawdown_p_value=dd_p,
             decay_p_value=pval,
             breaches=breaches,
             retired=retired,

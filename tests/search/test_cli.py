@@ -270,6 +270,27 @@ def test_monitor_judges_the_portfolio_validation_measured(
         and any("averaged; judged here on ['AAPL']" in n for n in doc["notes"])
     )
     assert any("min_bars" in n for n in doc["notes"])
+    # one symbol of the two breaking a hard limit: reported, not retired (it is not what validation measured)
+    rc, doc, _ = _run(
+        ["strategies", "monitor", "pair", "--data", "sample", "--symbol", "AAPL", "--registry", reg_url,
+         "--max-drawdown", "0.01", "--json"],
+        capsys,
+    )  # fmt: skip
+    assert rc == 0 and doc["breaches"] and not doc["retired"]
+    assert any("so not retired automatically" in n for n in doc["notes"])
+    with Registry(reg_url) as reg:
+        assert reg.get("pair").state == "live"
+    rc, doc, _ = _run(
+        ["strategies", "monitor", "pair", "--data", "sample", "--registry", reg_url, "--max-drawdown", "0.01",
+         "--json"],
+        capsys,
+    )  # fmt: skip
+    assert rc == 0 and doc["retired"]  # the pair itself: retired
+    rc, _, err = _run(
+        ["strategies", "monitor", "pair", "--data", "sample", "--registry", reg_url, "--drawdown-alpha", "2"],
+        capsys,
+    )
+    assert rc == 2 and "(--drawdown-alpha)" in err
 
 
 def test_symbols_are_matched_by_date_in_discover_and_monitor(

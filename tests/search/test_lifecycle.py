@@ -145,9 +145,9 @@ def _live(registry: Registry, name: str, metrics: dict[str, Any]) -> None:
 def test_monitor_retires_on_a_drawdown_breach_with_the_reason(registry: Registry) -> None:
     _live(registry, "dd", GOOD)
     r = np.full(60, 0.001)
-    r[30:40] = -0.02  # an ~18% drawdown against an expected 10% (limit 1.5 x 10% = 15%)
+    r[30:40] = -0.02  # an ~18% drawdown in 60 bars, for a Sharpe-1.5 strategy at this volatility (~13%/yr)
     rep = registry.monitor("dd", r, config=MonitorConfig(decay_alpha=1e-9))
-    assert rep.retired and rep.drawdown_limit == pytest.approx(0.15)
+    assert rep.retired and rep.drawdown_p_value < 0.01 and rep.drawdown_limit < rep.realised_max_drawdown
     expected_dd = 1 - (1 - 0.02) ** 10
     assert rep.realised_max_drawdown == pytest.approx(expected_dd, rel=1e-12)
     last = registry.history("dd")[-1]
@@ -179,10 +179,23 @@ def test_monitor_keeps_a_healthy_strategy_live(registry: Registry) -> None:
     assert not rep.breaches and not rep.retired and registry.get("ok").state == "live"
     short = registry.monitor("ok", r[:5])  # too few bars to judge the Sharpe: said so, not called healthy
     assert short.decay_p_value is None and not short.retired
-    assert short.notes == ["no Sharpe-decay test: 5 bars < min_bars 20"]
+    assert short.notes == [
+        "no drawdown test: no validated volatility recorded (oos_mean_return) and 5 bars < min_bars 20 to "
+        "measure one",
+        "no Sharpe-decay test: 5 bars < min_bars 20",
+    ]
     assert rep.notes == []
-    crash = registry.monitor("ok", np.array([0.01, -0.3, 0.01]), retire=False)  # a drawdown is a fact
+    # 3 bars: no volatility to judge a drawdown at (none recorded, too few bars to measure): said so; a hard
+    # limit still applies; with the validated volatility recorded, a 30% fall in 3 bars is judged at once
+    crash_r = np.array([0.01, -0.3, 0.01])
+    crash = registry.monitor("ok", crash_r, retire=False)
+    assert not crash.breaches and crash.drawdown_p_value is None and "no drawdown test" in crash.notes[0]
+    hard = registry.monitor("ok", crash_r, retire=False, config=MonitorConfig(max_drawdown=0.2))
+    assert hard.breaches == ["drawdown breach: realised max drawdown 0.3000 > max_drawdown 0.2000"]
+    _live(registry, "ok2", {**GOOD, "oos_mean_return": 0.15})  # Sharpe 1.5 at 10% volatility
+    crash = registry.monitor("ok2", crash_r, retire=False)
     assert crash.breaches and "drawdown breach" in crash.breaches[0] and not crash.retired
+    assert crash.drawdown_p_value == pytest.approx(1 / 4001)
     with pytest.raises(LifecycleError, match="only live"):
         registry.add_candidate("c", strategy="sma_cross") and registry.monitor("c", r)
 
@@ -228,3 +241,39 @@ def test_gates_name_the_statistics_that_fail() -> None:
     assert g.failing(bad) == ["dsr", "pbo", "oos_sharpe"]
     assert [r.split("=")[0].split()[0] for r in g.check(bad)] == g.failing(bad)
     assert g.failing({}) == ["dsr", "pbo", "oos_trades", "oos_sharpe"]
+
+
+def test_the_drawdown_test_is_a_simulation_of_the_validated_strategy_over_the_window() -> None:
+    """drawdown_p_value equals an independent simulation (other generator, the engine's max_drawdown per path)
+    within Monte Carlo error; the same drawdown is ordinary over a long window and a breach over a short one,
+    which the fixed "1.5 x the holdout's drawdown" rule got wrong (it retired a strategy beating its expected
+    Sharpe over 1,259 bars)."""
+    from quantray.engine import max_drawdown
+    from quantray.search._lifecycle import drawdown_p_value
+
+    mean, vol, n, dd = 0.0004, 0.008, 120, 0.06
+    p, limit = drawdown_p_value(dd, n, mean, vol, alpha=0.05, paths=4000)
+    rng = np.random.Generator(np.random.PCG64DXSM(11))
+    sims = np.array([max_drawdown(mean + vol * rng.standard_normal(n)) for _ in range(4000)])
+    want = float((sims >= dd).mean())
+    assert 0.05 < want < 0.95  # a p-value in the informative range
+    assert p == pytest.approx(want, abs=4 * math.sqrt(want * (1 - want) / 4000))
+    assert limit == pytest.approx(float(np.quantile(sims, 0.95)), rel=0.05)
+    assert drawdown_p_value(dd, n, mean, vol, paths=500) == drawdown_p_value(dd, n, mean, vol, paths=500)
+    # horizon: 10% is unusual over 20 bars, ordinary over 1,260 at the same Sharpe and volatility
+    assert drawdown_p_value(0.10, 20, mean, vol)[0] < 0.01 < drawdown_p_value(0.10, 1260, mean, vol)[0]
+
+
+def test_monitor_judges_a_long_window_at_its_own_length(registry: Registry) -> None:
+    """A strategy validated at Sharpe 1.0 with a 10% holdout drawdown, live for five years at Sharpe ~1.2 with a
+    12% drawdown: healthy (the old fixed limit, 15%, was 1.5 x a drawdown measured over one year only, and a
+    deeper one over a longer window is expected). The same 12% within one month is a breach."""
+    _live(registry, "long", {**GOOD, "oos_sharpe": 1.0, "oos_mean_return": 0.12, "oos_max_drawdown": 0.08})
+    r = np.random.default_rng(21).normal(0.12 / 252 * 1.2, 0.12 / math.sqrt(252), 1260)
+    rep = registry.monitor("long", r, retire=False)
+    assert rep.realised_sharpe > 1.0 and rep.realised_max_drawdown > 1.5 * 0.08
+    assert not rep.breaches and rep.drawdown_p_value > 0.05
+    month = np.full(21, 0.0005)
+    month[5:12] = -0.02
+    rep = registry.monitor("long", month, retire=False)
+    assert rep.breaches and rep.breaches[0].startswith("drawdown breach") and rep.drawdown_p_value < 0.01
