@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from quantray.errors import ConfigError, QuantrayError
+from quantray.errors import ConfigError, ParameterError, QuantrayError
 
 
 def load_yaml(path: str) -> Any:
@@ -21,6 +22,19 @@ def load_yaml(path: str) -> Any:
         return yaml.safe_load(p.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+
+
+@contextlib.contextmanager
+def in_config(path: str, section: str) -> Iterator[None]:
+    """Re-raise a config error raised while reading ``section`` of the YAML file ``path`` naming both
+    (``t.yaml: tune: unknown tune key(s) ['num_sample']``), so a job's error says which file to fix."""
+    try:
+        yield
+    except (ConfigError, ParameterError) as exc:
+        msg = str(exc)
+        if msg.startswith(f"{path}:"):
+            raise
+        raise type(exc)(f"{path}: {section}: {msg}") from None
 
 
 def run_main(fn: Callable[[], int]) -> None:

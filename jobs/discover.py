@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 
 from jobs._common import (
+    in_config,
     load_yaml,
     reject_unknown,
     resolve_data,
@@ -46,11 +47,15 @@ def main(argv: list[str] | None = None) -> int:
     dcfg = section(raw, "discover", args.config)
     if args.seed is not None:
         dcfg["seed"] = args.seed
-    cfg = DiscoverConfig.from_dict(dcfg)
+    with in_config(args.config, "discover"):
+        cfg = DiscoverConfig.from_dict(dcfg)
     symbols = symbols_of(raw, args.config)
-    ray_cfg = RayConfig(
-        **reject_unknown(raw.get("ray") or {}, ["address", "num_cpus", "object_store_memory_mb"], "ray")
-    )
+    with in_config(args.config, "ray"):
+        ray_cfg = RayConfig(
+            **reject_unknown(
+                raw.get("ray") or {}, ["address", "num_cpus", "object_store_memory_mb"], f"{args.config}: ray"
+            )
+        )
     if cfg.backend == "ray":
         connect(
             ray_cfg.address, num_cpus=ray_cfg.num_cpus, object_store_memory_mb=ray_cfg.object_store_memory_mb

@@ -14,7 +14,16 @@ from __future__ import annotations
 import argparse
 import json
 
-from jobs._common import load_yaml, reject_unknown, resolve_data, run_main, section, symbols_of, to_json
+from jobs._common import (
+    in_config,
+    load_yaml,
+    reject_unknown,
+    resolve_data,
+    run_main,
+    section,
+    symbols_of,
+    to_json,
+)
 from quantray._sweep_config import RayConfig
 from quantray.dist import connect
 from quantray.errors import ConfigError
@@ -50,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
             tcfg["storage_options"] = json.loads(args.storage_options)
         except ValueError as exc:
             raise ConfigError(f"--storage-options must be a JSON object: {exc}") from None
-    cfg = SearchConfig.from_dict(tcfg)
+    with in_config(args.config, "tune"):
+        cfg = SearchConfig.from_dict(tcfg)
     symbols = symbols_of(raw, args.config)
     name, registry = raw.get("register"), raw.get("registry")
     for key, v in (("register", name), ("registry", registry)):
@@ -58,9 +68,12 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"{args.config}: `{key}` must be a string, got {v!r}")
     if name is not None:  # checked before the run: a name that cannot be registered must not cost a search
         check_registrable(cfg, name, registry)
-    ray_cfg = RayConfig(
-        **reject_unknown(raw.get("ray") or {}, ["address", "num_cpus", "object_store_memory_mb"], "ray")
-    )
+    with in_config(args.config, "ray"):
+        ray_cfg = RayConfig(
+            **reject_unknown(
+                raw.get("ray") or {}, ["address", "num_cpus", "object_store_memory_mb"], f"{args.config}: ray"
+            )
+        )
     connect(ray_cfg.address, num_cpus=ray_cfg.num_cpus, object_store_memory_mb=ray_cfg.object_store_memory_mb)
     res = tune(
         resolve_data(args.data or raw["data"]),

@@ -62,6 +62,26 @@ def test_job_sections_must_be_mappings(body: str, fragment: str, tmp_path: Path)
         job.main(["--config", str(cfg)])
 
 
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (TUNE + "  num_sample: 3\n", "t.yaml: tune: unknown tune key(s) ['num_sample']"),
+        (TUNE + "  execution: {fee: 0.1}\n", "t.yaml: tune: unknown execution key(s) ['fee']"),
+        (TUNE + "ray: {cpus: 2}\n", "t.yaml: ray: unknown key(s) ['cpus']"),
+        ("data: sample\ndiscover: {gates: {min_dsr: 2}}\n", "t.yaml: discover: gate `min_dsr` must be"),
+        ("data: sample\ndiscover: {population: 1}\n", "t.yaml: discover: "),
+    ],
+)
+def test_errors_inside_a_section_name_the_file(body: str, fragment: str, tmp_path: Path) -> None:
+    """A job's error inside a section names the YAML file and the section (it named only the key before)."""
+    cfg = tmp_path / "t.yaml"
+    cfg.write_text(body, encoding="utf-8")
+    job = tune_job if "tune:" in body else discover_job
+    with pytest.raises(ConfigError) as err:
+        job.main(["--config", str(cfg)])
+    assert str(err.value).startswith(f"{cfg}: ") and fragment in str(err.value)
+
+
 def test_symbols_and_json_output() -> None:
     assert symbols_of({"symbols": "AAPL"}, "f") == ["AAPL"]  # one name, not its letters
     assert symbols_of({"symbols": ["AAPL", "MSFT"]}, "f") == ["AAPL", "MSFT"]
