@@ -475,9 +475,19 @@ def _cmd_abtest(args: argparse.Namespace) -> int:
             else ""
         )
         + f"; bars to detect a Sharpe difference of {out.min_effect:g}: {out.min_n:g} (the observed one: "
-        f"{out.min_n_observed:g})\nverdict: {out.verdict} (confidence {out.confidence:.3f}, by {out.method})"
+        f"{out.min_n_observed:g})\nverdict: {out.verdict} ({_verdict_strength(out)}, by {out.method})"
     )
     return _emit(args, payload, text)
+
+
+def _verdict_strength(out: Any) -> str:
+    """``confidence 0.99`` for a significant verdict; for another, the p-value against the level (a "confidence"
+    of 0.81 next to "no significant difference" reads as 81 % sure there is none)."""
+    if out.verdict in ("A better", "B better"):
+        return f"confidence {out.confidence:.3f}"
+    if not math.isfinite(out.confidence):
+        return "p undefined"
+    return f"p={1.0 - out.confidence:.3f} >= alpha {out.alpha:g}"
 
 
 # ------------------------------------------------------------------------------------------------ lifecycle

@@ -179,6 +179,14 @@ def test_abtest_prints_a_verdict(capsys: pytest.CaptureFixture[str]) -> None:
     assert doc["verdict"] in {"A better", "B better", "no significant difference", "inconclusive"}
     assert 0 <= doc["jk_p"] <= 1 and doc["ci_low"] <= doc["diff"] <= doc["ci_high"]
     assert doc["boot_valid"] == 300 and doc["min_effect"] == 1.0 and doc["min_n"] < doc["min_n_observed"]
+    # the text names a significant verdict's confidence, another's p-value against alpha (not "confidence 0.81")
+    assert main(["abtest", "--data", "sample", "--symbol", "MSFT", "--a", "sma_cross:fast=10,slow=50", "--b",
+                 "buy_and_hold", "--boot", "300"]) == 0  # fmt: skip
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    if doc["verdict"] in ("A better", "B better"):
+        assert f"(confidence {doc['confidence']:.3f}, by " in last
+    else:
+        assert f"(p={1 - doc['confidence']:.3f} >= alpha 0.05, by " in last and "confidence" not in last
 
 
 def test_a_broken_registry_file_is_one_line_and_left_as_it_was(
