@@ -195,8 +195,11 @@ def _check_out(out: str | os.PathLike[str]) -> Path:
                     f"out: {str(path)!r} is a non-empty directory that is not a previous TradingView export; "
                     "refusing to replace it (choose an empty or new directory)"
                 )
-    if not path.parent.exists():
-        raise ConfigError(f"out: parent directory {str(path.parent)!r} does not exist")
+    ancestor = path.parent  # missing parents are created when the export is written (as `report` does)
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ConfigError(f"out: {str(ancestor)!r} exists and is not a directory")
     return path
 
 
@@ -272,7 +275,7 @@ def export_tradingview(
         report: a :class:`~quantray.reports.QuarterlyReport`, or the path/URL of a stored one.
         top: how many symbols (best first by ``metric``, ties as in ``get_top_performers``).
         out: the export directory; replaced atomically (a non-empty directory that is not a previous export
-            is refused).
+            is refused); missing parent directories are created.
         secret: the webhook shared secret to embed in the messages; None generates a random one (returned in
             :attr:`ExportResult.secret`).
         metric: ranking metric (``sharpe`` by default).
@@ -486,8 +489,19 @@ def export_tradingview(
 
 
 def _write_atomically(out_path: Path, files: Mapping[str, str]) -> None:
-    """Write ``files`` into a temporary sibling of ``out_path``, then swap it into place."""
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.tmp-", dir=out_path.parent))
+    """Write ``files`` into a temporary sibling of ``out_path``, then swap it into place. Missing parent
+    directories are created first and removed again if the write fails."""
+    created: list[Path] = []
+    parent = out_path.parent
+    while not parent.exists():
+        created.append(parent)
+        parent = parent.parent
+    try:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.tmp-", dir=out_path.parent))
+    except BaseException:
+        _remove_empty(created)
+        raise
     old: Path | None = None
     try:
         for rel, text in files.items():
@@ -503,6 +517,16 @@ def _write_atomically(out_path: Path, files: Mapping[str, str]) -> None:
         if old is not None and old.exists() and not out_path.exists():
             os.replace(old, out_path)
         shutil.rmtree(tmp, ignore_errors=True)
+        _remove_empty(created)
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _remove_empty(dirs: list[Path]) -> None:
+    """Remove the directories this export created (deepest first), where they are still empty."""
+    for d in dirs:
+        try:
+            d.rmdir()
+        except OSError:
+            break

@@ -348,7 +348,55 @@ def test_replaces_a_previous_export_atomically(tmp_path, stored_report, secret):
     assert _listing(other) == ["notes.txt"]
 
 
+def test_missing_parent_folders_are_created(tmp_path, stored_report, secret):
+    out = tmp_path / "tv" / "2017" / "Q4"
+    res = export_tradingview(stored_report, top=2, out=out, secret=secret)
+    assert res.out == str(out) and _listing(out) == sorted({*res.files, "pine"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tv"]  # no temporary directory left beside it
+    # an ancestor that is a file is refused before anything is written
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(ConfigError, match=r"afile' exists and is not a directory"):
+        export_tradingview(stored_report, top=1, out=tmp_path / "afile" / "tv", secret=secret)
+    # a directory that is not an export is still refused, wherever it is
+    mine = tmp_path / "deep" / "mine"
+    mine.mkdir(parents=True)
+    (mine / "notes.txt").write_text("keep me")
+    with pytest.raises(ConfigError, match="not a previous TradingView export"):
+        export_tradingview(stored_report, top=1, out=mine, secret=secret)
+    assert _listing(mine) == ["notes.txt"]
+
+
+def test_a_failed_write_removes_the_parent_folders_it_created(tmp_path, stored_report, secret, monkeypatch):
+    import quantray.reports.tradingview._export as export_mod
+
+    def refuse(*_args, **_kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(export_mod.os, "replace", refuse)
+    with pytest.raises(OSError, match="disk full"):
+        export_tradingview(stored_report, top=1, out=tmp_path / "new" / "deeper" / "tv", secret=secret)
+    assert list(tmp_path.iterdir()) == []
+
+
 # ------------------------------------------------------------------------------------------------ CLI
+def test_cli_readme_flow_on_a_fresh_checkout(tmp_path, capsys, monkeypatch):
+    """The README's two commands, relative paths, in a folder with neither results/ nor tv/."""
+    from quantray.cli._main import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("QUANTRAY_TRADINGVIEW_SECRET", "readme-secret-123")
+    quarterly = ["report", "quarterly", "--portfolio", "sample", "--quarter", "2017Q4", "--format", "md"]
+    assert main([*quarterly, "--out", "results"]) == 0
+    argv = ["tradingview", "export", "--report", "results/reports/sample/2017/Q4", "--top", "10"]
+    capsys.readouterr()
+    assert main([*argv, "--out", "tv/2017Q4"]) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert out.startswith("TradingView export of sample 2017Q4: top 10 by sharpe -> ")
+    export = tmp_path / "tv" / "2017Q4"
+    assert len((export / "watchlist.txt").read_text().splitlines()) == 10
+    assert sorted(p.name for p in (tmp_path / "tv").iterdir()) == ["2017Q4"]
+
+
 def test_cli_export(tmp_path, stored_report, capsys, monkeypatch):
     from quantray.cli._main import main
 
