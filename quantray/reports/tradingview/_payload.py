@@ -16,6 +16,12 @@ Required fields: ``secret``, ``ticker``, ``strategy``, ``action``. ``action`` is
 ``buy``; ``sell``/``short`` -> ``sell``; ``exit``/``flat``/``close`` -> ``flat``; ``notify`` -> ``notify`` (an
 informational alert that asks for no position change, e.g. the export's large-move alert; see
 :data:`TRADE_ACTIONS` for the ones that do).
+
+Rules (an alert that breaks one is refused naming the field and the value): ``ticker`` is 1-64 letters, digits
+or ``. _ : / ! -`` (``AAPL``, ``BRK.B``, ``BTCUSDT``, ``ES1!``, ``NYSE:BA``); ``strategy`` is a strategy name
+(a Python identifier of at most 64 characters; the Serve intake also requires one it knows); ``exchange`` is 1-32
+letters, digits or ``. _ -``; ``price`` and ``contracts`` are finite numbers > 0; ``secret`` is at most 256
+characters and every other value at most 256 characters without control characters.
 """
 
 from __future__ import annotations
@@ -65,6 +71,15 @@ _ACTIONS = {
 TRADE_ACTIONS: frozenset[str] = frozenset({"buy", "sell", "flat"})
 _TEXT_PAIR = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*[=:]\s*(\"[^\"]*\"|[^\s,;]+)")
 
+TICKER_PATTERN = r"^[A-Za-z0-9._:/!-]{1,64}$"
+STRATEGY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+EXCHANGE_PATTERN = r"^[A-Za-z0-9._-]{1,32}$"
+MAX_TEXT = 256
+_TICKER = re.compile(TICKER_PATTERN)
+_STRATEGY = re.compile(STRATEGY_PATTERN)
+_EXCHANGE = re.compile(EXCHANGE_PATTERN)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
 
 class AlertPayloadError(QuantrayError, ValueError):
     """A TradingView alert body that does not follow the payload schema (names the field and the rule)."""
@@ -104,18 +119,40 @@ class TradingViewAlert:
         return d
 
 
+def _show(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` for an error message, cut to about ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 10]}…[{len(text)} chars]"
+
+
 def _num(name: str, value: Any) -> float | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool):
-        raise AlertPayloadError(f"field {name!r}: expected a number, got {value!r}")
+        raise AlertPayloadError(f"field {name!r}: expected a number, got {_show(value)}")
     try:
         x = float(value)
-    except (TypeError, ValueError):
-        raise AlertPayloadError(f"field {name!r}: expected a number, got {value!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise AlertPayloadError(f"field {name!r}: expected a number, got {_show(value)}") from None
     if not math.isfinite(x):
-        raise AlertPayloadError(f"field {name!r}: expected a finite number, got {value!r}")
+        raise AlertPayloadError(f"field {name!r}: expected a finite number, got {_show(value)}")
+    if x <= 0:
+        raise AlertPayloadError(f"field {name!r}: must be > 0, got {_show(value)}")
     return x
+
+
+def _matches(name: str, value: str, pattern: re.Pattern[str], rule: str) -> str:
+    if not pattern.match(value):
+        raise AlertPayloadError(f"field {name!r}: {rule}, got {_show(value)}")
+    return value
+
+
+def _text(name: str, value: str | None) -> str | None:
+    if value is not None and (len(value) > MAX_TEXT or _CONTROL.search(value)):
+        raise AlertPayloadError(
+            f"field {name!r}: at most {MAX_TEXT} characters without control characters, got {_show(value)}"
+        )
+    return value
 
 
 def _text_fields(text: str) -> dict[str, Any]:
@@ -130,7 +167,9 @@ def parse_tradingview_alert(body: bytes | str) -> TradingViewAlert:
 
     Raises:
         AlertPayloadError: the body is too large, not UTF-8, not an object / pairs, a required field is missing
-            or empty, ``action`` is unknown, or ``price``/``contracts`` is not a finite number.
+            or empty, ``action`` is unknown, ``ticker``/``strategy``/``exchange`` breaks its pattern,
+            ``price``/``contracts`` is not a finite number > 0, or a value is too long (see the module
+            docstring).
 
     Example:
         >>> a = parse_tradingview_alert('{"secret": "s", "ticker": "AAPL", "strategy": "sma_cross",'
@@ -163,30 +202,43 @@ def parse_tradingview_alert(body: bytes | str) -> TradingViewAlert:
         if value is None or (isinstance(value, str) and not value.strip()):
             raise AlertPayloadError(f"field {name!r}: required")
         if not isinstance(value, str):
-            raise AlertPayloadError(f"field {name!r}: expected a string, got {value!r}")
+            raise AlertPayloadError(f"field {name!r}: expected a string, got {_show(value)}")
     version = fields.get("v", PAYLOAD_VERSION)
     if str(version) != str(PAYLOAD_VERSION):
         raise AlertPayloadError(
-            f"field 'v': unsupported payload version {version!r} (expected {PAYLOAD_VERSION})"
+            f"field 'v': unsupported payload version {_show(version)} (expected {PAYLOAD_VERSION})"
         )
     action_raw = str(fields["action"]).strip().lower()
     if action_raw not in _ACTIONS:
         raise AlertPayloadError(
-            f"field 'action': unknown value {fields['action']!r} (expected one of {sorted(_ACTIONS)})"
+            f"field 'action': unknown value {_show(fields['action'])} (expected one of {sorted(_ACTIONS)})"
         )
+    if len(fields["secret"]) > MAX_TEXT:
+        raise AlertPayloadError(f"field 'secret': at most {MAX_TEXT} characters")
+    ticker = _matches(
+        "ticker", fields["ticker"].strip(), _TICKER, "expected 1-64 letters, digits or . _ : / ! -"
+    )
+    strategy = _matches(
+        "strategy", fields["strategy"].strip(), _STRATEGY, "expected a strategy name (letters, digits, _)"
+    )
     known = set(REQUIRED_FIELDS) | set(OPTIONAL_FIELDS)
     extra = {k: str(v) for k, v in fields.items() if k not in known}
+    for k, v in extra.items():
+        _text(k, v)
 
     def opt(name: str) -> str | None:
         v = fields.get(name)
-        return None if v is None or v == "" else str(v)
+        return None if v is None or v == "" else _text(name, str(v).strip() if name == "exchange" else str(v))
 
+    exchange = opt("exchange")
+    if exchange is not None:
+        _matches("exchange", exchange, _EXCHANGE, "expected 1-32 letters, digits or . _ -")
     return TradingViewAlert(
         secret=str(fields["secret"]),
-        ticker=str(fields["ticker"]).strip(),
-        strategy=str(fields["strategy"]).strip(),
+        ticker=ticker,
+        strategy=strategy,
         action=_ACTIONS[action_raw],
-        exchange=opt("exchange"),
+        exchange=exchange,
         price=_num("price", fields.get("price")),
         contracts=_num("contracts", fields.get("contracts")),
         time=opt("time"),
