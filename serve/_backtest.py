@@ -8,6 +8,8 @@ from typing import Any
 from fastapi import HTTPException
 
 import quantray
+from quantray.errors import QuantrayError
+from serve._errors import public_detail
 from serve._models import BacktestRequest, BacktestResponse
 
 __all__ = ["backtest_response", "check_limits", "combos"]
@@ -39,17 +41,21 @@ def _json_value(v: Any) -> str | int | float | None:
 def backtest_response(request: dict[str, Any] | BacktestRequest, data_path: str) -> dict[str, Any]:
     """Run :func:`quantray.backtest` for a request on ``data_path`` and return the response as a dict."""
     req = request if isinstance(request, BacktestRequest) else BacktestRequest.model_validate(request)
-    res = quantray.backtest(
-        data_path,
-        req.strategy,
-        params=req.params,
-        grid=req.grid,
-        symbols=req.symbols,
-        fees=req.fees,
-        slippage=req.slippage,
-        execution=req.execution,
-    )
-    table = res.ranked(req.rank_by)
+    try:
+        res = quantray.backtest(
+            data_path,
+            req.strategy,
+            params=req.params,
+            grid=req.grid,
+            symbols=req.symbols,
+            fees=req.fees,
+            slippage=req.slippage,
+            execution=req.execution,
+        )
+        table = res.ranked(req.rank_by)
+    except QuantrayError as exc:  # the client named the data "sample" (or a data_sources key), not a path
+        exc.args = (public_detail(str(exc), {req.data: data_path}), *exc.args[1:])
+        raise
     rows = [{k: _json_value(v) for k, v in rec.items()} for rec in table.to_dict(orient="records")]
     return BacktestResponse(
         strategy=res.strategy.name,

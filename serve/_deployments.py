@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import pathlib
 from typing import Any
 
@@ -31,7 +32,10 @@ __all__ = [
     "Reports",
     "Signals",
     "current_signals",
+    "json_safe",
     "load_models",
+    "report_latest",
+    "report_top",
     "signal_history",
     "top_rows",
 ]
@@ -71,31 +75,82 @@ def signal_history(symbol: str, strategy: str, limit: int) -> tuple[str, list[di
 
 
 def top_rows(n: int, metric: str, portfolio: str | None = None) -> list[dict[str, Any]] | None:
-    """The top ``n`` rows of the latest report of ``portfolio`` by ``metric`` (None: no report)."""
-    from serve._signals import load_report
+    """The top ``n`` rows of the latest report of ``portfolio`` by ``metric`` (None: no readable report), as
+    strict JSON data (NaN metrics as None, as ``QuarterlyReport.to_dict()`` writes them)."""
+    s = runtime().settings()
+    return report_top(n, metric, portfolio or s.portfolio)["rows"]
+
+
+def _row(r: Any) -> dict[str, Any]:
+    d = r.to_dict()
+    return {
+        "symbol": d["symbol"],
+        "strategy": d["strategy"],
+        "params": d["params"],
+        "timeframe": d.get("timeframe"),
+        "exchange": d.get("exchange"),
+        "sector": d.get("sector"),
+        "metrics": d["metrics"],
+    }
+
+
+def report_top(n: int, metric: str, portfolio: str) -> dict[str, Any]:
+    """``{portfolio, root, rows, unreadable}``: ``rows`` are the top ``n`` rows by ``metric`` of the latest report
+    of ``portfolio`` under the server's reports root, or None when there is none (``unreadable``: there is one
+    but it cannot be read). ``root`` is that root as an error may name it."""
+    from serve._signals import read_report
 
     s = runtime().settings()
-    report = load_report(s.reports_dir, portfolio or s.portfolio)
-    if report is None:
-        return None
-    rows = report.get_top_performers(n, metric=metric)
-    return [
-        {
-            "symbol": r.symbol,
-            "strategy": r.strategy,
-            "params": dict(r.params),
-            "timeframe": getattr(r, "timeframe", None),
-            "exchange": getattr(r, "exchange", None),
-            "sector": getattr(r, "sector", None),
-            "metrics": dict(r.metrics),
-        }
-        for r in rows
-    ]
+    report, unreadable = read_report(s.reports_dir, portfolio)
+    rows = (
+        None if report is None else json_safe([_row(r) for r in report.get_top_performers(n, metric=metric)])
+    )
+    return {"portfolio": portfolio, "root": s.reports_dir_display(), "rows": rows, "unreadable": unreadable}
+
+
+def report_latest(portfolio: str) -> dict[str, Any]:
+    """``{portfolio, root, report, unreadable}`` as :func:`report_top`, with the whole report
+    (``QuarterlyReport.to_dict()``)."""
+    from serve._signals import read_report
+
+    s = runtime().settings()
+    report, unreadable = read_report(s.reports_dir, portfolio)
+    return {
+        "portfolio": portfolio,
+        "root": s.reports_dir_display(),
+        "report": None if report is None else json_safe(report.to_dict()),
+        "unreadable": unreadable,
+    }
+
+
+def _finite(x: Any) -> Any:
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_finite(v) for v in x]
+    return x
+
+
+def _plain(x: Any) -> Any:
+    if hasattr(x, "item") and callable(x.item):  # numpy scalar
+        try:
+            return x.item()
+        except (TypeError, ValueError):
+            pass
+    return str(x)
 
 
 def json_safe(x: Any) -> Any:
-    """``x`` as strict JSON data (NaN refused, unknown types as strings); None stays None."""
-    return json.loads(json.dumps(x, default=str, allow_nan=False)) if x is not None else None
+    """``x`` as strict JSON data: NaN and ±inf as None (as ``QuarterlyReport.to_dict()`` stores them), numpy
+    scalars as Python numbers, other unknown types as strings; None stays None.
+
+    Example:
+        >>> json_safe({"sharpe": float("nan"), "rows": [1.5, float("inf")]})
+        {'sharpe': None, 'rows': [1.5, None]}
+    """
+    return _finite(json.loads(json.dumps(x, default=_plain))) if x is not None else None
 
 
 def load_models() -> dict[str, ModelInfo]:
@@ -181,18 +236,15 @@ class Signals:
 class Reports:
     """The latest quarterly report of a portfolio and its top performers."""
 
-    async def top(self, n: int, metric: str, portfolio: str | None) -> tuple[str, Any] | None:
-        rows = await asyncio.to_thread(top_rows, n, metric, portfolio)
-        if rows is None:
-            return None
-        return portfolio or runtime().settings().portfolio, json_safe(rows)
+    async def top(self, n: int, metric: str, portfolio: str | None) -> dict[str, Any]:
+        """:func:`report_top` of ``portfolio`` (default: the server's)."""
+        name = portfolio or runtime().settings().portfolio
+        return await asyncio.to_thread(report_top, n, metric, name)
 
-    async def latest(self, portfolio: str | None) -> Any:
-        from serve._signals import load_report
-
-        s = runtime().settings()
-        report = await asyncio.to_thread(load_report, s.reports_dir, portfolio or s.portfolio)
-        return None if report is None else json_safe(report.to_dict())
+    async def latest(self, portfolio: str | None) -> dict[str, Any]:
+        """:func:`report_latest` of ``portfolio`` (default: the server's)."""
+        name = portfolio or runtime().settings().portfolio
+        return await asyncio.to_thread(report_latest, name)
 
     def check_health(self) -> None:
         runtime().settings()  # a broken serve.json makes the replica unhealthy, visibly

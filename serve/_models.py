@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator
 
 __all__ = [
     "MAX_COMBOS",
@@ -42,7 +42,22 @@ MAX_COMBOS = 1_000
 MAX_JOB_SYMBOLS = 1_000
 MAX_JOB_COMBOS = 20_000
 
-ParamValue = int | float
+
+def _not_bool(v: Any) -> Any:
+    """JSON ``true``/``false`` are not numbers (pydantic would take ``true`` as 1)."""
+    if isinstance(v, bool):
+        raise ValueError(f"expected a number, got {str(v).lower()}")
+    return v
+
+
+ParamValue = Annotated[
+    int | Annotated[float, Field(allow_inf_nan=False)],
+    BeforeValidator(_not_bool),
+]
+"""A strategy parameter value in a request: an integer or a finite float, never a boolean."""
+
+SymbolName = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._:/-]+$")]
+ParamName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
 class ErrorResponse(BaseModel):
@@ -103,20 +118,31 @@ class BacktestRequest(BaseModel):
         description='a data source name configured on the server ("sample": the bundled S&P 500 sample)',
         examples=["sample"],
     )
-    symbols: list[str] | None = Field(
-        None, max_length=MAX_JOB_SYMBOLS, description="restrict to these symbols", examples=[["AAPL", "MSFT"]]
+    symbols: list[SymbolName] | None = Field(
+        None,
+        max_length=MAX_JOB_SYMBOLS,
+        description="restrict to these symbols (at least one; omit the key for every symbol of the data)",
+        examples=[["AAPL", "MSFT"]],
+        json_schema_extra={"minItems": 1},
     )
     strategy: str = Field(..., max_length=64, description="a registered strategy name (GET /v1/strategies)")
-    params: dict[str, ParamValue] | None = Field(
+    params: dict[ParamName, ParamValue] | None = Field(
         None, description="one parameter set; with `grid` it fixes the parameters the grid does not vary"
     )
-    grid: dict[str, list[ParamValue]] | None = Field(None, description="parameter name → values")
+    grid: dict[ParamName, list[ParamValue]] | None = Field(None, description="parameter name → values")
     fees: float = Field(0.0, ge=0.0, le=0.5, description="proportional fee on traded value")
     slippage: float = Field(0.0, ge=0.0, le=0.5, description="price fraction against the trader")
     execution: Literal["next_open", "close"] = Field(
         "next_open", description="fill at the next bar's open (default) or at the signal bar's close"
     )
     rank_by: str = Field("sharpe", max_length=32, description="metric the rows are ranked by (best first)")
+
+    @field_validator("symbols")
+    @classmethod
+    def _some_symbols(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and not v:
+            raise ValueError("`symbols` is an empty list; omit the key to backtest every symbol of the data")
+        return v
 
 
 class BacktestResponse(BaseModel):

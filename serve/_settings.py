@@ -8,9 +8,10 @@
 | ``cors_origins``        | ``QUANTRAY_CORS_ORIGINS`` (a,b,...) | none (no CORS headers)                   |
 | ``tradingview_secret``  | ``QUANTRAY_TRADINGVIEW_SECRET``     | none: the intake answers 503             |
 | ``tradingview_allow_ips`` | ``QUANTRAY_TRADINGVIEW_ALLOW_IPS`` ("tradingview" or a,b) | none: any source |
+| ``tradingview_strategies`` | ``QUANTRAY_TRADINGVIEW_STRATEGIES`` (a,b) | none: alerts must name a strategy registered on the server |
 | ``data_sources``        | —                                   | ``{"sample": <bundled sample>}``         |
 | ``signals``             | —                                   | see :class:`Settings`                    |
-| ``reports_root``        | ``QUANTRAY_REPORTS_ROOT``           | ``$QUANTRAY_HOME`` (reports in ``reports/<portfolio>/<YYYY>/Q<n>/``) |
+| ``reports_root``        | ``QUANTRAY_REPORTS_ROOT``           | ``$QUANTRAY_HOME``: reports are read from ``<root>/reports/<portfolio>/<YYYY>/Q<n>/``, so the root is the ``--out`` of ``quantray report quarterly`` |
 | ``portfolio``           | ``QUANTRAY_PORTFOLIO``              | ``sample``                               |
 
 Only the data sources named here can be read by requests (``"data": "<name>"``): the API never opens a path or
@@ -20,6 +21,7 @@ URL a client sends.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,7 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     tradingview_secret: str | None = None
     tradingview_allow_ips: tuple[str, ...] | None = None
+    tradingview_strategies: tuple[str, ...] = ()
     data_sources: dict[str, str] = field(default_factory=dict)
     signals: tuple[dict[str, Any], ...] = ()
     signal_top_n: int = 20
@@ -67,6 +70,12 @@ class Settings:
             )
         if self.tradingview_secret is not None and len(self.tradingview_secret) < 8:
             raise ConfigError("serve setting `tradingview_secret` must be at least 8 characters")
+        for name in self.tradingview_strategies:
+            if not (isinstance(name, str) and name.isidentifier() and len(name) <= 64):
+                raise ConfigError(
+                    f"serve setting `tradingview_strategies`: {name!r} is not a strategy name "
+                    "(a Python identifier of at most 64 characters)"
+                )
         for item in self.signals:
             unknown = set(item) - {"strategy", "params", "symbols", "data"}
             if "strategy" not in item or unknown:
@@ -77,11 +86,24 @@ class Settings:
 
     @property
     def reports_dir(self) -> str:
+        """Where reports are read from: ``reports_root``, else ``home``."""
         return self.reports_root or self.home
+
+    def reports_dir_display(self) -> str:
+        """``reports_dir`` as an error may name it: a local path made absolute (as this process resolves it),
+        a URL without any ``user:password@``."""
+        root = self.reports_dir
+        if "://" in root:
+            return re.sub(r"(://)[^/@]*@", r"\1", root)
+        return os.path.abspath(os.path.expanduser(root))
+
+    def sources(self) -> dict[str, str]:
+        """Every data source a request may name, name -> server path (``sample`` is always there)."""
+        return {"sample": _sample(), **self.data_sources}
 
     def data_path(self, name: str) -> str:
         """The path of a named data source; unknown names are a :class:`ConfigError` listing valid ones."""
-        sources = {"sample": _sample(), **self.data_sources}
+        sources = self.sources()
         if name not in sources:
             raise ConfigError(
                 f"data source {name!r} is not configured on this server; valid: {sorted(sources)}"
@@ -114,6 +136,8 @@ def _env_settings() -> dict[str, Any]:
         out["tradingview_secret"] = env["QUANTRAY_TRADINGVIEW_SECRET"]
     if env.get("QUANTRAY_TRADINGVIEW_ALLOW_IPS"):
         out["tradingview_allow_ips"] = env["QUANTRAY_TRADINGVIEW_ALLOW_IPS"]
+    if env.get("QUANTRAY_TRADINGVIEW_STRATEGIES"):
+        out["tradingview_strategies"] = env["QUANTRAY_TRADINGVIEW_STRATEGIES"]
     if env.get("QUANTRAY_REPORTS_ROOT"):
         out["reports_root"] = env["QUANTRAY_REPORTS_ROOT"]
     if env.get("QUANTRAY_PORTFOLIO"):
@@ -138,6 +162,11 @@ def _build(home: Path, raw: dict[str, Any]) -> Settings:
         d["tradingview_allow_ips"] = tuple(ips)
     if "cors_origins" in d:
         d["cors_origins"] = tuple(d["cors_origins"])
+    names = d.get("tradingview_strategies")
+    if isinstance(names, str):
+        d["tradingview_strategies"] = tuple(n.strip() for n in names.split(",") if n.strip())
+    elif names is not None:
+        d["tradingview_strategies"] = tuple(names)
     if "signals" in d:
         d["signals"] = tuple(d["signals"])
     if "data_sources" in d:

@@ -8,6 +8,7 @@ default parameters). Each is the strategy's signal kernel run on the symbol's ba
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -19,7 +20,9 @@ import pandas as pd
 from quantray.errors import QuantrayError
 from serve._settings import DEFAULT_SIGNAL_STRATEGIES, Settings
 
-__all__ = ["SignalBook", "live_history", "live_snapshot", "load_report"]
+__all__ = ["SignalBook", "live_history", "live_snapshot", "load_report", "read_report"]
+
+_log = logging.getLogger("quantray.serve")
 
 
 def _iso(ns: int) -> str:
@@ -51,17 +54,24 @@ def live_history(symbol: str, strategy: str, limit: int) -> list[dict[str, Any]]
     return list(hist) if hist is not None else None
 
 
+def read_report(root: str, portfolio: str) -> tuple[Any | None, bool]:
+    """``(report, unreadable)``: the latest quarterly report of ``portfolio`` under ``root``
+    (``quantray.reports.load_latest_report``), else ``(None, False)`` when none is stored there, or
+    ``(None, True)`` when the latest one cannot be read (the reason is logged here, not sent to clients)."""
+    from quantray.reports import ReportNotFoundError, load_latest_report
+
+    try:
+        return load_latest_report(root, portfolio), False
+    except ReportNotFoundError:
+        return None, False
+    except (QuantrayError, OSError, ValueError, KeyError, TypeError) as exc:
+        _log.warning("latest report of portfolio %r under %s cannot be read: %s", portfolio, root, exc)
+        return None, True
+
+
 def load_report(root: str, portfolio: str) -> Any | None:
-    """The latest quarterly report through ``quantray.reports.load_latest_report``, or None (not built yet,
-    no report under ``root``, or unreadable)."""
-    try:
-        from quantray.reports import load_latest_report  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    try:
-        return load_latest_report(root, portfolio)
-    except (QuantrayError, OSError, ValueError, KeyError):
-        return None
+    """The latest quarterly report, or None (no report under ``root``, or unreadable)."""
+    return read_report(root, portfolio)[0]
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from typing import Annotated, Any
 
 import ray
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from ray import serve
@@ -42,6 +43,7 @@ from serve._deployments import (
     signal_history,
     top_rows,
 )
+from serve._errors import clip, clip_value, public_detail
 from serve._guard import TV_PATH, GuardMiddleware, require, unauthorized
 from serve._models import (
     MAX_COMBOS,
@@ -147,9 +149,34 @@ api.add_middleware(
 )
 
 
+def _data_sources() -> dict[str, str]:
+    try:
+        return runtime().settings().sources()
+    except (QuantrayError, OSError, ValueError):
+        return {}
+
+
 @api.exception_handler(QuantrayError)
 async def _quantray_error(_request: Request, exc: QuantrayError) -> JSONResponse:
-    return JSONResponse(status_code=422, content={"detail": str(exc)})
+    """422 with the error's one-line message: long values clipped, data sources named as clients name them."""
+    return JSONResponse(status_code=422, content={"detail": public_detail(str(exc), _data_sources())})
+
+
+@api.exception_handler(RequestValidationError)
+async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422 list, with every echoed input (and message) clipped: a 100,000-character value is not
+    sent back whole."""
+    errors = []
+    for err in exc.errors():
+        out = {k: v for k, v in err.items() if k in ("type", "loc", "msg", "input", "ctx")}
+        out["msg"] = clip(str(out.get("msg", "")))
+        if "input" in out:
+            out["input"] = clip_value(out["input"])
+        if "ctx" in out:
+            out["ctx"] = {str(k): clip_value(v) for k, v in dict(out["ctx"]).items()}
+        out["loc"] = [clip_value(part) for part in out.get("loc", ())]
+        errors.append(out)
+    return JSONResponse(status_code=422, content={"detail": errors})
 
 
 def _strategy_infos() -> list[StrategyInfo]:
@@ -252,14 +279,32 @@ async def strategies(_key: ReadKey) -> StrategiesResponse:
     return StrategiesResponse(strategies=_strategy_infos())
 
 
-@api.get("/v1/signals", response_model=SignalsResponse, responses=_AUTH_422, tags=["signals"])
+def _no_signal(symbol: str | None, strategy: str | None) -> HTTPException:
+    named = " and ".join(
+        f"{what} {value!r}"
+        for what, value in (("symbol", symbol), ("strategy", strategy))
+        if value is not None
+    )
+    return HTTPException(404, f"no signal for {named}")
+
+
+@api.get(
+    "/v1/signals",
+    response_model=SignalsResponse,
+    responses={**_AUTH_422, 404: {"model": ErrorResponse}},
+    tags=["signals"],
+)
 async def signals(
     _key: ReadKey,
     symbol: str | None = Query(None, max_length=32),
     strategy: str | None = Query(None, max_length=64),
 ) -> SignalsResponse:
-    """Latest signals (target positions), from the live graph when one runs, else computed from bars."""
-    return SignalsResponse.model_validate(await _read_signals(symbol, strategy))
+    """Latest signals (target positions), from the live graph when one runs, else computed from bars.
+    A ``symbol`` or ``strategy`` filter that matches no tracked signal is 404, as the path form is."""
+    found = await _read_signals(symbol, strategy)
+    if (symbol is not None or strategy is not None) and not found["signals"]:
+        raise _no_signal(symbol, strategy)
+    return SignalsResponse.model_validate(found)
 
 
 @api.get(
@@ -272,7 +317,7 @@ async def signal(_key: ReadKey, symbol: str = _SYMBOL, strategy: str = _STRATEGY
     """The latest signal of one (symbol, strategy)."""
     found = await _read_signals(symbol, strategy)
     if not found["signals"]:
-        raise HTTPException(404, f"no signal for symbol {symbol!r} and strategy {strategy!r}")
+        raise _no_signal(symbol, strategy)
     return found
 
 
@@ -288,7 +333,7 @@ async def signal_history_route(
     """Position changes of one (symbol, strategy), oldest first (the last ``limit``)."""
     source, hist = await _call("signals", "history", symbol, strategy, limit)
     if hist is None:
-        raise HTTPException(404, f"no signal for symbol {symbol!r} and strategy {strategy!r}")
+        raise _no_signal(symbol, strategy)
     return SignalHistoryResponse.model_validate(
         {"symbol": symbol, "strategy": strategy, "source": source, "history": hist}
     )
@@ -321,10 +366,31 @@ async def portfolio(_key: ReadKey) -> PortfolioSnapshot:
     return PortfolioSnapshot.model_validate(snap)
 
 
+def _no_report(found: dict[str, Any]) -> HTTPException:
+    """404 naming the portfolio and the reports root looked in (500 when a report is there but unreadable)."""
+    name, root = found["portfolio"], found["root"]
+    if found["unreadable"]:
+        return HTTPException(
+            500, f"the latest report of portfolio {name!r} under {root} cannot be read (see the server log)"
+        )
+    return HTTPException(
+        404,
+        f"no report for portfolio {name!r} under reports root {root} (looked for "
+        f"reports/{name}/<YYYY>/Q<n>/report.json there); `quantray report quarterly --out ROOT` writes there: "
+        "point the server at ROOT with reports_root in serve.json or QUANTRAY_REPORTS_ROOT",
+    )
+
+
+_REPORT_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "no report of that portfolio under the reports root"},
+    500: {"model": ErrorResponse, "description": "the latest report is there but cannot be read"},
+}
+
+
 @api.get(
     "/v1/reports/latest/top",
     response_model=ReportTopResponse,
-    responses={**_AUTH_422, 404: {"model": ErrorResponse}},
+    responses={**_AUTH_422, **_REPORT_ERRORS},
     tags=["reports"],
 )
 async def report_top(
@@ -333,21 +399,21 @@ async def report_top(
     metric: str = Query("sharpe", max_length=32, pattern=r"^[a-z_]+$"),
     portfolio: str | None = _PORTFOLIO,
 ) -> ReportTopResponse:
-    """Top performers of the latest quarterly report (404 "no report" when there is none)."""
-    top = await _call("reports", "top", n, metric, portfolio)
-    if top is None:
-        raise HTTPException(404, "no report")
-    name, rows = top
-    return ReportTopResponse(portfolio=name, metric=metric, rows=rows)
+    """Top performers of the latest quarterly report (NaN metrics as null; 404 naming the portfolio and the
+    reports root when there is none)."""
+    found = await _call("reports", "top", n, metric, portfolio)
+    if found["rows"] is None:
+        raise _no_report(found)
+    return ReportTopResponse(portfolio=found["portfolio"], metric=metric, rows=found["rows"])
 
 
-@api.get("/v1/reports/latest", responses={**_AUTH, 404: {"model": ErrorResponse}}, tags=["reports"])
+@api.get("/v1/reports/latest", responses={**_AUTH, **_REPORT_ERRORS}, tags=["reports"])
 async def report_latest(_key: ReadKey, portfolio: str | None = _PORTFOLIO) -> Any:
-    """The latest quarterly report as JSON (``QuarterlyReport.to_dict()``)."""
-    report = await _call("reports", "latest", portfolio)
-    if report is None:
-        raise HTTPException(404, "no report")
-    return report
+    """The latest quarterly report as JSON (``QuarterlyReport.to_dict()``; 404 as for ``/top``)."""
+    found = await _call("reports", "latest", portfolio)
+    if found["report"] is None:
+        raise _no_report(found)
+    return found["report"]
 
 
 _MODEL_NAME = Path(..., min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
@@ -485,6 +551,14 @@ async def tradingview_webhook(request: Request) -> Any:
     if not alert.secret_matches(s.tradingview_secret):
         request.state.audit_detail = "wrong secret"
         raise unauthorized()
+    known = {spec.name for spec in list_strategies()} | set(s.tradingview_strategies)
+    if alert.strategy not in known:  # checked after the secret: only a sender that has it sees the list
+        request.state.audit_detail = "unknown strategy"
+        raise HTTPException(
+            400,
+            f"field 'strategy': unknown strategy {alert.strategy!r}; this server knows {sorted(known)} "
+            "(GET /v1/strategies, plus tradingview_strategies in serve.json)",
+        )
     alert_id = alert.idempotency_key()
     payload = {"id": alert_id, **alert.to_dict()}
     if not await asyncio.to_thread(rt.alerts.insert, alert_id, payload):

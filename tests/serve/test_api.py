@@ -2,7 +2,7 @@
 
 - Signals equal a slow pandas reference of the strategy on the bundled sample (latest position and the history
   of position changes); unknown pairs are 404.
-- Reports: 404 "no report" for a portfolio without one; a real QuarterlyReport saved under QUANTRAY_HOME is
+- Reports: 404 naming the portfolio and the reports root for a portfolio without one; a real QuarterlyReport saved under QUANTRAY_HOME is
   served (top performers equal QuarterlyReport.get_top_performers; the manifest equals to_dict()); the signal
   universe follows a report's top performers when one exists.
 - Backtest jobs: 202 + job id → status → result equal to quantray.backtest in-process; unknown ids are 404.
@@ -121,7 +121,8 @@ def test_reports_404_then_a_real_report(http: httpx.Client, api: SimpleNamespace
     from quantray.reports import load_latest_report, save_report
 
     r = http.get("/v1/reports/latest/top", params={"portfolio": "served"}, headers=bearer(api.admin))
-    assert r.status_code == 404 and r.json() == {"detail": "no report"}
+    assert r.status_code == 404
+    assert r.json()["detail"].startswith(f"no report for portfolio 'served' under reports root {api.home} ")
     assert (
         http.get("/v1/reports/latest", params={"portfolio": "served"}, headers=bearer(api.admin)).status_code
         == 404
@@ -243,7 +244,7 @@ def test_client_against_the_server(api: SimpleNamespace, receiver: object) -> No
         )
         with pytest.raises(ApiError) as err:
             qc.top_performers(portfolio="nobody")
-        assert err.value.status == 404 and err.value.detail == "no report"
+        assert err.value.status == 404 and err.value.detail.startswith("no report for portfolio 'nobody'")
         hook = admin.create_webhook("http://127.0.0.1:9/never", ["ping"])
         assert any(h["sub_id"] == hook["sub_id"] for h in admin.webhooks())
         admin.delete_webhook(hook["sub_id"])
