@@ -14,10 +14,30 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 __all__ = ["add_serve_parsers"]
+
+
+def replica_env(home: str, root: Any, environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment of the Serve replicas: the repository on ``PYTHONPATH``, ``QUANTRAY_HOME``, and every
+    other ``QUANTRAY_*`` setting of ``environ`` (serve/_settings.py reads them; on a remote cluster nothing else
+    carries them, so a fixed list silently dropped the ones added later).
+
+    Example:
+        >>> replica_env("/h", "/repo", {"QUANTRAY_REPORTS_ROOT": "/r", "HOME": "/root", "QUANTRAY_X": ""})
+        {'PYTHONPATH': '/repo', 'QUANTRAY_HOME': '/h', 'QUANTRAY_REPORTS_ROOT': '/r'}
+    """
+    env = {
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(root), environ.get("PYTHONPATH")])),
+        "QUANTRAY_HOME": home,
+    }
+    for var, value in environ.items():
+        if var.startswith("QUANTRAY_") and var != "QUANTRAY_HOME" and value:
+            env[var] = value
+    return env
 
 
 def _repo_root() -> Path:
@@ -74,23 +94,7 @@ def _cmd_serve_run(args: argparse.Namespace) -> int:
 
         app_mod = importlib.import_module("serve.app")
 
-        env = {
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])),
-            "QUANTRAY_HOME": home,
-        }
-        for var in (
-            "QUANTRAY_TRADINGVIEW_SECRET",
-            "QUANTRAY_TRADINGVIEW_ALLOW_IPS",
-            "QUANTRAY_CORS_ORIGINS",
-            "QUANTRAY_RATE_PER_S",
-            "QUANTRAY_RATE_BURST",
-            "QUANTRAY_MAX_BODY_BYTES",
-            "QUANTRAY_REPORTS_ROOT",
-            "QUANTRAY_PORTFOLIO",
-        ):
-            if os.environ.get(var):
-                env[var] = os.environ[var]
-        renv = {"env_vars": env}
+        renv = {"env_vars": replica_env(home, root, os.environ)}
         application = app_mod.compose(  # the ingress with the Signals, Reports, Models, Backtests deployments
             ingress_options={"ray_actor_options": {"num_cpus": 1, "runtime_env": renv}},
             backend_options={"ray_actor_options": {"num_cpus": 0, "runtime_env": renv}},

@@ -68,7 +68,10 @@ def test_serve_run_tls_then_ctrl_c(tmp_path: Path) -> None:
     cert, key = _self_signed(tmp_path)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_ADDRESS", "QUANTRAY_"))}
-    env.update(QUANTRAY_HOME=str(home), RAY_AUTH_MODE="disabled", PYTHONUNBUFFERED="1")
+    # every QUANTRAY_* setting reaches the replicas (a fixed pass-through list missed new ones)
+    env.update(QUANTRAY_HOME=str(home), RAY_AUTH_MODE="disabled", PYTHONUNBUFFERED="1",
+               QUANTRAY_TRADINGVIEW_SECRET="cli-secret", QUANTRAY_TRADINGVIEW_STRATEGIES="my_tv_rule",
+               QUANTRAY_REPORTS_ROOT=str(tmp_path / "reports-here"))  # fmt: skip
     cmd = [
         sys.executable,
         "-m",
@@ -108,6 +111,14 @@ def test_serve_run_tls_then_ctrl_c(tmp_path: Path) -> None:
         assert (
             httpx.get(f"https://127.0.0.1:{port}/v1/whoami", verify=str(cert), timeout=5).status_code == 401
         )
+        tv = {"secret": "cli-secret", "ticker": "AAPL", "action": "buy", "price": "10"}
+        for strategy, code in (("my_tv_rule", 202), ("other_rule", 400)):
+            r = httpx.post(f"https://127.0.0.1:{port}/v1/tradingview/webhook", json={**tv, "strategy": strategy},
+                           verify=str(cert), timeout=10)  # fmt: skip
+            assert r.status_code == code, (strategy, r.text)
+        r = httpx.get(f"https://127.0.0.1:{port}/v1/reports/latest?portfolio=sample", headers=bearer(text),
+                      verify=str(cert), timeout=10)  # fmt: skip
+        assert r.status_code == 404 and "reports-here" in r.text, r.text
         try:
             plain = httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=5).status_code
         except httpx.HTTPError:
@@ -130,3 +141,21 @@ def test_serve_run_tls_then_ctrl_c(tmp_path: Path) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
         log.close()
+
+
+def test_every_quantray_setting_reaches_the_replicas() -> None:
+    """On a remote cluster the replicas see only the runtime_env: every QUANTRAY_* setting goes there (a fixed
+    list of names missed QUANTRAY_TRADINGVIEW_STRATEGIES); empty values and other variables do not."""
+    from quantray.cli._serve import replica_env
+
+    env = replica_env(
+        "/h", "/repo",
+        {"QUANTRAY_TRADINGVIEW_STRATEGIES": "a,b", "QUANTRAY_REPORTS_ROOT": "/r", "QUANTRAY_HOME": "/other",
+         "QUANTRAY_CORS_ORIGINS": "", "HOME": "/root", "PYTHONPATH": "/extra"},
+    )  # fmt: skip
+    assert env == {
+        "PYTHONPATH": os.pathsep.join(["/repo", "/extra"]),
+        "QUANTRAY_HOME": "/h",
+        "QUANTRAY_TRADINGVIEW_STRATEGIES": "a,b",
+        "QUANTRAY_REPORTS_ROOT": "/r",
+    }
