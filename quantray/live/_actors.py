@@ -256,7 +256,8 @@ class FeedActor:
             "timing": dict(self.timing),
         }
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
+        """End :meth:`run` (on the actor's event loop, so the feed wakes from a pending receive at once)."""
         self.feed.stop()
 
     def request_resync(self, symbol: str, reason: str = "downstream") -> None:
@@ -596,6 +597,10 @@ class LiveHubActor:
 
     def events(self) -> list[dict[str, Any]]:
         return self.bus.latest()
+
+    def counts(self) -> dict[str, int]:
+        """Events published so far, by kind."""
+        return dict(self.bus.counts)
 
     def snapshot(self, timeout_s: float = 2.0) -> dict[str, Any]:
         from quantray.live._api import build_snapshot

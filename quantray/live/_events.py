@@ -98,6 +98,7 @@ class EventBus:
         self.kinds = set(kinds) if kinds else None
         self._seen: set[tuple[str, str, str, int]] = set()
         self.count = 0
+        self.counts: dict[str, int] = {}  # events published, by kind
 
     def publish(self, events: list[Event]) -> int:
         fresh = []
@@ -113,6 +114,8 @@ class EventBus:
         if fresh:
             self.ring.extend(fresh)
             self.count += len(fresh)
+            for e in fresh:
+                self.counts[e.kind] = self.counts.get(e.kind, 0) + 1
             for s in self.sinks:
                 s.send(fresh)
         return len(fresh)

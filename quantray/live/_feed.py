@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -174,12 +175,30 @@ class BinanceFeed:
         }
         self.delays: list[float] = []
         self._stop = False
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop run() runs on (stop() wakes it)
+        self._stopping: asyncio.Event | None = None
+        self._sink: FrameSink | None = None  # fast path: the current connection's frames
+        self._ws: Any = None  # reference path: the current connection
+        self._closing: Any = None  # (the task closing it on stop, kept referenced)
         self._http: Any = None
         self._snap_at: dict[str, float] = {}
         self._emit_cost = 0.0  # seconds one emit takes (moving average; fast path batching)
 
     def stop(self) -> None:
+        """Stop streaming (from any thread): a pending receive or reconnect wait ends now, the records already
+        parsed are emitted, and :meth:`run` returns."""
         self._stop = True
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._wake)
+
+    def _wake(self) -> None:
+        if self._stopping is not None:
+            self._stopping.set()
+        if self._sink is not None:
+            self._sink.wake()
+        if self._ws is not None:  # the reference path's recv() ends with ConnectionClosed
+            self._closing = asyncio.ensure_future(self._ws.close())
 
     def request_resync(self, symbol: str, reason: str = "downstream request") -> None:
         self.session.request_resync(symbol, reason)
@@ -229,10 +248,17 @@ class BinanceFeed:
 
     async def run(self) -> None:
         """Connect and stream until :meth:`stop` or the end of a replay."""
-        if self.config.fast:
-            await self._run_fast()
-        else:
-            await self._run_reference()
+        self._loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        if self._stop:
+            self._stopping.set()
+        try:
+            if self.config.fast:
+                await self._run_fast()
+            else:
+                await self._run_reference()
+        finally:
+            self._sink = self._ws = None
 
     # ------------------------------------------------------------------ fast path
     async def _flush_fast(self, pending: list[Any]) -> None:
@@ -297,7 +323,7 @@ class BinanceFeed:
             self._http = http
             while not self._stop:
                 ended = False
-                sink = FrameSink()
+                sink = self._sink = FrameSink()
                 conn: Any = None
                 try:
                     conn = await open_connection(cfg.stream_url(), cfg.transport, sink)
@@ -331,6 +357,8 @@ class BinanceFeed:
                                 ended = True
                             else:
                                 log.warning("feed connection to %s closed: %r", cfg.ws_url, sink.error)
+                            break
+                        elif self._stop:  # woken by stop(): what is parsed is flushed below
                             break
                         elif not pending_n:
                             self.stats["stale"] += 1
@@ -389,6 +417,7 @@ class BinanceFeed:
                         ping_interval=20,
                         open_timeout=5,
                     ) as ws:
+                        self._ws = ws
                         self.stats["connects"] += 1
                         if self.stats["connects"] > 1:
                             self.stats["reconnects"] += 1
@@ -422,10 +451,12 @@ class BinanceFeed:
                 except ConnectionClosed as exc:
                     if exc.rcvd is not None and exc.rcvd.reason == END_OF_REPLAY:
                         ended = True
-                    else:
+                    elif not self._stop:  # (stop() closes the connection itself)
                         log.warning("feed connection to %s closed: %s", cfg.ws_url, exc)
                 except (OSError, TimeoutError, ConnectionError, aiohttp.ClientError) as exc:
                     log.warning("feed connection to %s failed: %r", cfg.ws_url, exc)
+                finally:
+                    self._ws = None
                 if ended:
                     await self._finish(batch)
                     return
@@ -449,7 +480,11 @@ class BinanceFeed:
         self.session.events.append(
             Event(time.time_ns(), "reconnect", "", {"attempt": failures, "delay_s": delay}, "feed")
         )
-        await asyncio.sleep(delay)
+        if self._stopping is None:
+            await asyncio.sleep(delay)
+        else:  # stop() ends the wait
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
 
     async def _finish(self, batch: list[Record]) -> None:
         """End of replay: backfill trailing trades, then a snapshot if the server's book is ahead of ours
