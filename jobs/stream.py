@@ -20,7 +20,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="jobs.stream", description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--config", required=True)
     ap.add_argument("--out", help="override `out`: a folder for bars_1m/book_top/pnl Parquet files")
-    ap.add_argument("--seconds", type=float, help="override `seconds`: stop a live run after that long")
+    ap.add_argument(
+        "--seconds",
+        type=float,
+        help="override `seconds`: stream that long, then stop the feeds, drain and write the outputs",
+    )
     args = ap.parse_args(argv)
     keys = [*LiveConfig.__dataclass_fields__, *RUN_KEYS, "ray"]
     raw = dict(reject_unknown(load_yaml(args.config), keys, args.config))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import tempfile
 import threading
@@ -99,6 +100,7 @@ class LiveGraph:
 
         self.config = config
         self.run_timing: dict[str, float] = {}
+        self.stopped = ""
         url = config.checkpoint_url or tempfile.mkdtemp(prefix="qr-live-ck-")
         store = {"url": url, "storage_options": dict(config.storage_options)}
         self.store = store
@@ -171,18 +173,61 @@ class LiveGraph:
             + [f.ping.remote() for f in self.feeds]  # every actor constructed (kernels loaded) before a run
         )
 
-    def run(self, timeout_s: float | None = None) -> list[dict[str, Any]]:
-        """Run every feed to its end (a replay) and drain the graph; returns the feeds' counters."""
+    def run(
+        self, timeout_s: float | None = None, *, seconds: float | None = None, interruptible: bool = False
+    ) -> list[dict[str, Any]]:
+        """Run the feeds, then drain the graph; returns the feeds' counters.
+
+        Without ``seconds`` every feed runs to its end (the end of a replay; an exchange feed never ends). With
+        ``seconds`` the feeds still running after that long are stopped. ``interruptible=True``: Ctrl-C
+        (KeyboardInterrupt) stops the feeds the same way instead of abandoning the run (a second one aborts).
+        Either way every record received before the stop is processed, bars still open are closed with the
+        trades they have, and signals and P&L are drained. :attr:`stopped` says why the feeds ended:
+        ``"end"``, ``"seconds"`` or ``"interrupted"``.
+        """
         import ray
 
+        if seconds is not None and not seconds > 0:
+            raise ConfigError(f"`seconds` must be > 0 to stop after a time, got {seconds}")
         t0 = time.perf_counter()
-        stats = ray.get([f.run.remote() for f in self.feeds], timeout=timeout_s)
+        refs = [f.run.remote() for f in self.feeds]
+        self.stopped = "end"
+        try:
+            if seconds is not None:
+                _, running = ray.wait(refs, num_returns=len(refs), timeout=seconds)
+                if running:
+                    self.stopped = "seconds"
+                    self.stop_feeds()
+            stats = ray.get(refs, timeout=timeout_s)
+        except KeyboardInterrupt:
+            if not interruptible:
+                raise
+            log.warning("interrupted: stopping the feeds and draining the graph (Ctrl-C again aborts)")
+            self.stopped = "interrupted"
+            self.stop_feeds()
+            stats = ray.get(refs, timeout=timeout_s)
         t1 = time.perf_counter()
         ray.get([s.flush.remote() for s in self.shards])
         t2 = time.perf_counter()
         ray.get(self.signal.drain.remote())
         self.run_timing = {"feeds_s": t1 - t0, "flush_s": t2 - t1, "drain_s": time.perf_counter() - t2}
         return list(stats)
+
+    def stop_feeds(self, timeout_s: float = 30.0) -> None:
+        """Ask every feed to stop (a feed that already ended ignores it); their ``run`` calls then return."""
+        import ray
+
+        ray.get([f.stop.remote() for f in self.feeds], timeout=timeout_s)
+
+    def summary(self) -> dict[str, Any]:
+        """Events published so far by kind, and the portfolio's totals (equity, cash, realized, unrealized)."""
+        import ray
+
+        counts, view = ray.get([self.hub.counts.remote(), self.portfolio.view.remote()])
+        return {
+            "events": dict(sorted(counts.items())),
+            "pnl": {k: float(view["pnl"][k]) for k in ("equity", "cash", "realized", "unrealized")},
+        }
 
     def results(self) -> dict[str, pd.DataFrame]:
         """bars_1m, bars_1s, book_top and pnl as DataFrames (the ``stream replay`` outputs)."""
@@ -269,6 +314,11 @@ class ReplayResult:
     paths: dict[str, str]
     inspected: Any = None
     run_seconds: float = 0.0  # the ingest itself: feeds started -> graph drained (no setup, no outputs)
+    stopped: str = "end"  # why the feeds ended: "end", "seconds" or "interrupted" (see LiveGraph.run)
+    summary: dict[str, Any] = field(default_factory=dict)  # LiveGraph.summary(): events by kind, P&L totals
+
+
+_PLACEHOLDER_FEEDS: tuple[dict[str, Any], ...] = ({"market": "spot", "symbols": ["-"]},)
 
 
 def replay(
@@ -288,6 +338,9 @@ def replay(
     inspect: Callable[[LiveGraph], Any] | None = None,
     fast: bool = True,
     feed_options: dict[str, Any] | None = None,
+    portfolio: dict[str, Any] | None = None,
+    state: dict[str, Any] | None = None,
+    seconds: float | None = None,
 ) -> ReplayResult:
     """Run the whole actor graph on the connected Ray against local replay servers of ``files``.
 
@@ -298,8 +351,52 @@ def replay(
     kills that actor once after 5000 messages to prove recovery (a list kills several, each once).
     ``fast=False`` runs the record-based reference path in the feeds and shards (same outputs, slower);
     ``feed_options`` are extra :class:`~quantray.live._feed.FeedConfig` keys (``transport``, ``batch_size``,
-    ``batch_delay_s``...).
+    ``batch_delay_s``...). ``portfolio`` (:class:`~quantray.live._portfolio.PortfolioConfig` keys: fees,
+    notional, init_cash, max_drawdown) and ``state`` (:class:`~quantray.live._state.MarketStateConfig` keys)
+    act as in a live graph; ``seconds`` stops the feeds after that long if the replay has not ended.
     """
+    base = LiveConfig(
+        feeds=_PLACEHOLDER_FEEDS,
+        strategies=tuple(strategies or DEFAULT_STRATEGIES),
+        portfolio=dict(portfolio or {}),
+        state=dict(state or {}),
+        checkpoint_url=checkpoint_url or "",
+        storage_options=dict(storage_options or {}),
+        shards_per_feed=shards_per_feed,
+        sinks=tuple(sinks or ({"kind": "log"},)),
+        checkpoint_every=checkpoint_every,
+        fast=fast,
+    )
+    return _replay(
+        files,
+        base,
+        out=out,
+        speed=speed,
+        kill=kill,
+        faults=faults,
+        mode=mode,
+        inspect=inspect,
+        feed_options=feed_options,
+        seconds=seconds,
+    )
+
+
+def _replay(
+    files: list[str | Path],
+    base: LiveConfig,
+    *,
+    out: str | Path | None = None,
+    speed: str | float = "max",
+    kill: tuple[str, int] | list[tuple[str, int]] | None = None,
+    faults: str | None = None,
+    mode: str = "session",
+    inspect: Callable[[LiveGraph], Any] | None = None,
+    feed_options: dict[str, Any] | None = None,
+    seconds: float | None = None,
+    interruptible: bool = False,
+) -> ReplayResult:
+    """:func:`replay` with every graph setting taken from ``base`` (its ``feeds`` are replaced by one feed per
+    recording, so no other key of the config can be lost on the way)."""
     from quantray.live._files import detect_binance_market, read_recording
 
     names = [str(f) for f in files]
@@ -323,38 +420,45 @@ def replay(
                     "rest_url": srv.rest_url,
                     "combined": True,
                     "stale_s": 5.0,
-                    "fast": fast,
+                    "fast": base.fast,
                     **dict(feed_options or {}),
                 }
             )
-        cfg = LiveConfig(
-            feeds=tuple(feeds),
-            strategies=tuple(strategies or DEFAULT_STRATEGIES),
-            checkpoint_url=checkpoint_url or "",
-            storage_options=dict(storage_options or {}),
-            shards_per_feed=shards_per_feed,
-            sinks=tuple(sinks or ({"kind": "log"},)),
-            checkpoint_every=checkpoint_every,
-            fast=fast,
-        )
+        cfg = dataclasses.replace(base, feeds=tuple(feeds))
         graph = LiveGraph(cfg, kill=kill)
         t_run = time.perf_counter()
-        stats = graph.run()
+        stats = graph.run(seconds=seconds, interruptible=interruptible)
         run_seconds = time.perf_counter() - t_run
         frames = graph.results()
+        summary = graph.summary()
         inspected = inspect(graph) if inspect is not None else None
     finally:
         if graph is not None:
             graph.shutdown()
         servers.close()
+    paths = _write_outputs(frames, out)
+    return ReplayResult(
+        frames,
+        stats,
+        time.perf_counter() - t0,
+        paths,
+        inspected,
+        run_seconds,
+        stopped=graph.stopped,
+        summary=summary,
+    )
+
+
+def _write_outputs(frames: dict[str, pd.DataFrame], out: str | Path | None) -> dict[str, str]:
+    """``out/bars_1m.parquet``, ``book_top.parquet`` and ``pnl.parquet`` (nothing without ``out``)."""
     paths: dict[str, str] = {}
-    if out is not None:
+    if out:
         o = Path(out)
         o.mkdir(parents=True, exist_ok=True)
         for key in ("bars_1m", "book_top", "pnl"):
             paths[key] = str(o / f"{key}.parquet")
             frames[key].to_parquet(paths[key], index=False)
-    return ReplayResult(frames, stats, time.perf_counter() - t0, paths, inspected, run_seconds)
+    return paths
 
 
 RUN_KEYS = ("replay", "out", "seconds", "feed_options")
@@ -364,55 +468,80 @@ def run_from_dict(d: dict[str, Any], *, seconds: float | None = None) -> dict[st
     """Run a graph from a parsed config (the ``stream run`` YAML / ``jobs.stream``) on the connected Ray.
 
     Keys: every :class:`LiveConfig` key, plus ``replay`` (recordings: run against local replay servers instead
-    of the feeds' URLs; the feeds' symbols and markets come from the recordings), ``out`` (a folder for the
-    replay's Parquet outputs), ``seconds`` (stop a live run after that long; 0 or absent: run until the
-    feeds end or the process is interrupted) and ``feed_options`` (extra feed keys of a replay, e.g.
-    ``{transport: picows, batch_size: 8192}``). Returns a summary dict.
+    of the feeds' URLs; each recording gives one feed's market and symbols, so ``feeds`` must not be given),
+    ``out`` (a folder for bars_1m/book_top/pnl Parquet files), ``seconds`` (stream that long, then stop the
+    feeds, drain the graph and write the outputs; 0 or absent: until the feeds end, a live exchange feed
+    never does, or Ctrl-C, which stops the same way) and ``feed_options`` (keys added to every feed, e.g.
+    ``{transport: picows, batch_size: 8192}``; a feed's own keys win). ``portfolio``, ``state``,
+    ``strategies`` and the checkpoint keys act alike with and without ``replay``.
+
+    Returns a summary: mode, why the feeds stopped (``"end"``, ``"seconds"``, ``"interrupted"``), seconds
+    (all) and stream_seconds (feeds started -> graph drained), websocket messages received, bars (1 min, 1 s),
+    book tops, P&L rows, events by kind, the portfolio's totals and the output paths.
     """
     d = dict(d)
     files = d.pop("replay", None)
     out = d.pop("out", None)
-    feed_options = dict(d.pop("feed_options", None) or {})
-    secs = float(seconds if seconds is not None else d.pop("seconds", 0) or 0)
-    d.pop("seconds", None)
+    feed_options = d.pop("feed_options", None) or {}
+    if not isinstance(feed_options, dict):
+        raise ConfigError(f"`feed_options` must be a mapping of feed keys, got {feed_options!r}")
+    raw_secs = d.pop("seconds", None)
+    secs = float(seconds if seconds is not None else raw_secs or 0)
+    if secs < 0:
+        raise ConfigError(f"`seconds` must be >= 0 (0: no time limit), got {secs:g}")
+    t0 = time.perf_counter()
     if files:
+        if "feeds" in d:
+            raise ConfigError(
+                "`feeds` cannot be combined with `replay`: each recording gives its feed's market and "
+                "symbols; put feed keys (transport, batch_size, ...) in `feed_options`"
+            )
         if isinstance(files, str):
             files = [files]
-        d.setdefault("feeds", [{"market": "spot", "symbols": ["-"]}])
-        base = LiveConfig.from_dict(d)
-        res = replay(
-            list(files),
-            out=out,
-            strategies=list(base.strategies),
-            checkpoint_url=base.checkpoint_url,
-            storage_options=base.storage_options,
-            shards_per_feed=base.shards_per_feed,
-            sinks=list(base.sinks),
-            checkpoint_every=base.checkpoint_every,
-            fast=base.fast,
-            feed_options=feed_options,
+        base = LiveConfig.from_dict({**d, "feeds": list(_PLACEHOLDER_FEEDS)})
+        res = _replay(
+            list(files), base, out=out, feed_options=feed_options, seconds=secs or None, interruptible=True
         )
-        return {
-            "mode": "replay",
-            "seconds": res.seconds,
-            "outputs": res.paths,
-            "bars_1m": len(res.frames["bars_1m"]),
-            "pnl_rows": len(res.frames["pnl"]),
-        }
+        return _run_summary(
+            "replay", res.frames, res.feeds, res.stopped, res.summary, res.paths, t0, res.run_seconds
+        )
+    if feed_options and isinstance(d.get("feeds"), list | tuple):
+        d["feeds"] = [{**feed_options, **f} if isinstance(f, dict) else f for f in d["feeds"]]
     cfg = LiveConfig.from_dict(d)
     graph = LiveGraph(cfg)
-    t0 = time.perf_counter()
     try:
-        if secs > 0:
-            time.sleep(secs)
-        else:
-            graph.run()
+        t_run = time.perf_counter()
+        stats = graph.run(seconds=secs or None, interruptible=True)
+        run_seconds = time.perf_counter() - t_run
         frames = graph.results()
-        if out:
-            o = Path(out)
-            o.mkdir(parents=True, exist_ok=True)
-            for key in ("bars_1m", "book_top", "pnl"):
-                frames[key].to_parquet(o / f"{key}.parquet", index=False)
+        summary = graph.summary()
     finally:
         graph.shutdown()
-    return {"mode": "live", "seconds": time.perf_counter() - t0, "bars_1m": len(frames["bars_1m"])}
+    paths = _write_outputs(frames, out)
+    return _run_summary("live", frames, stats, graph.stopped, summary, paths, t0, run_seconds)
+
+
+def _run_summary(
+    mode: str,
+    frames: dict[str, pd.DataFrame],
+    feeds: list[dict[str, Any]],
+    stopped: str,
+    summary: dict[str, Any],
+    paths: dict[str, str],
+    t0: float,
+    run_seconds: float,
+) -> dict[str, Any]:
+    return {
+        "mode": mode,
+        "stopped": stopped,
+        "seconds": round(time.perf_counter() - t0, 3),
+        "stream_seconds": round(run_seconds, 3),
+        "messages": sum(int(f["session"].get("messages", 0)) for f in feeds),
+        "bars_1m": len(frames["bars_1m"]),
+        "bars_1s": len(frames["bars_1s"]),
+        "book_top": len(frames["book_top"]),
+        "pnl_rows": len(frames["pnl"]),
+        "events": summary.get("events", {}),
+        "pnl": summary.get("pnl", {}),
+        "outputs": paths,
+    }
