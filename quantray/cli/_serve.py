@@ -75,10 +75,12 @@ def _cmd_serve_run(args: argparse.Namespace) -> int:
     def _stop(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, _stop)
     from quantray import dist
 
     dist.connect(address=args.address, num_cpus=args.num_cpus)
+    # after connecting: ray.init installs its own SIGTERM handler in the driver, which aborted the process and
+    # left the embedded Ray's dashboard and runtime-env agents running; SIGTERM now stops like Ctrl-C
+    signal.signal(signal.SIGTERM, _stop)
     from ray import serve
 
     scheme = "https" if args.ssl_certfile else "http"

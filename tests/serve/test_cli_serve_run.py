@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from conftest import REPO_ROOT, bearer, free_port
 
 from quantray.security import KeyStore
@@ -62,7 +63,10 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-def test_serve_run_tls_then_ctrl_c(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_serve_run_tls_then_ctrl_c(tmp_path: Path, stop: signal.Signals) -> None:
+    """SIGTERM stops like Ctrl-C: ray.init's own SIGTERM handler used to abort the process and leave the
+    embedded Ray's dashboard and runtime-env agents running."""
     home = tmp_path / "home"
     _, text = KeyStore(home).create(name="cli-tls", scope="read")
     cert, key = _self_signed(tmp_path)
@@ -125,7 +129,7 @@ def test_serve_run_tls_then_ctrl_c(tmp_path: Path) -> None:
             plain = None
         assert plain != 200, "plain HTTP must not be served on the TLS port"
 
-        os.kill(proc.pid, signal.SIGINT)  # Ctrl-C
+        os.kill(proc.pid, stop)
         rc = proc.wait(timeout=90)
         log.seek(0)
         out = log.read()
