@@ -163,8 +163,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--config {args.config}: invalid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"--config {args.config}: expected a mapping")
-    raw.pop("ray", None)
-    _connect()
+    ray = raw.pop("ray", None) or {}  # the same section jobs.stream reads: used, not silently dropped
+    valid = ["address", "num_cpus", "object_store_memory_mb"]
+    if not isinstance(ray, dict) or set(ray) - set(valid):
+        raise ConfigError(f"--config {args.config}: `ray` must be a mapping of {valid}, got {ray!r}")
+    from quantray._sweep_config import RayConfig
+    from quantray.dist import connect
+
+    rc = RayConfig(**ray)
+    connect(rc.address, num_cpus=rc.num_cpus or 2, object_store_memory_mb=rc.object_store_memory_mb or 300)
     print("live graph starting; snapshot: quantray.live.get_live_snapshot()", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         summary = run_from_dict(raw, seconds=args.seconds or None)

@@ -192,3 +192,18 @@ def test_run_config_errors_name_the_key(tmp_path):
         run_from_dict({"replay": [str(tmp_path / "x.jsonl.gz")], "portfolio": {"fee": 0.001}})
     with pytest.raises(ConfigError, match="`seconds` must be >= 0"):
         run_from_dict({"feeds": [{"symbols": ["BTCUSDT"]}], "seconds": -1})
+
+
+def test_stream_run_cli_reads_the_ray_section(tmp_path, capsys):
+    """`quantray stream run` uses the config's `ray:` section as jobs.stream does; a wrong one is refused by name
+    before Ray starts (the CLI used to drop it silently and always start 2 CPUs / 300 MB)."""
+    from quantray.cli._main import main
+
+    for ray, fragment in (
+        ("{cpus: 2}", "`ray` must be a mapping of"),
+        ("{num_cpus: 0}", "ray.num_cpus must be"),
+    ):
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text(f"replay: [{tmp_path / 'x.jsonl.gz'}]\nray: {ray}\n", encoding="utf-8")
+        assert main(["stream", "run", "--config", str(cfg)]) == 2
+        assert fragment in capsys.readouterr().err
