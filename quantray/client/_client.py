@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from typing import Any, Literal, TypedDict
+from urllib.parse import quote
 
 import httpx
 
@@ -23,6 +24,12 @@ __all__ = [
     "SignalsResult",
     "WhoAmI",
 ]
+
+
+def _seg(value: object) -> str:
+    """One URL path segment: ``/``, ``?``, ``#``, spaces and non-ASCII percent-encoded, so a symbol such as
+    ``BRK/B`` or a name with ``?`` addresses the resource it names instead of another route."""
+    return quote(str(value), safe="")
 
 
 class ApiError(QuantrayError):
@@ -167,10 +174,12 @@ class QuantrayClient:
         return self._call("GET", "/v1/signals", params=params)
 
     def signal(self, symbol: str, strategy: str) -> SignalsResult:
-        return self._call("GET", f"/v1/signals/{symbol}/{strategy}")
+        return self._call("GET", f"/v1/signals/{_seg(symbol)}/{_seg(strategy)}")
 
     def signal_history(self, symbol: str, strategy: str, *, limit: int = 100) -> list[dict[str, Any]]:
-        out = self._call("GET", f"/v1/signals/{symbol}/{strategy}/history", params={"limit": limit})
+        out = self._call(
+            "GET", f"/v1/signals/{_seg(symbol)}/{_seg(strategy)}/history", params={"limit": limit}
+        )
         return out["history"]
 
     def refresh_signals(self) -> SignalsResult:
@@ -200,7 +209,7 @@ class QuantrayClient:
         return self._call("GET", "/v1/models")["models"]
 
     def model(self, name: str) -> dict[str, Any]:
-        return self._call("GET", f"/v1/models/{name}")
+        return self._call("GET", f"/v1/models/{_seg(name)}")
 
     # ----------------------------------------------------------------------------------------- backtests
     def backtest(self, strategy: str, **request: Any) -> BacktestResult:
@@ -211,10 +220,10 @@ class QuantrayClient:
         return self._call("POST", "/v1/backtests", json={"strategy": strategy, **request})
 
     def job_status(self, job_id: str) -> BacktestJob:
-        return self._call("GET", f"/v1/backtests/{job_id}")
+        return self._call("GET", f"/v1/backtests/{_seg(job_id)}")
 
     def job_result(self, job_id: str) -> dict[str, Any]:
-        return self._call("GET", f"/v1/backtests/{job_id}/result")
+        return self._call("GET", f"/v1/backtests/{_seg(job_id)}/result")
 
     def wait_for_job(self, job_id: str, *, timeout: float = 300.0, poll: float = 0.5) -> BacktestResult:
         """Poll until the job is done and return its result; :class:`ApiError` 500 if it failed."""
@@ -250,10 +259,10 @@ class QuantrayClient:
         return self._call("GET", "/v1/webhooks")
 
     def delete_webhook(self, sub_id: str) -> None:
-        self._call("DELETE", f"/v1/webhooks/{sub_id}")
+        self._call("DELETE", f"/v1/webhooks/{_seg(sub_id)}")
 
     def ping_webhook(self, sub_id: str) -> None:
-        self._call("POST", f"/v1/webhooks/{sub_id}/ping")
+        self._call("POST", f"/v1/webhooks/{_seg(sub_id)}/ping")
 
     def dead_letters(self, *, limit: int = 100) -> list[dict[str, Any]]:
         out = self._call("GET", "/v1/webhooks/dead-letters", params={"limit": limit})

@@ -229,6 +229,11 @@ def test_client_against_the_server(api: SimpleNamespace, receiver: object) -> No
         assert qc.whoami()["scope"] == "read"
         assert {s["name"] for s in qc.strategies()} >= {"sma_cross", "macd"}
         sig = qc.signal("AAPL", "sma_cross")["signals"][0]
+        with pytest.raises(
+            ApiError
+        ) as err:  # path segments are encoded: the unknown symbol, not another route
+            qc.signal("ZZ?Z#1", "sma_cross")
+        assert err.value.status == 422 and "ZZ?Z#1" in str(err.value)  # the whole symbol reached it
         assert sig in qc.signals(symbol="AAPL")["signals"]
         assert qc.signal_history("AAPL", "sma_cross", limit=2)[-1]["bar_ts"] == sig["since"]
         res = qc.backtest("sma_cross", symbols=["AAPL"], params={"fast": 5, "slow": 20})
