@@ -254,7 +254,13 @@ def test_client_against_the_server(api: SimpleNamespace, receiver: object) -> No
         assert any(h["sub_id"] == hook["sub_id"] for h in admin.webhooks())
         admin.delete_webhook(hook["sub_id"])
         assert qc.graphql("{ strategies { name } }")["strategies"]
-        assert admin.audit(limit=1)[0]["action"].startswith("DELETE /v1/webhooks/")
+        deadline = time.monotonic() + 15  # appended after the DELETE's response was sent
+        while (
+            not (last := admin.audit(limit=1)[0]["action"]).startswith("DELETE")
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.1)
+        assert last.startswith("DELETE /v1/webhooks/")
 
 
 def test_models_registry(http: httpx.Client, api: SimpleNamespace) -> None:

@@ -5,6 +5,7 @@ key store, rate limiter and audit log as libraries, and the `quantray keys` CLI 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -192,7 +193,9 @@ def test_every_mutating_call_is_audited(http: httpx.Client, api: SimpleNamespace
     http.post("/v1/backtests", json={"strategy": "sma_cross"}, headers=bearer(text))  # 403
     http.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/x", "events": ["alert"]})  # 401
     http.get("/v1/signals", headers=bearer(text))  # not mutating: not audited
-    records = AuditLog(home=str(api.home)).read()[before:]
+    deadline = time.monotonic() + 15  # a record is appended after its response is sent: wait, do not race
+    while len(records := AuditLog(home=str(api.home)).read()[before:]) < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
     got = [(r["key_id"], r["action"], r["target"], r["outcome"]) for r in records]
     assert (key.key_id, "POST /v1/backtest", "/v1/backtest", 200) in got
     assert (key.key_id, "POST /v1/backtests", "/v1/backtests", 403) in got

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import time
 from types import SimpleNamespace
+from typing import Any
 
 import httpx
 import pandas as pd
@@ -123,7 +124,8 @@ def test_tradingview_wrong_secret_bad_payload_and_allowlist(http: httpx.Client, 
         "/v1/tradingview/webhook", content="ticker=MSFT action=buy", headers={"Content-Type": "text/plain"}
     )
     assert r.status_code == 400 and "secret" in r.json()["detail"]
-    records = AuditLog(home=str(api.home)).read()[before:]
+    # the audit record is appended after the response is sent: wait for it rather than race it
+    records = _audit_after(api, before, lambda recs: any(x.get("detail") == "wrong secret" for x in recs))
     wrong = [x for x in records if x.get("detail") == "wrong secret"]
     assert len(wrong) == 1
     assert wrong[0]["action"] == "POST /v1/tradingview/webhook" and wrong[0]["target"] == "MSFT/macd"
@@ -142,8 +144,20 @@ def test_tradingview_wrong_secret_bad_payload_and_allowlist(http: httpx.Client, 
         assert r.status_code == 202
     finally:
         settings_path.write_text(original)
-    last = AuditLog(home=str(api.home)).read()[-2:]
-    assert (last[0]["outcome"], last[0].get("detail")) == (403, "source address not allowed")
+    recs = _audit_after(api, before, lambda recs: [x["outcome"] for x in recs][-2:] == [403, 202])
+    assert (recs[-2]["outcome"], recs[-2].get("detail")) == (403, "source address not allowed")
+
+
+def _audit_after(api: SimpleNamespace, before: int, done: Any, timeout: float = 15.0) -> list[dict[str, Any]]:
+    """The audit records after the first ``before``, once ``done(records)`` holds: the server appends a
+    request's record after sending its response, so a client reading at once can miss the last ones (the full
+    suite, on 2 busy cores, did)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        recs = AuditLog(home=str(api.home)).read()[before:]
+        if done(recs) or time.monotonic() > deadline:
+            return recs
+        time.sleep(0.1)
 
 
 def test_retries_and_dead_letters_through_the_api(
