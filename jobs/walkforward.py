@@ -78,16 +78,13 @@ def main(argv: list[str] | None = None) -> int:
         f"walk-forward {res.strategy.name}: train {res.train_bars} / test {res.test_bars} bars, "
         f"{'anchored' if res.anchored else 'rolling'}, selected by in-sample {res.metric}"
     )
-    print(
-        res.summary[[c for c in cols if c in res.summary.columns]].to_string(
-            index=False, float_format="{:.3f}".format
-        )
-    )
+    summary = res.summary.reset_index()  # indexed by symbol: the column every row is read by
+    print(summary[[c for c in cols if c in summary.columns]].to_string(index=False, float_format="{:.3f}".format))
     out = args.out or raw.get("out")
     if out:
         write_parquet(res.windows, f"{out}/windows.parquet")
         write_parquet(
-            res.summary.astype({"modal_params": str}) if "modal_params" in res.summary else res.summary,
+            summary.astype({"modal_params": str}) if "modal_params" in summary else summary,
             f"{out}/summary.parquet",
         )
         print(f"results: {out}/windows.parquet, {out}/summary.parquet")

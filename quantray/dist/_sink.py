@@ -57,6 +57,11 @@ class ParquetSink:
         if existing is not None and overwrite:
             self.fs.rm(self.root, recursive=True)
             existing = None
+        # a run that stopped before its first chunk (Ray unreachable, an import error) left only its manifest:
+        # no result to protect, so a plain rerun starts afresh instead of demanding --resume
+        stale = existing is not None and not resume and self._only_manifest()
+        if stale:
+            existing = None
         if existing is not None:
             if not resume:
                 raise ConfigError(
@@ -73,11 +78,10 @@ class ParquetSink:
                     f"cannot resume into {self.url!r}: it holds a different job (differs in {diff}); "
                     f"use a new --out or --overwrite"
                 )
-        elif self._has_files():
-            if not overwrite:
-                raise ConfigError(
-                    f"output {self.url!r} exists and is not a quantray job output; choose another --out"
-                )
+        elif not stale and not overwrite and self._has_files():
+            raise ConfigError(
+                f"output {self.url!r} exists and is not a quantray job output; choose another --out"
+            )
         try:
             self.fs.makedirs(self.chunks_dir, exist_ok=True)
             if existing is None:
@@ -94,6 +98,11 @@ class ParquetSink:
                 return data
         except (OSError, ValueError) as exc:
             raise ConfigError(f"cannot read {self.url}/manifest.json: {exc}") from exc
+
+    def _only_manifest(self) -> bool:
+        """Nothing at the output but the manifest and an empty ``chunks`` folder."""
+        names = {posixpath.basename(str(x).rstrip("/")) for x in self.fs.ls(self.root, detail=False)}
+        return names <= {"manifest.json", "chunks"} and not self.done()
 
     def _has_files(self) -> bool:
         try:
@@ -132,8 +141,18 @@ class ParquetSink:
         ids = sorted(self.done())
         tables = []
         for i in ids:
-            with self.fs.open(posixpath.join(self.chunks_dir, PART_FMT.format(i)), "rb") as f:
-                tables.append(pq.read_table(f))
+            path = posixpath.join(self.chunks_dir, PART_FMT.format(i))
+            try:
+                with self.fs.open(path, "rb") as f:
+                    tables.append(pq.read_table(f))
+            except (
+                pa.ArrowInvalid,
+                OSError,
+            ) as exc:  # damaged outside quantray: parts are written atomically
+                raise ConfigError(
+                    f"{self.url}/chunks/{PART_FMT.format(i)} cannot be read ({str(exc).splitlines()[0][:200]}); "
+                    "delete that file and run again with --resume to recompute its chunk"
+                ) from None
         if not tables:
             return pa.table({})
         return pa.concat_tables(tables, promote_options="default")

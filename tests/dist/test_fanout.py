@@ -3,6 +3,7 @@ the checkpointing sink and its refusal to overwrite another job's results."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -100,3 +101,21 @@ def test_sink_checkpoints_resumes_and_refuses_foreign_output(tmp_path: Path) -> 
     with pytest.raises(ConfigError, match="not a quantray job output"):
         ParquetSink(str(tmp_path / "other"), fingerprint={"job": "a"})
     assert (tmp_path / "other" / "notes.txt").read_text() == "keep me"
+
+
+def test_a_run_that_wrote_no_chunk_does_not_block_a_rerun_and_a_damaged_part_is_named(tmp_path: Path) -> None:
+    """A run that stopped before its first chunk (Ray unreachable) left only its manifest, and a plain rerun was
+    refused as "already holds a job's results"; a part damaged outside quantray crashed the resume with
+    ArrowInvalid. Now the rerun starts afresh (even as another job: there is nothing to lose) and the damaged
+    part is one error naming the file and what to do."""
+    out = str(tmp_path / "job")
+    ParquetSink(out, fingerprint={"job": "a"})  # stopped before any chunk
+    again = ParquetSink(out, fingerprint={"job": "b"})
+    assert again.done() == set()
+    assert json.loads((tmp_path / "job" / "manifest.json").read_text()) == {"fingerprint": {"job": "b"}}
+    again.write(0, pa.table({"x": [0]}))
+    again.write(1, pa.table({"x": [1]}))
+    part = tmp_path / "job" / "chunks" / "part-000001.parquet"
+    part.write_bytes(part.read_bytes()[:20])
+    with pytest.raises(ConfigError, match=r"chunks/part-000001.parquet cannot be read .*delete that file"):
+        ParquetSink(out, fingerprint={"job": "b"}, resume=True).read_chunks()

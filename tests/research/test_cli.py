@@ -93,3 +93,24 @@ def test_user_errors_are_quantray_errors(
     with pytest.raises(QuantrayError, match="train_bars"):
         _run(["walkforward", "--data", sample, "--symbol", "AAPL", "--strategy", "sma_cross", "--grid",
               "fast=5,10", "--train-bars", "5000", "--test-bars", "50"], capsys)  # fmt: skip
+
+
+def test_the_walkforward_job_keeps_each_row_s_symbol(ray_local, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """jobs.walkforward printed and wrote its summary without the symbol (it is the summary's index), so the
+    persisted rows could not be told apart."""
+    import pandas as pd
+
+    from jobs import walkforward as job
+
+    cfg = tmp_path / "wf.yaml"
+    cfg.write_text(
+        "data: sample\nsymbols: [AAPL, MSFT]\nstrategy: sma_cross\ngrid: {fast: '5:10:5', slow: '50:100:50'}\n"
+        f"train_bars: 504\ntest_bars: 252\nout: {tmp_path / 'out'}\n",
+        encoding="utf-8",
+    )
+    assert job.main(["--config", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    summary = pd.read_parquet(tmp_path / "out" / "summary.parquet")
+    assert sorted(summary["symbol"]) == ["AAPL", "MSFT"]
+    table = out[out.index("symbol") :].splitlines()
+    assert table[0].split()[0] == "symbol" and {ln.split()[0] for ln in table[1:3]} == {"AAPL", "MSFT"}
