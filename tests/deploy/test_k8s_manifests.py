@@ -378,3 +378,74 @@ def test_pods_fit_node_pools_and_pools_hold_max_replicas(rendered: tuple[str, li
                 f"{cloud} {env}: pool {pool} max {bound} < {math.ceil(nodes)} nodes needed"
             )
     assert demand
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Identities: the autoscaler's token on the heads only
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _token_mounted(pod: dict[str, Any], accounts: dict[str, dict[str, Any]]) -> bool:
+    """Whether Kubernetes mounts the service account token into ``pod`` (pod field wins over the account's)."""
+    if "automountServiceAccountToken" in pod:
+        return bool(pod["automountServiceAccountToken"])
+    return bool(accounts[pod["serviceAccountName"]].get("automountServiceAccountToken", True))
+
+
+def test_heads_mount_the_autoscaler_token_and_nothing_else_does(
+    rendered: tuple[str, list[dict[str, Any]]],
+) -> None:
+    """KubeRay binds the autoscaler Role to the head's service account and Ray's KubeRay node provider reads
+    /var/run/secrets/kubernetes.io/serviceaccount/token: without the token no worker is ever added (every
+    research group has minReplicas 0 and the head num-cpus 0, so jobs would hang). Workers and submitters
+    never call the Kubernetes API, so they get neither the token nor the head's account."""
+    _, objects = rendered
+    accounts = {o["metadata"]["name"]: o for o in by_kind(objects, "ServiceAccount")}
+    head_accounts = set()
+    for owner, spec in cluster_specs(objects):
+        assert spec["enableInTreeAutoscaling"] is True, owner
+        head = spec["headGroupSpec"]["template"]["spec"]
+        # KubeRay creates no account when the head names one: it must be among the manifests.
+        assert head["serviceAccountName"] in accounts, owner
+        assert _token_mounted(head, accounts), f"{owner}: the head (autoscaler sidecar) needs its token"
+        head_accounts.add(head["serviceAccountName"])
+        for group in spec["workerGroupSpecs"]:
+            pod = group["template"]["spec"]
+            assert pod["serviceAccountName"] in accounts, (owner, group["groupName"])
+            assert not _token_mounted(pod, accounts), f"{owner}/{group['groupName']} mounts a token"
+    submitters = [o["spec"]["submitterPodTemplate"]["spec"] for o in by_kind(objects, "RayJob")]
+    submitters += [
+        o["spec"]["jobTemplate"]["submitterPodTemplate"]["spec"] for o in by_kind(objects, "RayCronJob")
+    ]
+    for pod in submitters:
+        assert pod["serviceAccountName"] not in head_accounts
+        assert not _token_mounted(pod, accounts)
+    worker_accounts = {
+        g["template"]["spec"]["serviceAccountName"]
+        for _, spec in cluster_specs(objects)
+        for g in spec["workerGroupSpecs"]
+    }
+    assert head_accounts.isdisjoint(worker_accounts), "workers must not share the autoscaler's account"
+
+
+def test_old_head_account_without_token_is_caught() -> None:
+    """The check above fails on the layout the reviewer found (one account, token unmounted)."""
+    pod = {"serviceAccountName": "quantray-ray"}
+    assert not _token_mounted(pod, {"quantray-ray": {"automountServiceAccountToken": False}})
+
+
+@pytest.mark.parametrize("cloud", ["aws", "gcp", "azure"])
+def test_workload_identity_trusts_every_ray_service_account(cloud: str) -> None:
+    """IRSA / GKE Workload Identity / Entra federation name each Kubernetes account: the heads run the job
+    drivers (they write results), so their account must be trusted as well as the workers'."""
+    from deploy_support import blocks
+
+    (variable,) = [
+        body
+        for name, body, _ in blocks(TERRAFORM_DIR / "modules" / cloud / "identity", "variable")
+        if name == "ray_service_accounts"
+    ]
+    for overlay in OVERLAYS:
+        objects = kustomize_lite.render(K8S_DIR / "overlays" / overlay)
+        used = {t["serviceAccountName"] for o in objects for t in pod_templates(o)}
+        assert used <= set(variable["default"]), (cloud, overlay, used)

@@ -1,5 +1,5 @@
 # Least privilege for the cluster:
-# - Ray pods (service account <ray_namespace>/<ray_service_account>, via IRSA) may list the data bucket and
+# - Ray pods (service accounts <ray_namespace>/<each of ray_service_accounts>, via IRSA) may list the data bucket and
 #   read/write/delete its objects, with the bucket's KMS key; nothing else.
 # - The cluster autoscaler (kube-system/cluster-autoscaler) may describe the account's Auto Scaling groups
 #   but only resize those tagged as this cluster's.
@@ -14,7 +14,7 @@ data "aws_iam_policy_document" "ray_assume" {
     condition {
       test     = "StringEquals"
       variable = "${var.oidc_issuer}:sub"
-      values   = ["system:serviceaccount:${var.ray_namespace}:${var.ray_service_account}"]
+      values   = [for sa in var.ray_service_accounts : "system:serviceaccount:${var.ray_namespace}:${sa}"]
     }
     condition {
       test     = "StringEquals"

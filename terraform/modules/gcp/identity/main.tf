@@ -1,7 +1,7 @@
 # Least privilege for the cluster:
 # - nodes run as a dedicated service account with only the logging/monitoring roles GKE nodes need (not the
 #   Compute Engine default account, which is Editor);
-# - Ray pods (Workload Identity: <ray_namespace>/<ray_service_account>) act as a service account that may only
+# - Ray pods (Workload Identity: <ray_namespace>/<each of ray_service_accounts>) act as a service account that may only
 #   create, read, overwrite and delete objects of the data bucket (bucket-level binding, no project role).
 
 resource "google_service_account" "nodes" {
@@ -36,7 +36,8 @@ resource "google_storage_bucket_iam_member" "ray_objects" {
 }
 
 resource "google_service_account_iam_member" "ray_workload_identity" {
+  for_each           = toset(var.ray_service_accounts)
   service_account_id = google_service_account.ray.name
   role               = "roles/iam.workloadIdentityUser"
-  member             = "serviceAccount:${var.project_id}.svc.id.goog[${var.ray_namespace}/${var.ray_service_account}]"
+  member             = "serviceAccount:${var.project_id}.svc.id.goog[${var.ray_namespace}/${each.value}]"
 }

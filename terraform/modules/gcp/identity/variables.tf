@@ -38,8 +38,13 @@ variable "ray_namespace" {
   }
 }
 
-variable "ray_service_account" {
-  type        = string
-  description = "Kubernetes service account of the Ray pods (infra/k8s/base/serviceaccount.yaml)."
-  default     = "quantray-ray"
+variable "ray_service_accounts" {
+  type        = list(string)
+  description = "Kubernetes service accounts of the Ray pods (infra/k8s/base/serviceaccount.yaml): the workers' and the heads' (the heads run the job drivers, which write results too)."
+  default     = ["quantray-ray", "quantray-ray-head"]
+
+  validation {
+    condition     = length(var.ray_service_accounts) > 0 && alltrue([for s in var.ray_service_accounts : can(regex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", s))])
+    error_message = "ray_service_accounts must list at least one Kubernetes service account name (lowercase letters, digits and '-')."
+  }
 }
