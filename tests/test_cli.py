@@ -187,6 +187,8 @@ def _empty_files(tmp_path: Path) -> dict[str, Path]:
 BAD = [
     (["--strategy", "sma_crss"], "sma_cross"),  # unknown strategy: suggestion
     (["--strategy", "sma_cross", "--param", "fats=5"], "fats"),
+    (["--strategy", "sma_cross", "--top", "0"], "--top: must be an integer >= 1, got 0"),
+    (["--strategy", "sma_cross", "--top", "-1"], "--top: must be an integer >= 1, got -1"),
     (["--strategy", "sma_cross", "--param", "fast=60", "--param", "slow=50"], "slow > fast"),
     (["--strategy", "sma_cross", "--param", "fast"], "KEY=VALUE"),
     (["--strategy", "sma_cross", "--param", "fast=x"], "not a number"),

@@ -400,6 +400,17 @@ def _cmd_strategies_list(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------------------ parser
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1 (``--top 0`` printed an empty table and "... 1 more rows")."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="quantray",
@@ -428,7 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--init-cash", type=float, default=100_000.0)
     b.add_argument("--execution", choices=["close", "next_open"], default="next_open")
     b.add_argument("--sort", default="sharpe", help="rank by this metric (default sharpe)")
-    b.add_argument("--top", type=int, default=20, help="rows to print without --json")
+    b.add_argument("--top", type=positive_int, default=20, help="rows to print without --json")
     b.add_argument("--json", action="store_true", help="print exactly one JSON object")
     b.set_defaults(func=_cmd_backtest)
 
@@ -451,7 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--num-cpus", type=int, help="CPUs of the embedded local cluster")
     w.add_argument("--chunk-seconds", type=float, default=0.25, help="target work per task")
     w.add_argument("--sort", default="sharpe")
-    w.add_argument("--top", type=int, default=20)
+    w.add_argument("--top", type=positive_int, default=20, help="rows to print (default 20)")
     w.add_argument("--json", action="store_true")
     w.set_defaults(func=_cmd_sweep)
 
