@@ -370,3 +370,17 @@ def test_console_script_runs_a_backtest(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert len(doc["results"]) == 4 and all(set(r) >= RESULT_KEYS for r in doc["results"])
+
+
+def test_an_s3_url_without_credentials_is_one_line(capsys, monkeypatch) -> None:
+    """The README's `--data s3://bucket/bars/` on a machine with no AWS credentials printed botocore's
+    NoCredentialsError as a 60-line traceback (exit 1); it is one line naming the URL (exit 2)."""
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance-metadata lookup
+    code, out, err = run(
+        capsys, "backtest", "--data", "s3://bucket/bars/", "--symbol", "AAPL", "--strategy", "macd"
+    )
+    _assert_one_line_error(code, out, err, "s3://bucket/bars/: cannot access: Unable to locate credentials")

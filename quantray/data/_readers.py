@@ -68,11 +68,32 @@ class _Location:
     def exists(self) -> bool:
         try:
             return bool(self.fs.exists(self.path))
-        except (OSError, PermissionError) as exc:
-            raise DataError(f"{self.display}: cannot access: {exc}") from exc
+        except _access_errors() as exc:
+            raise DataError(f"{self.display}: cannot access: {_first_line(exc)}") from None
 
     def isdir(self) -> bool:
-        return bool(self.fs.isdir(self.path))
+        try:
+            return bool(self.fs.isdir(self.path))
+        except _access_errors() as exc:
+            raise DataError(f"{self.display}: cannot access: {_first_line(exc)}") from None
+
+
+def _access_errors() -> tuple[type[BaseException], ...]:
+    """What a remote store raises for a location it cannot reach: OSError, and botocore's own errors that s3fs
+    lets through (no credentials found, an unreachable endpoint), which printed a 60-line traceback."""
+    errors: list[type[BaseException]] = [OSError]
+    try:
+        from botocore.exceptions import BotoCoreError
+
+        errors.append(BotoCoreError)
+    except ImportError:  # pragma: no cover - botocore comes with s3fs
+        pass
+    return tuple(errors)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]
 
 
 def _protocols(fs: fsspec.AbstractFileSystem) -> tuple[str, ...]:
