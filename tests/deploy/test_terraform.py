@@ -305,3 +305,65 @@ def test_roots_reject_values_users_get_wrong(
     result = _plan(terraform, root, {name: value}, tmp_path)
     assert result.returncode != 0, f"{root}: {name}={value} was accepted"
     assert f"var.{name}" in result.stderr, result.stderr
+
+
+# ---------------------------------------------------------------------------------------------------------
+# KubeRay operator: the RayCronJob controller must run
+# ---------------------------------------------------------------------------------------------------------
+
+KUBERAY_MODULE = TERRAFORM_DIR / "modules" / "k8s" / "kuberay_operator"
+# Gates of KubeRay 1.7 (an unknown name in --feature-gates stops the operator at start-up).
+KUBERAY_1_7_GATES = {
+    "RayClusterStatusConditions",
+    "RayJobDeletionPolicy",
+    "RayMultiHostIndexing",
+    "RayServiceIncrementalUpgrade",
+    "RayCronJob",
+    "RayClusterMTLS",
+    "RayClusterNetworkPolicy",
+    "RayClusterHistoryServer",
+}
+
+
+def _feature_gates_default() -> list[dict[str, object]]:
+    (body,) = [body for name, body, _ in blocks(KUBERAY_MODULE, "variable") if name == "feature_gates"]
+    return body["default"]
+
+
+def test_kuberay_operator_enables_the_raycronjob_controller() -> None:
+    """RayCronJob is alpha and off by default in KubeRay 1.7: without the gate the quarterly RayCronJob of
+    infra/k8s is accepted and ignored. Helm replaces the chart's whole featureGates list, so the chart's
+    default-on gates are repeated."""
+    gates = {g["name"]: g["enabled"] for g in _feature_gates_default()}
+    assert gates.get("RayCronJob") is True
+    for name in ("RayClusterStatusConditions", "RayJobDeletionPolicy", "RayMultiHostIndexing"):
+        assert gates.get(name) is True, name
+    assert set(gates) <= KUBERAY_1_7_GATES, set(gates) - KUBERAY_1_7_GATES
+    main = (KUBERAY_MODULE / "main.tf").read_text()
+    assert re.search(r"featureGates\s*=\s*var\.feature_gates", main), "the chart must receive the gates"
+    rendered = (K8S_DIR / "rendered" / "prod.yaml").read_text()
+    assert "kind: RayCronJob" in rendered  # the reason the gate is needed
+
+
+def test_docs_helm_route_sets_the_same_feature_gates() -> None:
+    from deploy_support import REPO_ROOT
+
+    docs = (REPO_ROOT / "docs" / "deploy.md").read_text()
+    match = re.search(r"-f - <<'EOF'\n(featureGates:.*?)\nEOF", docs, re.DOTALL)
+    assert match, "docs/deploy.md: the helm install of the operator must set featureGates"
+    assert yaml.safe_load(match.group(1))["featureGates"] == _feature_gates_default()
+
+
+def test_feature_gates_without_raycronjob_are_refused(terraform: str, tmp_path: Path) -> None:
+    scratch = _variables_only(KUBERAY_MODULE, tmp_path / "kuberay")
+    _run(terraform, ["init", "-backend=false", "-no-color"], scratch, tmp_path)
+    bad = '[{name = "RayClusterStatusConditions", enabled = true}, {name = "RayCronJob", enabled = false}]'
+    result = _run(
+        terraform,
+        ["plan", "-no-color", "-input=false", "-lock=false", "-var", f"feature_gates={bad}"],
+        scratch,
+        tmp_path,
+    )
+    assert result.returncode != 0 and "RayCronJob" in result.stderr, result.stdout + result.stderr
+    good = _run(terraform, ["plan", "-no-color", "-input=false", "-lock=false"], scratch, tmp_path)
+    assert good.returncode == 0, good.stdout + good.stderr
