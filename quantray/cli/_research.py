@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -133,6 +134,15 @@ def _cmd_walkforward(args: argparse.Namespace) -> int:
         f"walk-forward {res.strategy.name}: {'anchored' if res.anchored else 'rolling'}, train={res.train_bars}, "
         f"test={res.test_bars} bars, selected by {res.metric}\n{_fmt(view)}"
     )
+    unq = res.windows[~res.windows["qualified"]] if "qualified" in res.windows else res.windows.iloc[:0]
+    if len(unq):  # said, not hidden behind a "stable" choice: modal share 1 and WFE ~1 would look like success
+        warning = (
+            f"warning: in {len(unq)} of {len(res.windows)} windows no parameter set made --min-trades "
+            f"{args.min_trades} entries in sample, so the first set in grid order was traded there "
+            f"({', '.join(sorted(set(unq['symbol'])))}); lower --min-trades"
+        )
+        payload["warnings"] = [warning]
+        print(warning, file=sys.stderr)
     return _emit(args, payload, text)
 
 

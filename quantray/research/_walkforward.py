@@ -91,6 +91,8 @@ class WindowOutcome:
         is_metrics: in-sample metrics of every parameter set, (m, len(METRIC_NAMES)).
         oos_metrics: out-of-sample metrics of the chosen set.
         oos_returns: out-of-sample per-bar returns of the chosen set (the first relative to init_cash).
+        qualified: some set made ``min_trades`` entries in sample (False: none did, and the first set in grid
+            order was traded, as for an all-NaN window).
     """
 
     window: Window
@@ -98,6 +100,7 @@ class WindowOutcome:
     is_metrics: np.ndarray = field(repr=False)
     oos_metrics: np.ndarray = field(repr=False)
     oos_returns: np.ndarray = field(repr=False)
+    qualified: bool = True
 
 
 def evaluate_window(
@@ -145,6 +148,7 @@ def evaluate_window(
         is_metrics=is_m,
         oos_metrics=oos_m[0],
         oos_returns=equity_to_returns(equity[0], config.init_cash),
+        qualified=bool(valid.any()),
     )
 
 
@@ -182,7 +186,8 @@ class WalkForwardResult:
         windows: one row per (symbol, window): ``symbol, window, train_start, train_end, test_start,
             test_end`` (timestamps, ends inclusive), the chosen parameters, ``is_<metric>``, ``is_cagr``,
             ``is_sharpe``, then ``oos_total_return, oos_cagr, oos_sharpe, oos_max_drawdown, oos_num_trades,
-            oos_bars``.
+            oos_bars``, ``qualified`` (False when no set made ``min_trades`` entries in sample: the first set
+            was traded).
         equity: stitched out-of-sample equity per symbol (columns), starting from ``init_cash`` and compounding
             the windows' returns; NaN before a symbol's first test bar.
         returns: the stitched out-of-sample per-bar returns.
@@ -348,6 +353,7 @@ def _assemble(
                 row[f"oos_{name}"] = o.oos_metrics[_M[name]]
             row["oos_num_trades"] = int(o.oos_metrics[_M["num_trades"]])
             row["oos_bars"] = w.test_end - w.test_start
+            row["qualified"] = o.qualified
             rows.append(row)
         r = np.concatenate([o.oos_returns for o in outs])
         pos = np.concatenate([np.arange(o.window.test_start, o.window.test_end) for o in outs])

@@ -39,6 +39,19 @@ def test_walkforward_json(sample: str, capsys: pytest.CaptureFixture[str]) -> No
     assert [s["symbol"] for s in doc["summary"]] == ["AAPL", "MSFT"]
     assert len(doc["windows"]) == 8 and doc["windows"][0]["test_start"].startswith("20")
     assert {"wfe", "modal_fraction", "cv_fast", "oos_sharpe"} <= set(doc["summary"][0])
+    assert all(w["qualified"] for w in doc["windows"]) and "warnings" not in doc
+    # no set can make 1,000 entries in 500 bars: said (payload and stderr), not shown as a stable choice
+    argv = ["walkforward", "--data", sample, "--symbol", "AAPL", "--strategy", "sma_cross", "--grid",
+            "fast=5:20:5", "--grid", "slow=50:100:50", "--train-bars", "500", "--test-bars", "250",
+            "--min-trades", "1000", "--json"]  # fmt: skip
+    p = _Parser(prog="quantray")
+    add_research_parsers(p.add_subparsers(dest="verb", required=True, parser_class=_Parser), _Parser)
+    args = p.parse_args(argv)
+    assert args.func(args) == 0
+    cap = capsys.readouterr()
+    doc = json.loads(cap.out)
+    assert not any(w["qualified"] for w in doc["windows"])
+    assert doc["warnings"] == [cap.err.strip()] and "in 4 of 4 windows no parameter set made" in cap.err
 
 
 def test_cpcv_json_includes_the_overfitting_statistics(
