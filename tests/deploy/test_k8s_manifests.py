@@ -269,7 +269,7 @@ def test_jobs_run_on_the_research_cluster(rendered: tuple[str, list[dict[str, An
     (cluster,) = by_kind(objects, "RayCluster")
     (job,) = by_kind(objects, "RayJob")
     (cron,) = by_kind(objects, "RayCronJob")
-    assert job["spec"]["entrypoint"] == "python -m jobs.sweep --config jobs/configs/sample.yaml"
+    assert job["spec"]["entrypoint"].startswith("python -m jobs.sweep --config jobs/configs/sample.yaml ")
     assert cron["spec"]["jobTemplate"]["entrypoint"].startswith("python -m jobs.quarterly")
     for spec in (job["spec"], cron["spec"]["jobTemplate"]):
         assert spec["clusterSelector"] == {"ray.io/cluster": cluster["metadata"]["name"]}
@@ -449,3 +449,83 @@ def test_workload_identity_trusts_every_ray_service_account(cloud: str) -> None:
         objects = kustomize_lite.render(K8S_DIR / "overlays" / overlay)
         used = {t["serviceAccountName"] for o in objects for t in pod_templates(o)}
         assert used <= set(variable["default"]), (cloud, overlay, used)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Results: jobs write to the data bucket, not into the head container
+# ---------------------------------------------------------------------------------------------------------
+
+SETTINGS_REF = {"name": "quantray-settings", "key": "QUANTRAY_OUT"}
+
+
+def _job_specs(objects: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    specs = [(f"RayJob/{o['metadata']['name']}", o["spec"]) for o in by_kind(objects, "RayJob")]
+    specs += [
+        (f"RayCronJob/{o['metadata']['name']}", o["spec"]["jobTemplate"])
+        for o in by_kind(objects, "RayCronJob")
+    ]
+    return specs
+
+
+def _expand_like_the_submitter(entrypoint: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """KubeRay (K8sJobMode) runs `ray job submit ... -- <entrypoint>` inside `bash -c` in the submitter pod:
+    expand the entrypoint the same way and print the words the job receives."""
+    return subprocess.run(
+        ["bash", "-c", f'set -- {entrypoint}; printf "%s\\n" "$@"'],
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+
+
+def test_jobs_write_results_to_the_bucket_from_the_settings_config_map(
+    rendered: tuple[str, list[dict[str, Any]]],
+) -> None:
+    """Without --out, jobs.sweep/jobs.quarterly write to ./results in the head container (lost on restart,
+    never in the bucket terraform built). The entrypoints pass --out ${QUANTRAY_OUT:?}..., and the submitter
+    (where KubeRay's bash expands it) reads QUANTRAY_OUT from the ConfigMap terraform fills with the bucket."""
+    _, objects = rendered
+    for owner, spec in _job_specs(objects):
+        words = spec["entrypoint"].split()
+        assert "--out" in words, f"{owner}: no --out, results stay in the head container"
+        out = words[words.index("--out") + 1]
+        assert out.startswith("${QUANTRAY_OUT:?}"), (owner, out)
+        env = spec["submitterPodTemplate"]["spec"]["containers"][0]["env"]
+        (entry,) = [e for e in env if e["name"] == "QUANTRAY_OUT"]
+        assert entry["valueFrom"]["configMapKeyRef"] == SETTINGS_REF, owner
+        expanded = _expand_like_the_submitter(spec["entrypoint"], {"QUANTRAY_OUT": "s3://qr-data-a1b2c3"})
+        assert expanded.returncode == 0, expanded.stderr
+        argv = expanded.stdout.split("\n")
+        assert argv[argv.index("--out") + 1].startswith("s3://qr-data-a1b2c3"), (owner, argv)
+        unset = _expand_like_the_submitter(spec["entrypoint"], {})
+        assert unset.returncode != 0 and "QUANTRAY_OUT" in unset.stderr, f"{owner}: an unset URL must fail"
+
+
+def test_results_config_map_is_what_terraform_creates() -> None:
+    main = load_hcl(TERRAFORM_DIR / "modules" / "k8s" / "ray_workloads" / "main.tf")
+    variables = {
+        name: body
+        for entry in load_hcl(TERRAFORM_DIR / "modules" / "k8s" / "ray_workloads" / "variables.tf")[
+            "variable"
+        ]
+        for name, body in entry.items()
+    }
+    (config_map,) = [
+        r["kubernetes_config_map_v1"]["settings"] for r in main["resource"] if "kubernetes_config_map_v1" in r
+    ]
+    assert "${var.settings_config_map_name}" in str(config_map["metadata"])
+    assert variables["settings_config_map_name"]["default"] == SETTINGS_REF["name"]
+    assert config_map["data"] == {SETTINGS_REF["key"]: "${var.results_url}"}
+    assert "default" not in variables["results_url"], "every environment must say where its bucket is"
+    for cloud, scheme in (("aws", "s3://"), ("gcp", "gs://"), ("azure", "abfs://")):
+        root = TERRAFORM_DIR / "envs" / f"{cloud}-dev"
+        (local_block,) = load_hcl(root / "main.tf")["locals"]
+        assert local_block["results_url"].startswith(scheme), (cloud, local_block["results_url"])
+        (workloads,) = [
+            body
+            for entry in load_hcl(root / "main.tf")["module"]
+            for name, body in entry.items()
+            if name == "ray_workloads"
+        ]
+        assert workloads["results_url"] == "${local.results_url}", cloud

@@ -367,3 +367,23 @@ def test_feature_gates_without_raycronjob_are_refused(terraform: str, tmp_path: 
     assert result.returncode != 0 and "RayCronJob" in result.stderr, result.stdout + result.stderr
     good = _run(terraform, ["plan", "-no-color", "-input=false", "-lock=false"], scratch, tmp_path)
     assert good.returncode == 0, good.stdout + good.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("s3://quantray-dev-data-a1b2c3", True),
+        ("gs://quantray-dev-data-a1b2c3", True),
+        ("abfs://data@qrdeva1b2c3.dfs.core.windows.net", True),
+        ("results", False),
+        ("/tmp/results", False),
+        ("s3://quantray-dev-data-a1b2c3/", False),
+    ],
+)
+def test_results_url_must_be_a_bucket_url(terraform: str, url: str, ok: bool, tmp_path: Path) -> None:
+    """A local path as QUANTRAY_OUT would put results back into the head container."""
+    scratch = _variables_only(TERRAFORM_DIR / "modules" / "k8s" / "ray_workloads", tmp_path / "rw")
+    _run(terraform, ["init", "-backend=false", "-no-color"], scratch, tmp_path)
+    args = ["-var", "manifests_file=x.yaml", "-var", "namespace=quantray-dev", "-var", f"results_url={url}"]
+    result = _run(terraform, ["plan", "-no-color", "-input=false", "-lock=false", *args], scratch, tmp_path)
+    assert (result.returncode == 0) is ok, result.stdout + result.stderr

@@ -6,6 +6,9 @@ locals {
   environment = "dev"
   # Must equal the namespace of infra/k8s/overlays/dev (tests/deploy checks it).
   ray_namespace = "quantray-dev"
+  # Jobs write sweeps and quarterly reports here (QUANTRAY_OUT of the Ray workloads; Serve reads the reports
+  # from the same place).
+  results_url = "s3://${module.storage.bucket_name}"
 }
 
 resource "random_id" "suffix" {
@@ -91,6 +94,7 @@ module "ray_workloads" {
   count          = var.deploy_ray_workloads ? 1 : 0
   manifests_file = "${path.module}/../../../infra/k8s/rendered/dev.yaml"
   namespace      = local.ray_namespace
+  results_url    = local.results_url
   service_account_annotations = {
     "eks.amazonaws.com/role-arn" = module.identity.ray_role_arn
   }

@@ -22,3 +22,8 @@ output "kubeconfig_command" {
   description = "Command that points kubectl at the cluster."
   value       = "aws eks update-kubeconfig --name ${module.eks.cluster_name} --region ${var.region}"
 }
+
+output "results_url" {
+  description = "Where sweeps and quarterly reports are written (QUANTRAY_OUT of the Ray workloads); use it as --out for ray job submit."
+  value       = local.results_url
+}

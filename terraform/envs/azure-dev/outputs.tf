@@ -27,3 +27,8 @@ output "kubeconfig_command" {
   description = "Command that points kubectl at the cluster (then `kubelogin convert-kubeconfig -l azurecli`)."
   value       = "az aks get-credentials --resource-group ${azurerm_resource_group.this.name} --name ${module.aks.cluster_name}"
 }
+
+output "results_url" {
+  description = "Where sweeps and quarterly reports are written (QUANTRAY_OUT of the Ray workloads); use it as --out for ray job submit."
+  value       = local.results_url
+}

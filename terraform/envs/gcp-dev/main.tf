@@ -5,6 +5,9 @@
 locals {
   environment   = "dev"
   ray_namespace = "quantray-dev" # must equal infra/k8s/overlays/dev's namespace (tests/deploy checks it)
+  # Jobs write sweeps and quarterly reports here (QUANTRAY_OUT of the Ray workloads; Serve reads the reports
+  # from the same place).
+  results_url = "gs://${module.storage.bucket_name}"
 }
 
 resource "random_id" "suffix" {
@@ -79,6 +82,7 @@ module "ray_workloads" {
   count          = var.deploy_ray_workloads ? 1 : 0
   manifests_file = "${path.module}/../../../infra/k8s/rendered/dev.yaml"
   namespace      = local.ray_namespace
+  results_url    = local.results_url
   service_account_annotations = {
     "iam.gke.io/gcp-service-account" = module.identity.ray_service_account
   }

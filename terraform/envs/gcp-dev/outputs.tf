@@ -22,3 +22,8 @@ output "kubeconfig_command" {
   description = "Command that points kubectl at the cluster."
   value       = "gcloud container clusters get-credentials ${module.gke.cluster_name} --zone ${var.zone} --project ${var.project_id}"
 }
+
+output "results_url" {
+  description = "Where sweeps and quarterly reports are written (QUANTRAY_OUT of the Ray workloads); use it as --out for ray job submit."
+  value       = local.results_url
+}

@@ -1,6 +1,7 @@
 # The quantray Ray workloads on a cluster that already runs the KubeRay operator (modules/k8s/kuberay_operator):
-# the namespace, the Ray token Secret (random, kept in terraform state: use an encrypted remote backend), and
-# the objects of one rendered overlay (infra/k8s/rendered/<overlay>.yaml), applied with server-side apply.
+# the namespace, the Ray token Secret (random, kept in terraform state: use an encrypted remote backend), the
+# settings ConfigMap (QUANTRAY_OUT = the data bucket URL), and the objects of one rendered overlay
+# (infra/k8s/rendered/<overlay>.yaml), applied with server-side apply.
 #
 # kubernetes_manifest needs the Ray CRDs at *plan* time, so apply the operator first (docs/deploy.md: the
 # environment roots gate this module behind deploy_ray_workloads).
@@ -49,6 +50,18 @@ resource "kubernetes_secret_v1" "ray_token" {
   }
 }
 
+# Where results go: the job entrypoints of infra/k8s pass --out ${QUANTRAY_OUT:?}/..., read from this ConfigMap by
+# the submitter pods, so sweeps and quarterly reports land in the data bucket instead of the head container.
+resource "kubernetes_config_map_v1" "settings" {
+  metadata {
+    name      = var.settings_config_map_name
+    namespace = kubernetes_namespace_v1.this.metadata[0].name
+  }
+  data = {
+    QUANTRAY_OUT = var.results_url
+  }
+}
+
 resource "kubernetes_manifest" "ray" {
   for_each = local.selected
   manifest = each.value
@@ -58,7 +71,7 @@ resource "kubernetes_manifest" "ray" {
     force_conflicts = true
   }
 
-  depends_on = [kubernetes_secret_v1.ray_token]
+  depends_on = [kubernetes_secret_v1.ray_token, kubernetes_config_map_v1.settings]
 
   lifecycle {
     precondition {

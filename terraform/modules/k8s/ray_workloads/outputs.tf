@@ -12,3 +12,8 @@ output "token_secret_name" {
   description = "Secret with the Ray auth token (kubectl get secret <name> -o jsonpath='{.data.auth_token}' | base64 -d)."
   value       = kubernetes_secret_v1.ray_token.metadata[0].name
 }
+
+output "results_url" {
+  description = "QUANTRAY_OUT of the Ray workloads: sweeps and quarterly reports are written under it."
+  value       = kubernetes_config_map_v1.settings.data["QUANTRAY_OUT"]
+}

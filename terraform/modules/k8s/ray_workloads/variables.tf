@@ -35,3 +35,19 @@ variable "token_secret_name" {
   description = "Secret holding the Ray auth token (key auth_token); infra/k8s authOptions.secretName."
   default     = "quantray-ray-token"
 }
+
+variable "results_url" {
+  type        = string
+  description = "Where jobs write results and the quarterly job writes reports: the data bucket as an fsspec URL (s3://<bucket>, gs://<bucket> or abfs://<container>@<account>.dfs.core.windows.net). Stored as QUANTRAY_OUT in the ConfigMap quantray-settings, which the RayJob/RayCronJob entrypoints pass as --out."
+
+  validation {
+    condition     = can(regex("^(s3|gs|abfs)://[^/\\s]+(/[^\\s]*)?$", var.results_url)) && !endswith(var.results_url, "/")
+    error_message = "results_url must be an s3://, gs:// or abfs:// URL of the data bucket without a trailing slash (e.g. s3://quantray-dev-data-a1b2c3), not a local path: a path would land in the head container and be lost."
+  }
+}
+
+variable "settings_config_map_name" {
+  type        = string
+  description = "ConfigMap holding QUANTRAY_OUT for the Ray workloads (infra/k8s: configMapKeyRef quantray-settings)."
+  default     = "quantray-settings"
+}
