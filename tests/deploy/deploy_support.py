@@ -138,7 +138,44 @@ CORE_SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
         },
         "required": ["apiVersion", "kind", "metadata"],
         "additionalProperties": False,
-    }
+    },
+    ("v1", "PersistentVolumeClaim"): {
+        "type": "object",
+        "properties": {
+            "apiVersion": {"const": "v1"},
+            "kind": {"const": "PersistentVolumeClaim"},
+            "metadata": OBJECT_META,
+            "spec": {
+                "type": "object",
+                "properties": {
+                    "accessModes": {
+                        "type": "array",
+                        "items": {
+                            "enum": ["ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod"]
+                        },
+                    },
+                    "storageClassName": {"type": "string"},
+                    "volumeMode": {"enum": ["Filesystem", "Block"]},
+                    "resources": {
+                        "type": "object",
+                        "properties": {
+                            "requests": {
+                                "type": "object",
+                                "properties": {"storage": {"type": ["string", "integer"]}},
+                                "required": ["storage"],
+                                "additionalProperties": False,
+                            }
+                        },
+                        "additionalProperties": False,
+                    },
+                },
+                "required": ["accessModes", "resources"],
+                "additionalProperties": False,
+            },
+        },
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "additionalProperties": False,
+    },
 }
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -97,6 +98,7 @@ def test_overlay_objects_validate_against_crds(
     overlay, objects = rendered
     assert {o["kind"] for o in objects} == {
         "ServiceAccount",
+        "PersistentVolumeClaim",
         "RayCluster",
         "RayJob",
         "RayService",
@@ -529,3 +531,112 @@ def test_results_config_map_is_what_terraform_creates() -> None:
             if name == "ray_workloads"
         ]
         assert workloads["results_url"] == "${local.results_url}", cloud
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Serve: shared QUANTRAY_HOME, reports from the bucket, secrets from a Secret
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _serve_pods(objects: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    (service,) = by_kind(objects, "RayService")
+    spec = service["spec"]["rayClusterConfig"]
+    pods = [("head", spec["headGroupSpec"]["template"]["spec"])]
+    pods += [(g["groupName"], g["template"]["spec"]) for g in spec["workerGroupSpecs"]]
+    return pods
+
+
+def _env(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+def test_serve_pods_share_quantray_home_on_a_read_write_many_volume(
+    rendered: tuple[str, list[dict[str, Any]]],
+) -> None:
+    """docs/api.md: replicas need QUANTRAY_HOME (keys.json, audit log, alert state) on a shared volume.
+    Without it every authenticated route answers 401 on replicas that did not create the key, and each replica
+    keeps its own audit log. The head mounts it too: deployments with num_cpus 0 may be placed there."""
+    _, objects = rendered
+    claims = {o["metadata"]["name"]: o for o in by_kind(objects, "PersistentVolumeClaim")}
+    for group, pod in _serve_pods(objects):
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        (container,) = pod["containers"]
+        env = _env(container)
+        assert "QUANTRAY_HOME" in env, f"serve {group}: QUANTRAY_HOME is not set"
+        home = env["QUANTRAY_HOME"]["value"]
+        (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == home]
+        claim_name = volumes[mount["name"]]["persistentVolumeClaim"]["claimName"]
+        claim = claims[claim_name]
+        assert claim["spec"]["accessModes"] == ["ReadWriteMany"], claim_name
+        assert claim["spec"]["storageClassName"], (
+            "a ReadWriteMany class must be named (no default class is RWX)"
+        )
+
+
+def test_serve_reads_reports_where_the_quarterly_job_writes_them(
+    rendered: tuple[str, list[dict[str, Any]]],
+) -> None:
+    """The quarterly job writes {out}/reports/<portfolio>/<YYYY>/Q<n>/ to the bucket; Serve reads
+    <QUANTRAY_REPORTS_ROOT>/reports/... (default $QUANTRAY_HOME, where no report ever lands)."""
+    _, objects = rendered
+    (cron,) = by_kind(objects, "RayCronJob")
+    words = cron["spec"]["jobTemplate"]["entrypoint"].split()
+    assert words[words.index("--out") + 1] == "${QUANTRAY_OUT:?}", "reports must land at the root Serve reads"
+    for group, pod in _serve_pods(objects):
+        env = _env(pod["containers"][0])
+        assert env["QUANTRAY_REPORTS_ROOT"]["valueFrom"]["configMapKeyRef"] == SETTINGS_REF, group
+
+
+def test_serve_secrets_come_from_a_secret_never_from_plain_text(
+    rendered: tuple[str, list[dict[str, Any]]],
+) -> None:
+    _, objects = rendered
+    for group, pod in _serve_pods(objects):
+        env = _env(pod["containers"][0])
+        ref = env["QUANTRAY_TRADINGVIEW_SECRET"]["valueFrom"]["secretKeyRef"]
+        assert ref["name"] == "quantray-serve-secrets" and ref["key"] == "QUANTRAY_TRADINGVIEW_SECRET", group
+    for obj in objects:
+        for template in pod_templates(obj):
+            for container in template["containers"]:
+                for entry in container.get("env", []):
+                    if "SECRET" in entry["name"] or "TOKEN" in entry["name"] or "PASSWORD" in entry["name"]:
+                        assert "value" not in entry, f"{entry['name']} in plain text ({obj['kind']})"
+    (service,) = by_kind(objects, "RayService")
+    for app in yaml.safe_load(service["spec"]["serveConfigV2"])["applications"]:
+        env_vars = (app.get("runtime_env") or {}).get("env_vars", {})
+        assert not [k for k in env_vars if "SECRET" in k], "secrets in serveConfigV2 are plain text in git"
+
+
+def test_terraform_creates_what_the_serve_pods_reference() -> None:
+    module = TERRAFORM_DIR / "modules" / "k8s" / "ray_workloads"
+    variables = {
+        name: body for entry in load_hcl(module / "variables.tf")["variable"] for name, body in entry.items()
+    }
+    main = (module / "main.tf").read_text()
+    assert variables["serve_secrets_name"]["default"] == "quantray-serve-secrets"
+    assert re.search(r"QUANTRAY_TRADINGVIEW_SECRET\s*=", main)
+    assert variables["shared_storage_class_name"]["default"] == "quantray-shared"
+    assert 'resource "kubernetes_storage_class_v1" "shared"' in main
+    assert "PersistentVolumeClaim" in variables["kinds"]["default"]
+    claim = yaml.safe_load((K8S_DIR / "base" / "pvc-quantray-home.yaml").read_text())
+    assert claim["spec"]["storageClassName"] == variables["shared_storage_class_name"]["default"]
+    rwx = {"efs.csi.aws.com", "filestore.csi.storage.gke.io", "file.csi.azure.com"}
+    for cloud in ("aws", "gcp", "azure"):
+        root = TERRAFORM_DIR / "envs" / f"{cloud}-dev"
+        (workloads,) = [
+            body
+            for entry in load_hcl(root / "main.tf")["module"]
+            for name, body in entry.items()
+            if name == "ray_workloads"
+        ]
+        storage = workloads["shared_storage"]
+        if isinstance(storage, dict):
+            assert storage["provisioner"] in rwx, cloud
+        else:  # AWS: from modules/aws/shared_fs
+            assert storage == "${module.shared_fs.storage_class}", cloud
+            outputs = load_hcl(TERRAFORM_DIR / "modules" / "aws" / "shared_fs" / "outputs.tf")["output"]
+            (sc,) = [
+                body["value"] for entry in outputs for name, body in entry.items() if name == "storage_class"
+            ]
+            assert sc["provisioner"] in rwx
+            assert (sc["parameters"]["uid"], sc["parameters"]["gid"]) == ("1000", "100"), "the image's user"

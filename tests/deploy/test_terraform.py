@@ -385,5 +385,16 @@ def test_results_url_must_be_a_bucket_url(terraform: str, url: str, ok: bool, tm
     scratch = _variables_only(TERRAFORM_DIR / "modules" / "k8s" / "ray_workloads", tmp_path / "rw")
     _run(terraform, ["init", "-backend=false", "-no-color"], scratch, tmp_path)
     args = ["-var", "manifests_file=x.yaml", "-var", "namespace=quantray-dev", "-var", f"results_url={url}"]
+    args += ["-var", 'shared_storage={provisioner = "efs.csi.aws.com", parameters = {}}']
     result = _run(terraform, ["plan", "-no-color", "-input=false", "-lock=false", *args], scratch, tmp_path)
     assert (result.returncode == 0) is ok, result.stdout + result.stderr
+
+
+def test_shared_storage_must_be_read_write_many(terraform: str, tmp_path: Path) -> None:
+    """A block-storage class (EBS, PD, Azure Disk) cannot be mounted by several Serve pods at once."""
+    scratch = _variables_only(TERRAFORM_DIR / "modules" / "k8s" / "ray_workloads", tmp_path / "rw")
+    _run(terraform, ["init", "-backend=false", "-no-color"], scratch, tmp_path)
+    args = ["-var", "manifests_file=x.yaml", "-var", "namespace=quantray-dev", "-var", "results_url=s3://b"]
+    args += ["-var", 'shared_storage={provisioner = "ebs.csi.aws.com", parameters = {}}']
+    result = _run(terraform, ["plan", "-no-color", "-input=false", "-lock=false", *args], scratch, tmp_path)
+    assert result.returncode != 0 and "shared_storage" in result.stderr, result.stdout + result.stderr

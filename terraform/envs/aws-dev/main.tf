@@ -70,6 +70,22 @@ module "identity" {
   tags              = module.naming.tags
 }
 
+data "aws_caller_identity" "current" {}
+
+# EFS (ReadWriteMany) behind the Serve app's shared QUANTRAY_HOME.
+module "shared_fs" {
+  source                    = "../../modules/aws/shared_fs"
+  name                      = "${module.naming.prefix}-${var.region}"
+  account_id                = data.aws_caller_identity.current.account_id
+  cluster_name              = module.eks.cluster_name
+  vpc_id                    = module.network.vpc_id
+  subnet_ids                = module.network.private_subnet_ids
+  client_security_group_ids = [module.eks.cluster_security_group_id]
+  oidc_provider_arn         = module.eks.oidc_provider_arn
+  oidc_issuer               = module.eks.oidc_issuer
+  tags                      = module.naming.tags
+}
+
 module "cluster_autoscaler" {
   source       = "../../modules/k8s/cluster_autoscaler"
   cluster_name = module.eks.cluster_name
@@ -95,6 +111,9 @@ module "ray_workloads" {
   manifests_file = "${path.module}/../../../infra/k8s/rendered/dev.yaml"
   namespace      = local.ray_namespace
   results_url    = local.results_url
+  shared_storage = module.shared_fs.storage_class
+  # dev: the shared volume goes with the environment (terraform destroy leaves nothing behind).
+  shared_storage_reclaim_policy = "Delete"
   service_account_annotations = {
     "eks.amazonaws.com/role-arn" = module.identity.ray_role_arn
   }

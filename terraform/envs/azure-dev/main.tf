@@ -98,6 +98,13 @@ module "ray_workloads" {
   manifests_file = "${path.module}/../../../infra/k8s/rendered/dev.yaml"
   namespace      = local.ray_namespace
   results_url    = local.results_url
+  # Azure Files over NFS 4.1 (POSIX locks and modes, unlike SMB) behind the Serve app's shared QUANTRAY_HOME.
+  shared_storage = {
+    provisioner   = "file.csi.azure.com"
+    parameters    = { skuName = "Premium_LRS", protocol = "nfs" }
+    mount_options = ["nconnect=4", "noresvport", "actimeo=30"]
+  }
+  shared_storage_reclaim_policy = "Delete"
   service_account_annotations = {
     "azure.workload.identity/client-id" = module.identity.ray_client_id
   }

@@ -32,3 +32,9 @@ output "results_url" {
   description = "Where sweeps and quarterly reports are written (QUANTRAY_OUT of the Ray workloads); use it as --out for ray job submit."
   value       = local.results_url
 }
+
+output "tradingview_secret" {
+  description = "Shared secret of the TradingView alert intake (Secret quantray-serve-secrets; after the second apply)."
+  value       = var.deploy_ray_workloads ? module.ray_workloads[0].tradingview_secret : null
+  sensitive   = true
+}

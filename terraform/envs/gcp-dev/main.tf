@@ -83,6 +83,12 @@ module "ray_workloads" {
   manifests_file = "${path.module}/../../../infra/k8s/rendered/dev.yaml"
   namespace      = local.ray_namespace
   results_url    = local.results_url
+  # Filestore (NFS) behind the Serve app's shared QUANTRAY_HOME: a basic HDD instance (1 TiB minimum).
+  shared_storage = {
+    provisioner = "filestore.csi.storage.gke.io"
+    parameters  = { tier = "standard", network = module.network.network_name }
+  }
+  shared_storage_reclaim_policy = "Delete"
   service_account_annotations = {
     "iam.gke.io/gcp-service-account" = module.identity.ray_service_account
   }

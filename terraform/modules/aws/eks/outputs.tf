@@ -27,3 +27,8 @@ output "node_groups" {
   description = "Managed node groups by pool name."
   value       = { for k, g in aws_eks_node_group.pool : k => g.node_group_name }
 }
+
+output "cluster_security_group_id" {
+  description = "Security group EKS attaches to the control plane and the managed nodes (clients of the shared file system)."
+  value       = aws_eks_cluster.this.vpc_config[0].cluster_security_group_id
+}

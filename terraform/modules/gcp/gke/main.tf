@@ -69,6 +69,13 @@ resource "google_container_cluster" "this" {
     workload_pool = "${var.project_id}.svc.id.goog"
   }
 
+  # Filestore (NFS, ReadWriteMany) for the Serve app's shared QUANTRAY_HOME (StorageClass quantray-shared).
+  addons_config {
+    gcp_filestore_csi_driver_config {
+      enabled = var.filestore_csi_enabled
+    }
+  }
+
   cluster_autoscaling {
     autoscaling_profile = "OPTIMIZE_UTILIZATION"
   }

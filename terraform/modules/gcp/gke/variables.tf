@@ -119,3 +119,9 @@ variable "labels" {
   description = "Resource labels (modules/common/naming `labels`)."
   default     = {}
 }
+
+variable "filestore_csi_enabled" {
+  type        = bool
+  description = "Enable the Filestore CSI driver (ReadWriteMany volumes; the Serve app's shared QUANTRAY_HOME needs it). Needs the file.googleapis.com API."
+  default     = true
+}

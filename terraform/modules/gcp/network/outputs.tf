@@ -17,3 +17,8 @@ output "services_range_name" {
   description = "Secondary range name for services."
   value       = "services"
 }
+
+output "network_name" {
+  description = "VPC network name (Filestore instances attach to it)."
+  value       = google_compute_network.this.name
+}

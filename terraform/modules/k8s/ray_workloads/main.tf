@@ -1,7 +1,8 @@
 # The quantray Ray workloads on a cluster that already runs the KubeRay operator (modules/k8s/kuberay_operator):
 # the namespace, the Ray token Secret (random, kept in terraform state: use an encrypted remote backend), the
-# settings ConfigMap (QUANTRAY_OUT = the data bucket URL), and the objects of one rendered overlay
-# (infra/k8s/rendered/<overlay>.yaml), applied with server-side apply.
+# settings ConfigMap (QUANTRAY_OUT = the data bucket URL), the Serve secrets, the ReadWriteMany StorageClass of
+# the Serve app's QUANTRAY_HOME, and the objects of one rendered overlay (infra/k8s/rendered/<overlay>.yaml),
+# applied with server-side apply.
 #
 # kubernetes_manifest needs the Ray CRDs at *plan* time, so apply the operator first (docs/deploy.md: the
 # environment roots gate this module behind deploy_ray_workloads).
@@ -62,6 +63,37 @@ resource "kubernetes_config_map_v1" "settings" {
   }
 }
 
+# The Serve app's secrets reach its pods as environment variables from this Secret (env.valueFrom.secretKeyRef in
+# infra/k8s/base/rayservice.yaml), never as plain text in the RayService or in git.
+resource "random_password" "tradingview" {
+  length  = 40
+  special = false
+}
+
+resource "kubernetes_secret_v1" "serve" {
+  metadata {
+    name      = var.serve_secrets_name
+    namespace = kubernetes_namespace_v1.this.metadata[0].name
+  }
+  type = "Opaque"
+  data = {
+    QUANTRAY_TRADINGVIEW_SECRET = coalesce(var.tradingview_secret, random_password.tradingview.result)
+  }
+}
+
+# ReadWriteMany storage for the Serve app's shared QUANTRAY_HOME (infra/k8s/base/pvc-quantray-home.yaml).
+resource "kubernetes_storage_class_v1" "shared" {
+  metadata {
+    name = var.shared_storage_class_name
+  }
+  storage_provisioner    = var.shared_storage.provisioner
+  parameters             = var.shared_storage.parameters
+  mount_options          = var.shared_storage.mount_options
+  reclaim_policy         = var.shared_storage_reclaim_policy
+  volume_binding_mode    = "Immediate"
+  allow_volume_expansion = true
+}
+
 resource "kubernetes_manifest" "ray" {
   for_each = local.selected
   manifest = each.value
@@ -71,7 +103,12 @@ resource "kubernetes_manifest" "ray" {
     force_conflicts = true
   }
 
-  depends_on = [kubernetes_secret_v1.ray_token, kubernetes_config_map_v1.settings]
+  depends_on = [
+    kubernetes_secret_v1.ray_token,
+    kubernetes_config_map_v1.settings,
+    kubernetes_secret_v1.serve,
+    kubernetes_storage_class_v1.shared,
+  ]
 
   lifecycle {
     precondition {

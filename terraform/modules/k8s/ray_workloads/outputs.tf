@@ -17,3 +17,9 @@ output "results_url" {
   description = "QUANTRAY_OUT of the Ray workloads: sweeps and quarterly reports are written under it."
   value       = kubernetes_config_map_v1.settings.data["QUANTRAY_OUT"]
 }
+
+output "tradingview_secret" {
+  description = "Shared secret of the TradingView alert intake (put it in the alerts' messages; docs/api.md)."
+  value       = kubernetes_secret_v1.serve.data["QUANTRAY_TRADINGVIEW_SECRET"]
+  sensitive   = true
+}
