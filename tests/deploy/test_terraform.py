@@ -398,3 +398,82 @@ def test_shared_storage_must_be_read_write_many(terraform: str, tmp_path: Path) 
     args += ["-var", 'shared_storage={provisioner = "ebs.csi.aws.com", parameters = {}}']
     result = _run(terraform, ["plan", "-no-color", "-input=false", "-lock=false", *args], scratch, tmp_path)
     assert result.returncode != 0 and "shared_storage" in result.stderr, result.stdout + result.stderr
+
+
+# ---------------------------------------------------------------------------------------------------------
+# AKS: Azure RBAC on and local accounts off, so the deployer needs a role before Helm can install anything
+# ---------------------------------------------------------------------------------------------------------
+
+AKS_MODULE = TERRAFORM_DIR / "modules" / "azure" / "aks"
+
+
+def test_aks_makes_the_deployer_rbac_cluster_admin() -> None:
+    """Without a role assignment (admin_group_object_ids defaults to []), the same apply's helm_release of the
+    KubeRay operator fails with 403 against a cluster that has Azure RBAC on and local accounts off."""
+    main = load_hcl(AKS_MODULE / "main.tf")
+    (cluster,) = [
+        r["azurerm_kubernetes_cluster"]["this"] for r in main["resource"] if "azurerm_kubernetes_cluster" in r
+    ]
+    (rbac,) = cluster["azure_active_directory_role_based_access_control"]
+    assert rbac["azure_rbac_enabled"] is True and cluster["local_account_disabled"] is True
+    assignments = [
+        body
+        for entry in main["resource"]
+        for name, bodies in entry.get("azurerm_role_assignment", {}).items()
+        for body in [bodies]
+    ]
+    admin = [
+        a for a in assignments if a["role_definition_name"] == "Azure Kubernetes Service RBAC Cluster Admin"
+    ]
+    assert len(admin) == 1, "the deployer needs Azure Kubernetes Service RBAC Cluster Admin on the cluster"
+    assert admin[0]["principal_id"] == "${data.azurerm_client_config.current.object_id}"
+    assert admin[0]["scope"] == "${azurerm_kubernetes_cluster.this.id}"
+    (grant,) = [
+        body for name, body, _ in blocks(AKS_MODULE, "variable") if name == "grant_deployer_cluster_admin"
+    ]
+    assert grant["default"] is True
+    # The roots' Helm/Kubernetes resources wait for the assignment (they depend on module.aks).
+    root = TERRAFORM_DIR / "envs" / "azure-dev"
+    for name, body, _ in blocks(root, "module"):
+        if name in ("kuberay_operator", "gpu_device_plugin"):
+            assert "${module.aks}" in body["depends_on"], name
+
+
+def test_aks_refuses_a_cluster_nobody_can_administer(terraform: str, tmp_path: Path) -> None:
+    scratch = _variables_only(AKS_MODULE, tmp_path / "aks")
+    _run(terraform, ["init", "-backend=false", "-no-color"], scratch, tmp_path)
+    pools = (
+        '{system = {name = "system", machine_types = ["Standard_D4s_v5"], gpus = 0, spot = false, '
+        "min_nodes = 1, max_nodes = 2, disk_gib = 100, labels = {}, taints = []}}"
+    )
+    base = [
+        *(
+            "-var",
+            "cluster_name=quantray-dev-ray",
+            "-var",
+            "resource_group_name=rg",
+            "-var",
+            "location=eastus",
+        ),
+        *(
+            "-var",
+            "subnet_id=x",
+            "-var",
+            'authorized_cidrs=["203.0.113.7/32"]',
+            "-var",
+            f"node_pools={pools}",
+        ),
+    ]
+    plan = ["plan", "-no-color", "-input=false", "-lock=false", *base]
+    bad = _run(terraform, [*plan, "-var", "grant_deployer_cluster_admin=false"], scratch, tmp_path)
+    assert bad.returncode != 0 and "grant_deployer_cluster_admin" in bad.stderr, bad.stdout + bad.stderr
+    group = '["00000000-0000-0000-0000-000000000001"]'
+    ok = _run(
+        terraform,
+        [*plan, "-var", "grant_deployer_cluster_admin=false", "-var", f"admin_group_object_ids={group}"],
+        scratch,
+        tmp_path,
+    )
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    default = _run(terraform, plan, scratch, tmp_path)
+    assert default.returncode == 0, default.stdout + default.stderr

@@ -1,4 +1,5 @@
-# AKS with Entra ID RBAC (local accounts disabled), Workload Identity + OIDC issuer, Azure CNI overlay with
+# AKS with Entra ID RBAC (local accounts disabled; the identity running terraform is made RBAC cluster admin so
+# that the Helm and Kubernetes resources of the same apply are authorised), Workload Identity + OIDC issuer, Azure CNI overlay with
 # Cilium network policy, API restricted to authorized ranges, Container Insights, Azure Policy, automatic patch
 # upgrades. The system pool is the default node pool; cpu, spot (Spot VMs, evicted = deleted, pay at most the
 # on-demand price) and gpu are user pools. AKS's cluster autoscaler scales every pool between min and max.
@@ -106,6 +107,26 @@ resource "azurerm_kubernetes_cluster" "this" {
   lifecycle {
     ignore_changes = [default_node_pool[0].node_count]
   }
+}
+
+# With Azure RBAC on and local accounts off, nobody may call the Kubernetes API until a role says so, and
+# admin_group_object_ids may be empty: without this assignment the KubeRay/NVIDIA Helm releases of the same
+# apply fail with 403. The caller is whoever terraform authenticates as (az login user or service principal);
+# kubelogin --login azurecli in the roots' providers must log in as the same principal.
+resource "azurerm_role_assignment" "deployer_cluster_admin" {
+  count                = var.grant_deployer_cluster_admin ? 1 : 0
+  scope                = azurerm_kubernetes_cluster.this.id
+  role_definition_name = "Azure Kubernetes Service RBAC Cluster Admin"
+  principal_id         = data.azurerm_client_config.current.object_id
+  description          = "terraform deployer of ${var.cluster_name}: installs the Helm charts and Ray workloads"
+}
+
+# Azure RBAC decisions for AKS lag new role assignments by a minute or two; the roots' Kubernetes and Helm
+# resources depend on this module, so they start after the wait.
+resource "time_sleep" "rbac_propagation" {
+  count           = var.grant_deployer_cluster_admin ? 1 : 0
+  create_duration = "120s"
+  depends_on      = [azurerm_role_assignment.deployer_cluster_admin]
 }
 
 resource "azurerm_kubernetes_cluster_node_pool" "pool" {

@@ -61,6 +61,17 @@ variable "admin_group_object_ids" {
   default     = []
 }
 
+variable "grant_deployer_cluster_admin" {
+  type        = bool
+  description = "Give the identity running terraform \"Azure Kubernetes Service RBAC Cluster Admin\" on the cluster, so that the Helm releases and Ray workloads of the same apply are authorised (Azure RBAC is on, local accounts are off). Turn off only if admin_group_object_ids holds a group the deployer belongs to."
+  default     = true
+
+  validation {
+    condition     = var.grant_deployer_cluster_admin || length(var.admin_group_object_ids) > 0
+    error_message = "With local accounts disabled someone must administer the cluster: keep grant_deployer_cluster_admin = true or list admin_group_object_ids."
+  }
+}
+
 variable "node_pools" {
   type = map(object({
     name          = string
