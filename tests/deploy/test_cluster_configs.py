@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 import ray
 import yaml
-from deploy_support import CLUSTER_DIR, pyproject, schema_errors, strict_schema
+from deploy_support import CLUSTER_DIR, load_script, pyproject, schema_errors, strict_schema
 from ray.autoscaler._private.util import prepare_config, validate_config
 
 CLOUDS = ("aws", "gcp", "azure")
@@ -37,9 +38,25 @@ def expected_image(gpu: bool = False) -> str:
     return f"ghcr.io/quantray/quantray:{tag}{'-gpu' if gpu else ''}"
 
 
+def provider_keys_read_by_ray() -> set[str]:
+    """provider keys that Ray's own node providers read but ray-schema.json does not list (e.g. the Azure
+    provider's msi_name / msi_resource_group), taken from the installed Ray's source, so a misspelling of one
+    of them still fails."""
+    source_dir = Path(ray.autoscaler.__file__).parent / "_private"
+    keys: set[str] = set()
+    pattern = re.compile(r"""(?:provider_config|\["provider"\])(?:\.get\(|\[)\s*["']([a-z_]+)["']""")
+    for path in [*source_dir.glob("_azure/*.py"), *source_dir.glob("aws/*.py"), *source_dir.glob("gcp/*.py")]:
+        keys |= set(pattern.findall(path.read_text()))
+    return keys
+
+
 @pytest.fixture(scope="module")
 def strict_ray_schema() -> dict[str, Any]:
-    return strict_schema(json.loads(RAY_SCHEMA_PATH.read_text()))
+    schema = strict_schema(json.loads(RAY_SCHEMA_PATH.read_text()))
+    provider = schema["properties"]["provider"]["properties"]
+    for key in provider_keys_read_by_ray() - set(provider):
+        provider[key] = {}
+    return schema
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -165,7 +182,17 @@ GCP_INSTANCE_SCHEMA = strict_schema(
                     "properties": {"email": {"type": "string"}, "scopes": {"type": "array"}},
                 },
             },
-            "networkInterfaces": {"type": "array"},
+            "networkInterfaces": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "network": {"type": "string"},
+                        "subnetwork": {"type": "string"},
+                        "accessConfigs": {"type": "array"},
+                    },
+                },
+            },
         },
         "required": ["machineType", "disks"],
     }
@@ -326,3 +353,166 @@ def test_misspelled_provider_key_fails_on_gcp_and_azure(
     mutate(config)
     errors = all_errors(config, strict_ray_schema)
     assert any(key in error for error in errors), errors
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Terraform-made network, firewall, identities and image (nothing falls back to Ray's defaults)
+# ---------------------------------------------------------------------------------------------------------
+
+launcher_config = load_script("launcher_config")
+
+# What `terraform output -json` of each root gives (shapes of modules/<cloud>/ray_launcher output "launcher").
+FAKE_OUTPUTS: dict[str, dict[str, Any]] = {
+    "aws": {
+        "ray_launcher": {
+            "region": "us-east-1",
+            "ami_id": "ami-0123456789abcdef0",
+            "subnet_ids": ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0aaaaaaaaaaaaaaa2"],
+            "security_group_id": "sg-0bbbbbbbbbbbbbbb1",
+            "head_instance_profile_arn": "arn:aws:iam::123456789012:instance-profile/quantray-dev-us-east-1-ray-launcher-head",
+            "worker_instance_profile_arn": "arn:aws:iam::123456789012:instance-profile/quantray-dev-us-east-1-ray-launcher-worker",
+        }
+    },
+    "gcp": {
+        "ray_launcher": {
+            "project_id": "my-quant-project",
+            "region": "us-central1",
+            "zone": "us-central1-a",
+            "subnetwork": "https://www.googleapis.com/compute/v1/projects/my-quant-project/regions/us-central1/subnetworks/quantray-dev-nodes",
+            "head_service_account": "quantray-dev-rl-head@my-quant-project.iam.gserviceaccount.com",
+            "worker_service_account": "quantray-dev-rl-worker@my-quant-project.iam.gserviceaccount.com",
+        }
+    },
+    "azure": {
+        "ray_launcher": {
+            "location": "eastus",
+            "subscription_id": "00000000-0000-0000-0000-000000000000",
+            "resource_group": "quantray-dev-ray-launcher",
+            "msi_name": "quantray-dev-ray-launcher",
+            "msi_resource_group": "quantray-dev-ray-launcher",
+        }
+    },
+}
+
+
+def filled(cloud: str) -> dict[str, Any]:
+    text = launcher_config.render(CLUSTER_DIR / f"{cloud}.yaml", FAKE_OUTPUTS[cloud])
+    return yaml.safe_load(text)
+
+
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_filled_config_passes_ray_validator_and_strict_checks(cloud: str, strict_ray_schema: Any) -> None:
+    config = filled(cloud)
+    assert launcher_config.placeholders(config) == []
+    assert all_errors(config, strict_ray_schema) == []
+
+
+def test_aws_nodes_use_terraforms_network_roles_and_image() -> None:
+    """Without these keys Ray's AWS bootstrap creates a head role with AmazonEC2FullAccess and
+    AmazonS3FullAccess, a security group with SSH from 0.0.0.0/0, public IPs, and the EOL Ubuntu 18.04 DLAMI
+    (CUDA 11.2, too old for the CUDA 12 image)."""
+    config = filled("aws")
+    out = FAKE_OUTPUTS["aws"]["ray_launcher"]
+    assert config["provider"]["use_internal_ips"] is True
+    for name, node_type in config["available_node_types"].items():
+        node = node_type["node_config"]
+        profile = "head" if name == config["head_node_type"] else "worker"
+        assert node["IamInstanceProfile"] == {"Arn": out[f"{profile}_instance_profile_arn"]}, name
+        assert node["SecurityGroupIds"] == [out["security_group_id"]], name
+        assert node["SubnetIds"] == out["subnet_ids"], name
+        assert node["ImageId"] == out["ami_id"], name
+    raw = (CLUSTER_DIR / "aws.yaml").read_text()
+    assert not re.search(r"\bami-[0-9a-f]{8,}", raw), "no AMI id in git: it comes from terraform per region"
+
+
+def test_gcp_vms_use_terraforms_service_accounts_and_private_subnet() -> None:
+    config = filled("gcp")
+    out = FAKE_OUTPUTS["gcp"]["ray_launcher"]
+    assert config["provider"]["use_internal_ips"] is True
+    for name, node_type in config["available_node_types"].items():
+        node = node_type["node_config"]
+        who = "head" if name == config["head_node_type"] else "worker"
+        assert [a["email"] for a in node["serviceAccounts"]] == [out[f"{who}_service_account"]], name
+        (nic,) = node["networkInterfaces"]
+        assert nic["subnetwork"] == out["subnetwork"] and "accessConfigs" not in nic, f"{name}: external IP"
+
+
+def test_azure_vms_use_terraforms_identity_without_public_ips() -> None:
+    config = filled("azure")
+    out = FAKE_OUTPUTS["azure"]["ray_launcher"]
+    provider = config["provider"]
+    assert provider["use_internal_ips"] is True and not provider.get("use_external_head_ip")
+    assert (provider["msi_name"], provider["msi_resource_group"]) == (
+        out["msi_name"],
+        out["msi_resource_group"],
+    )
+    assert provider["resource_group"] == out["resource_group"]
+
+
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_placeholders_name_keys_of_the_terraform_output(cloud: str) -> None:
+    """Every `terraform:ray_launcher.<key>` of cluster/<cloud>.yaml is a key of the module's output, and the
+    root exports that output, so the fill step cannot fail on a committed name."""
+    from deploy_support import TERRAFORM_DIR, load_hcl
+
+    outputs = load_hcl(TERRAFORM_DIR / "modules" / cloud / "ray_launcher" / "outputs.tf")["output"]
+    (launcher,) = [body["value"] for entry in outputs for name, body in entry.items() if name == "launcher"]
+    root_outputs = load_hcl(TERRAFORM_DIR / "envs" / f"{cloud}-dev" / "outputs.tf")["output"]
+    (root,) = [
+        body["value"] for entry in root_outputs for name, body in entry.items() if name == "ray_launcher"
+    ]
+    assert root == "${module.ray_launcher.launcher}"
+    used = launcher_config.placeholders(load(cloud))
+    assert used, f"cluster/{cloud}.yaml references nothing terraform made"
+    for where, placeholder in used:
+        output, _, key = placeholder.removeprefix("terraform:").partition(".")
+        assert output == "ray_launcher" and key in launcher, (where, placeholder, sorted(launcher))
+    assert set(FAKE_OUTPUTS[cloud]["ray_launcher"]) == set(launcher)
+
+
+def test_launcher_config_refuses_what_it_cannot_fill(tmp_path: Path) -> None:
+    outputs = {"ray_launcher": {"region": "us-east-1"}}
+    with pytest.raises(launcher_config.LauncherConfigError, match="no key 'ami_id'"):
+        launcher_config.fill({"ImageId": "terraform:ray_launcher.ami_id"}, outputs)
+    with pytest.raises(launcher_config.LauncherConfigError, match="output 'nope'"):
+        launcher_config.fill({"x": "terraform:nope.x"}, outputs)
+    with pytest.raises(launcher_config.LauncherConfigError, match="empty"):
+        launcher_config.fill({"x": "terraform:ray_launcher.ids"}, {"ray_launcher": {"ids": []}})
+    saved = tmp_path / "outputs.json"
+    saved.write_text(json.dumps({k: {"value": v} for k, v in FAKE_OUTPUTS["aws"].items()}))
+    target = tmp_path / "aws.yaml"
+    assert (
+        launcher_config.main([str(CLUSTER_DIR / "aws.yaml"), "--outputs-json", str(saved), "-o", str(target)])
+        == 0
+    )
+    assert yaml.safe_load(target.read_text())["provider"]["region"] == "us-east-1"
+    assert (
+        launcher_config.main(
+            [str(CLUSTER_DIR / "aws.yaml"), "--outputs-json", str(tmp_path / "outputs.json")]
+        )
+        == 0
+    )
+    saved.write_text(json.dumps({"ray_launcher": {"value": {"region": "us-east-1"}}}))
+    assert launcher_config.main([str(CLUSTER_DIR / "aws.yaml"), "--outputs-json", str(saved)]) == 1
+
+
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_launcher_gpu_machines_match_the_kubernetes_gpu_pool(cloud: str) -> None:
+    """The same GPU machine on both routes (CPU workers differ on purpose: a launcher VM is one Ray node of 32
+    vCPUs, a Kubernetes node holds one 14-CPU worker pod; docs/deploy.md 3 says so)."""
+    from deploy_support import TERRAFORM_DIR, load_hcl
+
+    catalogue = load_hcl(TERRAFORM_DIR / "modules" / "common" / "node_pools" / "main.tf")["locals"][0][
+        "catalogue"
+    ]
+    pool = catalogue[cloud]["gpu"]
+    config = load(cloud)
+    for name, node_type in config["available_node_types"].items():
+        if not node_type["resources"].get("GPU"):
+            continue
+        node = node_type["node_config"]
+        machine = (
+            node.get("InstanceType") or node.get("machineType") or node["azure_arm_parameters"]["vmSize"]
+        )
+        assert machine == pool["types"][0], (cloud, name, machine)
+        assert node_type["resources"]["CPU"] == pool["vcpus"], (cloud, name)

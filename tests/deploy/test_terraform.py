@@ -277,6 +277,9 @@ BAD_ROOT_VALUES = [
     ("azure-dev", "location", "East US"),
     ("azure-dev", "subscription_id", "not-a-guid"),
     ("azure-dev", "machine_types", '{gpu = "g5.2xlarge"}'),
+    ("aws-dev", "launcher_ssh_cidrs", '["0.0.0.0/0"]'),
+    ("aws-dev", "launcher_ami_id", "ubuntu-22.04"),
+    ("gcp-dev", "launcher_ssh_cidrs", '["10.0.0.0/8", "0.0.0.0/0"]'),
 ]
 
 
@@ -477,3 +480,73 @@ def test_aks_refuses_a_cluster_nobody_can_administer(terraform: str, tmp_path: P
     assert ok.returncode == 0, ok.stdout + ok.stderr
     default = _run(terraform, plan, scratch, tmp_path)
     assert default.returncode == 0, default.stdout + default.stderr
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Cluster launcher resources (cluster/*.yaml): least privilege instead of Ray's defaults
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _resources(path: Path, kind: str) -> dict[str, dict[str, object]]:
+    return {
+        name: body
+        for entry in load_hcl(path).get("resource", [])
+        for name, body in entry.get(kind, {}).items()
+    }
+
+
+def test_aws_launcher_head_may_only_autoscale_its_own_cluster() -> None:
+    """Ray's default head role carries AmazonEC2FullAccess and AmazonS3FullAccess; ours may launch only
+    instances tagged as this Ray cluster's, terminate only those, pass only the worker role."""
+    module = TERRAFORM_DIR / "modules" / "aws" / "ray_launcher"
+    text = "\n".join(
+        line for line in (module / "main.tf").read_text().splitlines() if not line.lstrip().startswith("#")
+    )
+    assert "FullAccess" not in text and '"ec2:*"' not in text and '"s3:*"' not in text
+    (policy,) = [
+        body
+        for entry in load_hcl(module / "main.tf")["data"]
+        for name, body in entry.get("aws_iam_policy_document", {}).items()
+        if name == "autoscaler"
+    ]
+    statements = {s["sid"]: s for s in policy["statement"]}
+    launch = statements["LaunchOnlyTaggedInstancesOfThisCluster"]
+    assert launch["condition"][0]["variable"] == "aws:RequestTag/ray-cluster-name"
+    manage = statements["ManageOnlyThisClustersInstances"]
+    assert "ec2:TerminateInstances" in manage["actions"]
+    assert manage["condition"][0]["variable"] == "ec2:ResourceTag/ray-cluster-name"
+    assert statements["PassOnlyTheWorkerRole"]["resources"] == ["${aws_iam_role.worker.arn}"]
+    rules = _resources(module / "main.tf", "aws_vpc_security_group_ingress_rule")
+    assert rules["ssh"]["from_port"] == 22 and rules["ssh"]["cidr_ipv4"] == "${each.value}"
+    (ssh_var,) = [body for name, body, _ in blocks(module, "variable") if name == "ssh_cidrs"]
+    assert "0.0.0.0/0" in ssh_var["validation"][0]["condition"]
+
+
+def test_aws_launcher_image_is_the_regions_ubuntu_22_04_dlami() -> None:
+    """Ray's default is the EOL Ubuntu 18.04 DLAMI with CUDA 11.2; the image needs CUDA 12 drivers."""
+    module = TERRAFORM_DIR / "modules" / "aws" / "ray_launcher"
+    (param,) = [body for name, body, _ in blocks(module, "variable") if name == "ami_ssm_parameter"]
+    assert param["default"].startswith("/aws/service/deeplearning/ami/x86_64/")
+    assert "ubuntu-22.04" in param["default"] and "nvidia-driver" in param["default"]
+    (ami,) = [body for name, body, _ in blocks(module, "variable") if name == "ami_id"]
+    assert ami["default"] is None, "no AMI id is invented: it is resolved per region or pinned by the user"
+
+
+def test_gcp_launcher_head_is_not_a_project_compute_admin() -> None:
+    module = TERRAFORM_DIR / "modules" / "gcp" / "ray_launcher"
+    text = (module / "main.tf").read_text()
+    roles = set(re.findall(r'role\s*=\s*"(roles/[^"]+)"', text)) | set(re.findall(r'"(roles/[^"]+)"', text))
+    assert "roles/compute.admin" not in roles and "roles/storage.objectAdmin" not in roles, roles
+    assert "roles/compute.instanceAdmin.v1" in roles
+    (ssh,) = _resources(module / "main.tf", "google_compute_firewall").values()
+    assert ssh["allow"][0]["ports"] == ["22"] and "0.0.0.0/0" not in str(ssh["source_ranges"])
+    users = _resources(module / "main.tf", "google_service_account_iam_member")
+    assert users["head_uses_worker"]["service_account_id"] == "${google_service_account.worker.name}"
+
+
+def test_azure_launcher_identity_reaches_the_data_container_only() -> None:
+    module = TERRAFORM_DIR / "modules" / "azure" / "ray_launcher"
+    assignments = _resources(module / "main.tf", "azurerm_role_assignment")
+    assert [(a["scope"], a["role_definition_name"]) for a in assignments.values()] == [
+        ("${var.container_id}", "Storage Blob Data Contributor")
+    ]

@@ -86,6 +86,21 @@ module "shared_fs" {
   tags                      = module.naming.tags
 }
 
+# What `ray up cluster/aws.yaml` runs on (docs/deploy.md 3): private subnets, SSH from launcher_ssh_cidrs only,
+# least-privilege head/worker roles, the region's Ubuntu 22.04 DLAMI.
+module "ray_launcher" {
+  source         = "../../modules/aws/ray_launcher"
+  name           = "${module.naming.prefix}-${var.region}"
+  vpc_id         = module.network.vpc_id
+  vpc_cidr_block = module.network.vpc_cidr_block
+  subnet_ids     = module.network.private_subnet_ids
+  ssh_cidrs      = var.launcher_ssh_cidrs
+  bucket_arn     = module.storage.bucket_arn
+  kms_key_arn    = module.storage.kms_key_arn
+  ami_id         = var.launcher_ami_id
+  tags           = module.naming.tags
+}
+
 module "cluster_autoscaler" {
   source       = "../../modules/k8s/cluster_autoscaler"
   cluster_name = module.eks.cluster_name

@@ -33,3 +33,8 @@ output "tradingview_secret" {
   value       = var.deploy_ray_workloads ? module.ray_workloads[0].tradingview_secret : null
   sensitive   = true
 }
+
+output "ray_launcher" {
+  description = "What cluster/aws.yaml runs on (private network, least-privilege identities, AMI): `python infra/scripts/launcher_config.py cluster/aws.yaml --terraform terraform/envs/aws-dev -o <file>`."
+  value       = module.ray_launcher.launcher
+}

@@ -93,3 +93,25 @@ variable "extra_tags" {
   description = "Additional tags for every resource (e.g. cost-center)."
   default     = {}
 }
+
+variable "launcher_ssh_cidrs" {
+  type        = list(string)
+  description = "Where `ray up` with cluster/<cloud>.yaml connects from (VPN or bastion ranges). The launcher's VMs have private IPs only; empty = SSH from inside the network only."
+  default     = []
+
+  validation {
+    condition     = alltrue([for c in var.launcher_ssh_cidrs : can(cidrhost(c, 0)) && c != "0.0.0.0/0"])
+    error_message = "launcher_ssh_cidrs must be valid CIDRs and never 0.0.0.0/0."
+  }
+}
+
+variable "launcher_ami_id" {
+  type        = string
+  description = "Pin the AMI of cluster/aws.yaml's nodes. Null: the region's current Ubuntu 22.04 Deep Learning Base OSS Nvidia Driver GPU AMI from AWS's public SSM parameter, resolved at each plan."
+  default     = null
+
+  validation {
+    condition     = var.launcher_ami_id == null ? true : can(regex("^ami-[0-9a-f]{8,17}$", var.launcher_ami_id))
+    error_message = "launcher_ami_id must be an AMI id such as ami-0123456789abcdef0, or null."
+  }
+}

@@ -81,6 +81,17 @@ module "identity" {
   tags                = module.naming.tags
 }
 
+# What `ray up cluster/azure.yaml` runs on (docs/deploy.md 3): a resource group for the Ray VMs only and the
+# identity they run as (data container only, plus the Contributor Ray itself assigns on that group).
+module "ray_launcher" {
+  source          = "../../modules/azure/ray_launcher"
+  name            = module.naming.prefix
+  location        = var.location
+  subscription_id = var.subscription_id
+  container_id    = module.storage.container_id
+  tags            = module.naming.tags
+}
+
 module "gpu_device_plugin" {
   source     = "../../modules/k8s/gpu_device_plugin"
   count      = var.gpu_enabled ? 1 : 0

@@ -38,3 +38,8 @@ output "tradingview_secret" {
   value       = var.deploy_ray_workloads ? module.ray_workloads[0].tradingview_secret : null
   sensitive   = true
 }
+
+output "ray_launcher" {
+  description = "What cluster/azure.yaml runs on (private network, least-privilege identities): `python infra/scripts/launcher_config.py cluster/azure.yaml --terraform terraform/envs/azure-dev -o <file>`."
+  value       = module.ray_launcher.launcher
+}

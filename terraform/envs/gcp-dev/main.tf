@@ -72,6 +72,21 @@ module "gke" {
   labels               = module.naming.labels
 }
 
+# What `ray up cluster/gcp.yaml` runs on (docs/deploy.md 3): the private node subnet, SSH from
+# launcher_ssh_cidrs only, least-privilege head/worker service accounts.
+module "ray_launcher" {
+  source               = "../../modules/gcp/ray_launcher"
+  name                 = module.naming.prefix
+  project_id           = var.project_id
+  region               = var.region
+  zone                 = length(split("-", var.zone)) == 3 ? var.zone : "${var.region}-a" # a regional cluster's zone is a region
+  network_id           = module.network.network_id
+  subnetwork_self_link = module.network.subnetwork_self_link
+  nodes_cidr           = module.network.nodes_cidr
+  ssh_cidrs            = var.launcher_ssh_cidrs
+  bucket_name          = module.storage.bucket_name
+}
+
 module "kuberay_operator" {
   source     = "../../modules/k8s/kuberay_operator"
   depends_on = [module.gke]

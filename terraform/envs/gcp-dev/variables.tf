@@ -92,3 +92,14 @@ variable "extra_tags" {
   description = "Additional labels for every resource (e.g. cost-center)."
   default     = {}
 }
+
+variable "launcher_ssh_cidrs" {
+  type        = list(string)
+  description = "Where `ray up` with cluster/<cloud>.yaml connects from (VPN or bastion ranges). The launcher's VMs have private IPs only; empty = SSH from inside the network only."
+  default     = []
+
+  validation {
+    condition     = alltrue([for c in var.launcher_ssh_cidrs : can(cidrhost(c, 0)) && c != "0.0.0.0/0"])
+    error_message = "launcher_ssh_cidrs must be valid CIDRs and never 0.0.0.0/0."
+  }
+}

@@ -12,3 +12,8 @@ output "public_subnet_ids" {
   description = "Public subnets (NAT gateways, internet-facing load balancers)."
   value       = aws_subnet.public[*].id
 }
+
+output "vpc_cidr_block" {
+  description = "CIDR of the VPC (the default source of SSH to the cluster launcher's nodes)."
+  value       = aws_vpc.this.cidr_block
+}

@@ -22,3 +22,13 @@ output "network_name" {
   description = "VPC network name (Filestore instances attach to it)."
   value       = google_compute_network.this.name
 }
+
+output "nodes_cidr" {
+  description = "Primary range of the node subnet (the default SSH source of the cluster launcher's VMs)."
+  value       = google_compute_subnetwork.nodes.ip_cidr_range
+}
+
+output "subnetwork_self_link" {
+  description = "Self link of the node subnet (cluster/gcp.yaml networkInterfaces)."
+  value       = google_compute_subnetwork.nodes.self_link
+}
