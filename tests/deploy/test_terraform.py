@@ -550,3 +550,21 @@ def test_azure_launcher_identity_reaches_the_data_container_only() -> None:
     assert [(a["scope"], a["role_definition_name"]) for a in assignments.values()] == [
         ("${var.container_id}", "Storage Blob Data Contributor")
     ]
+
+
+def test_aws_iam_names_carry_the_region() -> None:
+    """IAM role and instance-profile names are global to the account: "quantray-dev-ray-pods" in us-east-1
+    and in eu-west-1 would collide (the second apply fails with EntityAlreadyExists)."""
+    named = {"aws/identity", "aws/shared_fs", "aws/ray_launcher"}
+    root = TERRAFORM_DIR / "envs" / "aws-dev"
+    seen = set()
+    for name, body, _ in blocks(root, "module"):
+        source = body["source"].removeprefix("../../modules/")
+        if source in named:
+            assert "${var.region}" in body["name"], f"module {name}: IAM names need the region"
+            seen.add(source)
+    assert seen == named
+    for module in named:
+        for kind in ("aws_iam_role", "aws_iam_instance_profile"):
+            for role, body in _resources(TERRAFORM_DIR / "modules" / module / "main.tf", kind).items():
+                assert "${var.name}" in str(body.get("name", body.get("name_prefix"))), (module, role)

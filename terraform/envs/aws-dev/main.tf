@@ -58,9 +58,11 @@ module "eks" {
   tags                = module.naming.tags
 }
 
+# IAM names are global to the account: the region keeps two deployments of one environment (two regions)
+# from colliding, here and in shared_fs and ray_launcher.
 module "identity" {
   source            = "../../modules/aws/identity"
-  name              = module.naming.prefix
+  name              = "${module.naming.prefix}-${var.region}"
   oidc_provider_arn = module.eks.oidc_provider_arn
   oidc_issuer       = module.eks.oidc_issuer
   ray_namespace     = local.ray_namespace
