@@ -118,6 +118,12 @@ OBJECT_META = {
     "additionalProperties": False,
 }
 
+LABEL_SELECTOR = {
+    "type": "object",
+    "properties": {"matchLabels": {"type": "object", "additionalProperties": {"type": "string"}}},
+    "additionalProperties": False,
+}
+
 # Core kinds the kustomize base uses besides the Ray CRDs (the fields of the Kubernetes API that we set).
 CORE_SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
     ("v1", "ServiceAccount"): {
@@ -170,6 +176,56 @@ CORE_SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
                     },
                 },
                 "required": ["accessModes", "resources"],
+                "additionalProperties": False,
+            },
+        },
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "additionalProperties": False,
+    },
+    ("networking.k8s.io/v1", "NetworkPolicy"): {
+        "type": "object",
+        "properties": {
+            "apiVersion": {"const": "networking.k8s.io/v1"},
+            "kind": {"const": "NetworkPolicy"},
+            "metadata": OBJECT_META,
+            "spec": {
+                "type": "object",
+                "properties": {
+                    "podSelector": LABEL_SELECTOR,
+                    "policyTypes": {"type": "array", "items": {"enum": ["Ingress", "Egress"]}},
+                    "ingress": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "from": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "properties": {
+                                            "podSelector": LABEL_SELECTOR,
+                                            "namespaceSelector": LABEL_SELECTOR,
+                                        },
+                                        "additionalProperties": False,
+                                    },
+                                },
+                                "ports": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "properties": {
+                                            "protocol": {"enum": ["TCP", "UDP", "SCTP"]},
+                                            "port": {"type": ["integer", "string"]},
+                                        },
+                                        "additionalProperties": False,
+                                    },
+                                },
+                            },
+                            "additionalProperties": False,
+                        },
+                    },
+                },
+                "required": ["podSelector"],
                 "additionalProperties": False,
             },
         },

@@ -99,6 +99,7 @@ def test_overlay_objects_validate_against_crds(
     assert {o["kind"] for o in objects} == {
         "ServiceAccount",
         "PersistentVolumeClaim",
+        "NetworkPolicy",
         "RayCluster",
         "RayJob",
         "RayService",
@@ -640,3 +641,68 @@ def test_terraform_creates_what_the_serve_pods_reference() -> None:
             ]
             assert sc["provisioner"] in rwx
             assert (sc["parameters"]["uid"], sc["parameters"]["gid"]) == ("1000", "100"), "the image's user"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Network: GCS, dashboard and every other Ray port only from the namespace's Ray pods
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
+
+
+def test_network_policy_keeps_gcs_and_dashboard_inside_the_namespace(
+    rendered: tuple[str, list[dict[str, Any]]],
+) -> None:
+    """Without a policy any pod of the cluster can reach GCS (6379) and the dashboard / job API (8265) of
+    every Ray cluster. The policy selects every Ray pod; its only rules that admit other sources are port-bound:
+    the KubeRay operator to the dashboard (8265) and agent (52365), anyone to Serve (8000)."""
+    _, objects = rendered
+    (policy,) = by_kind(objects, "NetworkPolicy")
+    spec = policy["spec"]
+    assert spec["policyTypes"] == ["Ingress"]
+    pods = []
+    for owner, cluster in cluster_specs(objects):
+        pods.append((owner, cluster["headGroupSpec"]["template"]["metadata"]["labels"]))
+        pods += [(owner, g["template"]["metadata"]["labels"]) for g in cluster["workerGroupSpecs"]]
+    for owner, labels in pods:
+        assert _selects(spec["podSelector"], labels), f"{owner}: a Ray pod outside the policy"
+    from deploy_support import blocks
+
+    operator_namespace = next(
+        body["default"]
+        for name, body, _ in blocks(TERRAFORM_DIR / "modules" / "k8s" / "kuberay_operator", "variable")
+        if name == "namespace"
+    )
+    for rule in spec["ingress"]:
+        sources = rule.get("from")
+        ports = {p["port"] for p in rule.get("ports", [])}
+        if sources and all("podSelector" in s and "namespaceSelector" not in s for s in sources):
+            # Same namespace: only the Ray pods and submitters (they carry the same label).
+            assert all(_selects(s["podSelector"], {"app.kubernetes.io/name": "quantray"}) for s in sources)
+            assert all(s["podSelector"]["matchLabels"] for s in sources), "an empty selector admits every pod"
+            continue
+        assert ports, f"a rule admitting other sources on every port: {rule}"
+        assert 6379 not in ports and 10001 not in ports, rule
+        if sources:
+            (source,) = sources
+            assert source["namespaceSelector"]["matchLabels"] == {
+                "kubernetes.io/metadata.name": operator_namespace
+            }
+            assert ports <= {8265, 52365}, rule
+        else:
+            assert ports == {8000}, rule
+
+
+def test_eks_enforces_network_policy() -> None:
+    """The VPC CNI ignores NetworkPolicy unless its network policy agent is on."""
+    main = load_hcl(TERRAFORM_DIR / "modules" / "aws" / "eks" / "main.tf")
+    (addon,) = [
+        body
+        for entry in main["resource"]
+        for name, body in entry.get("aws_eks_addon", {}).items()
+        if name == "vpc_cni"
+    ]
+    assert addon["addon_name"] == "vpc-cni"
+    assert "enableNetworkPolicy" in addon["configuration_values"]

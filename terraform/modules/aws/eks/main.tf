@@ -108,6 +108,18 @@ resource "aws_eks_cluster" "this" {
   depends_on = [aws_iam_role_policy_attachment.cluster, aws_cloudwatch_log_group.cluster]
 }
 
+# The VPC CNI enforces NetworkPolicy (infra/k8s/base/networkpolicy.yaml) only with its network policy agent on;
+# EKS installs the CNI itself, this adopts it as a managed add-on with that setting.
+resource "aws_eks_addon" "vpc_cni" {
+  count                       = var.network_policy_enabled ? 1 : 0
+  cluster_name                = aws_eks_cluster.this.name
+  addon_name                  = "vpc-cni"
+  resolve_conflicts_on_create = "OVERWRITE"
+  resolve_conflicts_on_update = "OVERWRITE"
+  configuration_values        = jsonencode({ enableNetworkPolicy = "true" })
+  tags                        = var.tags
+}
+
 # IRSA: pods assume IAM roles through the cluster's OIDC issuer (modules/aws/identity).
 data "tls_certificate" "oidc" {
   url = aws_eks_cluster.this.identity[0].oidc[0].issuer

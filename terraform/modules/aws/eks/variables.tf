@@ -66,3 +66,9 @@ variable "tags" {
   description = "Tags for every resource."
   default     = {}
 }
+
+variable "network_policy_enabled" {
+  type        = bool
+  description = "Manage the VPC CNI add-on with its network policy agent on, so that NetworkPolicy objects (infra/k8s) are enforced."
+  default     = true
+}

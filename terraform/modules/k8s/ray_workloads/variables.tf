@@ -16,11 +16,11 @@ variable "namespace" {
 variable "kinds" {
   type        = list(string)
   description = "Kinds from the rendered file to apply. RayJob is left out by default: a sweep is a one-off submission (kubectl create -f / ray job submit), not standing infrastructure."
-  default     = ["ServiceAccount", "PersistentVolumeClaim", "RayCluster", "RayService", "RayCronJob"]
+  default     = ["ServiceAccount", "PersistentVolumeClaim", "NetworkPolicy", "RayCluster", "RayService", "RayCronJob"]
 
   validation {
-    condition     = alltrue([for k in var.kinds : contains(["ServiceAccount", "PersistentVolumeClaim", "RayCluster", "RayService", "RayCronJob", "RayJob"], k)])
-    error_message = "kinds may contain only ServiceAccount, PersistentVolumeClaim, RayCluster, RayService, RayCronJob and RayJob."
+    condition     = alltrue([for k in var.kinds : contains(["ServiceAccount", "PersistentVolumeClaim", "NetworkPolicy", "RayCluster", "RayService", "RayCronJob", "RayJob"], k)])
+    error_message = "kinds may contain only ServiceAccount, PersistentVolumeClaim, NetworkPolicy, RayCluster, RayService, RayCronJob and RayJob."
   }
 }
 
