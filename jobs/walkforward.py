@@ -79,7 +79,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{'anchored' if res.anchored else 'rolling'}, selected by in-sample {res.metric}"
     )
     summary = res.summary.reset_index()  # indexed by symbol: the column every row is read by
-    print(summary[[c for c in cols if c in summary.columns]].to_string(index=False, float_format="{:.3f}".format))
+    print(
+        summary[[c for c in cols if c in summary.columns]].to_string(
+            index=False, float_format="{:.3f}".format
+        )
+    )
     out = args.out or raw.get("out")
     if out:
         write_parquet(res.windows, f"{out}/windows.parquet")

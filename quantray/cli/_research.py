@@ -135,7 +135,8 @@ def _cmd_walkforward(args: argparse.Namespace) -> int:
         f"test={res.test_bars} bars, selected by {res.metric}\n{_fmt(view)}"
     )
     unq = res.windows[~res.windows["qualified"]] if "qualified" in res.windows else res.windows.iloc[:0]
-    if len(unq):  # said, not hidden behind a "stable" choice: modal share 1 and WFE ~1 would look like success
+    # said, not hidden behind a "stable" choice: modal share 1 and WFE ~1 would look like success
+    if len(unq):
         warning = (
             f"warning: in {len(unq)} of {len(res.windows)} windows no parameter set made --min-trades "
             f"{args.min_trades} entries in sample, so the first set in grid order was traded there "
