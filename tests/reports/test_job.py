@@ -149,9 +149,10 @@ def test_shipped_config_is_valid_and_matches_the_cronjob() -> None:
 
     root = Path(__file__).resolve().parents[2]
     cron = yaml.safe_load((root / "infra/k8s/base/raycronjob-quarterly.yaml").read_text())
+    # the shipped config, written to the data bucket (the submitter expands QUANTRAY_OUT from quantray-settings)
     assert (
         cron["spec"]["jobTemplate"]["entrypoint"]
-        == "python -m jobs.quarterly --config jobs/configs/quarterly.yaml"
+        == "python -m jobs.quarterly --config jobs/configs/quarterly.yaml --out ${QUANTRAY_OUT:?}"
     )
     from jobs.quarterly import KEYS
 
