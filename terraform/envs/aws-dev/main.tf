@@ -61,15 +61,14 @@ module "eks" {
 # IAM names are global to the account: the region keeps two deployments of one environment (two regions)
 # from colliding, here and in shared_fs and ray_launcher.
 module "identity" {
-  source            = "../../modules/aws/identity"
-  name              = "${module.naming.prefix}-${var.region}"
-  oidc_provider_arn = module.eks.oidc_provider_arn
-  oidc_issuer       = module.eks.oidc_issuer
-  ray_namespace     = local.ray_namespace
-  bucket_arn        = module.storage.bucket_arn
-  kms_key_arn       = module.storage.kms_key_arn
-  cluster_name      = module.eks.cluster_name
-  tags              = module.naming.tags
+  source                  = "../../modules/aws/identity"
+  name                    = "${module.naming.prefix}-${var.region}"
+  oidc_provider_arn       = module.eks.oidc_provider_arn
+  oidc_issuer             = module.eks.oidc_issuer
+  ray_namespace           = local.ray_namespace
+  data_access_policy_json = module.storage.data_access_policy_json
+  cluster_name            = module.eks.cluster_name
+  tags                    = module.naming.tags
 }
 
 data "aws_caller_identity" "current" {}
@@ -91,16 +90,15 @@ module "shared_fs" {
 # What `ray up cluster/aws.yaml` runs on (docs/deploy.md 3): private subnets, SSH from launcher_ssh_cidrs only,
 # least-privilege head/worker roles, the region's Ubuntu 22.04 DLAMI.
 module "ray_launcher" {
-  source         = "../../modules/aws/ray_launcher"
-  name           = "${module.naming.prefix}-${var.region}"
-  vpc_id         = module.network.vpc_id
-  vpc_cidr_block = module.network.vpc_cidr_block
-  subnet_ids     = module.network.private_subnet_ids
-  ssh_cidrs      = var.launcher_ssh_cidrs
-  bucket_arn     = module.storage.bucket_arn
-  kms_key_arn    = module.storage.kms_key_arn
-  ami_id         = var.launcher_ami_id
-  tags           = module.naming.tags
+  source                  = "../../modules/aws/ray_launcher"
+  name                    = "${module.naming.prefix}-${var.region}"
+  vpc_id                  = module.network.vpc_id
+  vpc_cidr_block          = module.network.vpc_cidr_block
+  subnet_ids              = module.network.private_subnet_ids
+  ssh_cidrs               = var.launcher_ssh_cidrs
+  data_access_policy_json = module.storage.data_access_policy_json
+  ami_id                  = var.launcher_ami_id
+  tags                    = module.naming.tags
 }
 
 module "cluster_autoscaler" {

@@ -31,28 +31,10 @@ resource "aws_iam_role" "ray" {
   tags               = var.tags
 }
 
-data "aws_iam_policy_document" "ray_data" {
-  statement {
-    sid       = "ListDataBucket"
-    actions   = ["s3:ListBucket", "s3:GetBucketLocation"]
-    resources = [var.bucket_arn]
-  }
-  statement {
-    sid       = "ReadWriteDataObjects"
-    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
-    resources = ["${var.bucket_arn}/*"]
-  }
-  statement {
-    sid       = "UseDataKey"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = [var.kms_key_arn]
-  }
-}
-
 resource "aws_iam_role_policy" "ray_data" {
   name   = "data-bucket"
   role   = aws_iam_role.ray.id
-  policy = data.aws_iam_policy_document.ray_data.json
+  policy = var.data_access_policy_json
 }
 
 data "aws_iam_policy_document" "autoscaler_assume" {

@@ -44,14 +44,9 @@ variable "ray_service_accounts" {
   }
 }
 
-variable "bucket_arn" {
+variable "data_access_policy_json" {
   type        = string
-  description = "Data bucket the Ray pods read and write (and nothing else)."
-}
-
-variable "kms_key_arn" {
-  type        = string
-  description = "KMS key of the data bucket."
+  description = "IAM policy (JSON) to read and write the data bucket and use its key: the storage module's data_access_policy_json."
 }
 
 variable "cluster_name" {

@@ -74,24 +74,6 @@ data "aws_iam_policy_document" "ec2_assume" {
   }
 }
 
-data "aws_iam_policy_document" "data" {
-  statement {
-    sid       = "ListDataBucket"
-    actions   = ["s3:ListBucket", "s3:GetBucketLocation"]
-    resources = [var.bucket_arn]
-  }
-  statement {
-    sid       = "ReadWriteDataObjects"
-    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
-    resources = ["${var.bucket_arn}/*"]
-  }
-  statement {
-    sid       = "UseDataKey"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = [var.kms_key_arn]
-  }
-}
-
 resource "aws_iam_role" "worker" {
   name               = "${var.name}-ray-launcher-worker"
   description        = "Ray cluster launcher workers of ${var.cluster_name}: the data bucket only"
@@ -102,7 +84,7 @@ resource "aws_iam_role" "worker" {
 resource "aws_iam_role_policy" "worker_data" {
   name   = "data-bucket"
   role   = aws_iam_role.worker.id
-  policy = data.aws_iam_policy_document.data.json
+  policy = var.data_access_policy_json
 }
 
 resource "aws_iam_instance_profile" "worker" {
@@ -121,7 +103,7 @@ resource "aws_iam_role" "head" {
 resource "aws_iam_role_policy" "head_data" {
   name   = "data-bucket"
   role   = aws_iam_role.head.id
-  policy = data.aws_iam_policy_document.data.json
+  policy = var.data_access_policy_json
 }
 
 # The Ray autoscaler on the head (ray/autoscaler/_private/aws/node_provider.py): RunInstances with

@@ -228,3 +228,23 @@ resource "aws_s3_bucket_policy" "logs" {
   policy     = data.aws_iam_policy_document.logs.json
   depends_on = [aws_s3_bucket_public_access_block.logs]
 }
+
+# Read/write access to this bucket and nothing else: the one policy the Ray pods (identity) and the cluster
+# launcher's nodes (ray_launcher) attach, so least privilege on the data is written once.
+data "aws_iam_policy_document" "data_access" {
+  statement {
+    sid       = "ListDataBucket"
+    actions   = ["s3:ListBucket", "s3:GetBucketLocation"]
+    resources = [aws_s3_bucket.data.arn]
+  }
+  statement {
+    sid       = "ReadWriteDataObjects"
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
+    resources = ["${aws_s3_bucket.data.arn}/*"]
+  }
+  statement {
+    sid       = "UseDataKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.data.arn]
+  }
+}

@@ -12,3 +12,8 @@ output "kms_key_arn" {
   description = "KMS key encrypting the bucket's objects; readers and writers need kms:Decrypt / kms:GenerateDataKey on it."
   value       = aws_kms_key.data.arn
 }
+
+output "data_access_policy_json" {
+  description = "IAM policy (JSON) to read and write the data bucket and use its KMS key, and nothing else."
+  value       = data.aws_iam_policy_document.data_access.json
+}
