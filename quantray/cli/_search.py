@@ -316,6 +316,7 @@ def _holdout_line(h: dict[str, Any]) -> str:
 
 
 def _cmd_tune(args: argparse.Namespace) -> int:
+    from quantray.errors import ConfigError
     from quantray.search import check_registrable, register_tuned, tune
     from quantray.search._tune import parse_range
 
@@ -323,12 +324,8 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     for item in args.space or []:
         key, sep, rng = item.partition("=")
         if not sep:
-            from quantray.errors import ConfigError
-
             raise ConfigError(f"--space {item!r}: expected KEY=LOW:HIGH[:STEP]")
         if key.strip() in space:  # the last one would silently win
-            from quantray.errors import ConfigError
-
             raise ConfigError(f"--space {item!r}: `{key.strip()}` is given twice; give each parameter once")
         space[key.strip()] = parse_range(key.strip(), rng)
     with _flags_named(_TUNE_FLAGS):

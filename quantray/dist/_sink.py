@@ -145,10 +145,8 @@ class ParquetSink:
             try:
                 with self.fs.open(path, "rb") as f:
                     tables.append(pq.read_table(f))
-            except (
-                pa.ArrowInvalid,
-                OSError,
-            ) as exc:  # damaged outside quantray: parts are written atomically
+            # damaged outside quantray (parts are written atomically): name it, and how to recompute it
+            except (pa.ArrowInvalid, OSError) as exc:
                 raise ConfigError(
                     f"{self.url}/chunks/{PART_FMT.format(i)} cannot be read ({str(exc).splitlines()[0][:200]}); "
                     "delete that file and run again with --resume to recompute its chunk"

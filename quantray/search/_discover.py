@@ -659,6 +659,12 @@ def fitness_of(metrics: np.ndarray, size: int, cfg: DiscoverConfig) -> tuple[flo
     return score, raw, mdd
 
 
+def is_penalised(score: float, size: int, cfg: DiscoverConfig) -> bool:
+    """Whether :func:`fitness_of` scored a rule of ``size`` nodes ``PENALTY`` (too few entries, or long nearly
+    always): the same arithmetic, so the comparison is exact."""
+    return score == PENALTY - cfg.parsimony * size
+
+
 # ------------------------------------------------------------------------------------------- result
 @dataclass(frozen=True)
 class DiscoveryResult:
@@ -941,8 +947,7 @@ def _evolve(
                 "score": score,
                 "fold_sharpe": raw,
                 "fold_max_drawdown": mdd,
-                # scored PENALTY: too few entries, or long nearly always (fitness_of's constraints)
-                "penalised": score == PENALTY - cfg.parsimony * node.size,
+                "penalised": is_penalised(score, node.size, cfg),
             }
         )
     hof_df = pd.DataFrame(rows)

@@ -810,9 +810,8 @@ def tune(
     for sym, a in sd.arrays.items():
         f, hs = _split_folds(a[4].size, config.folds, config.holdout, sym)
         arrays[sym], folds[sym], hstart[sym] = a, f, hs
-    if (
-        config.holdout > 0
-    ):  # symbols whose holdout or search segments share no date: refused before the search
+    # symbols whose holdout or search segments share no date: refused before the search
+    if config.holdout > 0:
         ts = {s: a[0] for s, a in arrays.items()}
         common_bars(ts, hstart, {s: a[4].size for s, a in arrays.items()}, what="tune holdout")
         common_bars(ts, dict.fromkeys(arrays, 0), hstart, what="tune search")
