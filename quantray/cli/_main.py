@@ -85,32 +85,41 @@ def _jsonable(x: Any) -> Any:
     return x
 
 
-def _resolve_strategy(name: str, registry: str | None) -> Any:
-    """A registered strategy's name as is; else a candidate from the lifecycle registry: a discovered rule
-    (``gp_...``) as its StrategySpec, a tuned one as its strategy with the tuned parameters as defaults.
+def _resolve_candidate(name: str, registry: str | None) -> tuple[Any, dict[str, Any] | None]:
+    """A strategy named on the command line and the costs it was validated with: a candidate of the lifecycle
+    registry as a discovered rule's StrategySpec (``gp_...``) or a tuned one's strategy with the tuned parameters
+    as defaults, with its recorded ``execution`` settings; any other name as is, with None.
 
     A rule found by ``quantray discover`` lives in the registry, not in this process's strategy table, so a
-    fresh process rebuilds its StrategySpec from the stored rule text. The default SQLite registry is only read
-    when its file exists (looking a name up never creates one).
+    fresh process rebuilds its StrategySpec from the stored rule text. The registry is read even when the name
+    is in this process's table (a rule discovered in this process is there too, and its recorded costs are in
+    the registry); a registry that cannot be read then falls back to the table. The default SQLite registry is
+    only read when its file exists (looking a name up never creates one).
     """
     from quantray.strategies import list_strategies
 
-    if any(s.name == name for s in list_strategies()):
-        return name
+    known = any(s.name == name for s in list_strategies())
     from quantray.search import Registry, default_registry_url, rule_spec
     from quantray.search._lifecycle import registry_file
 
     url = registry or default_registry_url()
     path = registry_file(url)
     if path is not None and not path.exists():
-        return name  # the usual unknown-strategy error, listing the valid names
-    with Registry(url) as reg:
-        if name not in reg:
-            return name
-        rec = reg.get(name)
+        return name, None  # a strategy of the table, else the usual unknown-strategy error listing the names
+    try:
+        with Registry(url) as reg:
+            rec = reg.get(name) if name in reg else None
+    except QuantrayError:
+        if known:
+            return name, None
+        raise
+    if rec is None:
+        return name, None
+    execution = rec.metrics.get("execution")
+    recorded = dict(execution) if isinstance(execution, dict) else None
     if rec.rule:
-        return rule_spec(rec.rule, name=rec.name)
-    return with_defaults(rec.strategy, rec.params)
+        return rule_spec(rec.rule, name=rec.name), recorded
+    return with_defaults(rec.strategy, rec.params), recorded
 
 
 def with_defaults(strategy: str, params: dict[str, Any]) -> Any:
@@ -142,17 +151,19 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
         if sys.stderr.isatty():
             print(f"\rbacktest: {done}/{total} symbols", end="" if done < total else "\n", file=sys.stderr)
 
+    from quantray.cli._costs import resolve_costs
+
+    strategy, recorded = _resolve_candidate(args.strategy, args.registry)
+    config, note = resolve_costs(args, [(args.strategy, recorded)], "backtest")
+    if recorded is not None and not args.json:
+        print(note, file=sys.stderr)
     res = quantray.backtest(
         args.data,
-        _resolve_strategy(args.strategy, args.registry),
+        strategy,
         params=params or None,
         grid=grid or None,
         symbols=args.symbol,
-        fees=args.fees,
-        slippage=args.slippage,
-        init_cash=args.init_cash,
-        execution=args.execution,
-        fixed_fee=args.fixed_fee,
+        config=config,
         progress=progress,
     )
     ranked = res.ranked(args.sort)
@@ -183,7 +194,17 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
                 }
             )
         print(
-            json.dumps({"strategy": res.strategy.name, "execution": res.config.execution, "results": results})
+            json.dumps(
+                {
+                    "strategy": res.strategy.name,
+                    "execution": res.config.execution,
+                    "costs": {
+                        k: getattr(res.config, k) for k in ("fees", "slippage", "fixed_fee", "init_cash")
+                    },
+                    "costs_note": note,
+                    "results": results,
+                }
+            )
         )
         return 0
     _print_table(ranked, res.strategy.param_names, top=args.top, title=_title(res, len(ranked), args.sort))
@@ -412,6 +433,8 @@ def positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from quantray.cli._costs import add_cost_flags
+
     p = _Parser(
         prog="quantray",
         description="Ray-native quant research and signals: backtests, sweeps, research, search, live state, reports, the Serve API.",
@@ -433,11 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--grid", action="append", metavar="KEY=START:STOP:STEP", help="a grid axis, STOP inclusive"
     )
-    b.add_argument("--fees", type=float, default=0.0, help="proportional fee per trade (0.001 = 10 bp)")
-    b.add_argument("--slippage", type=float, default=0.0, help="price fraction paid per fill")
-    b.add_argument("--fixed-fee", type=float, default=0.0, help="cash fee per order")
-    b.add_argument("--init-cash", type=float, default=100_000.0)
-    b.add_argument("--execution", choices=["close", "next_open"], default="next_open")
+    add_cost_flags(b)
     b.add_argument("--sort", default="sharpe", help="rank by this metric (default sharpe)")
     b.add_argument("--top", type=positive_int, default=20, help="rows to print without --json")
     b.add_argument("--json", action="store_true", help="print exactly one JSON object")

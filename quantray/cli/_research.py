@@ -46,16 +46,26 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
     return [_clean(r) for r in df.to_dict("records")]
 
 
-def _config(args: argparse.Namespace) -> Any:
-    from quantray.engine import ExecutionConfig
+def _resolved(args: argparse.Namespace) -> tuple[Any, Any]:
+    """``--strategy`` (a strategy name, or a registered candidate: a discovered rule, or a tuned strategy with
+    its tuned parameters as defaults) and the ExecutionConfig to run it with: the cost flags given, else the
+    costs the candidate was validated with, else the defaults (:mod:`quantray.cli._costs`). Resolved once; the
+    costs' source goes to stderr when a candidate recorded them."""
+    cached = getattr(args, "_resolved_strategy", None)
+    if cached is None:
+        from quantray.cli._costs import resolve_costs
+        from quantray.cli._main import _resolve_candidate
 
-    return ExecutionConfig(
-        execution=args.execution,
-        fees=args.fees,
-        slippage=args.slippage,
-        fixed_fee=args.fixed_fee,
-        init_cash=args.init_cash,
-    )
+        strategy, recorded = _resolve_candidate(args.strategy, args.registry)
+        cfg, note = resolve_costs(args, [(args.strategy, recorded)], args.verb)
+        if recorded is not None:
+            print(note, file=sys.stderr)
+        cached = args._resolved_strategy = (strategy, cfg)
+    return cached
+
+
+def _config(args: argparse.Namespace) -> Any:
+    return _resolved(args)[1]
 
 
 def _params(args: argparse.Namespace) -> dict[str, int | float]:
@@ -91,11 +101,7 @@ def _emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> int:
 
 
 def _strategy(args: argparse.Namespace) -> Any:
-    """``--strategy`` as a strategy name, or a candidate of the lifecycle registry (``--registry``): a
-    discovered rule, or a tuned strategy with its tuned parameters as defaults."""
-    from quantray.cli._main import _resolve_strategy
-
-    return _resolve_strategy(args.strategy, args.registry)
+    return _resolved(args)[0]
 
 
 def _fmt(df: pd.DataFrame) -> str:
@@ -332,6 +338,8 @@ def _cmd_regimes(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------------------ parsers
 def _common(p: argparse.ArgumentParser, *, grid: bool) -> None:
+    from quantray.cli._costs import add_cost_flags
+
     p.add_argument("--data", required=True, help="Parquet/CSV path, partitioned dataset dir, or s3:// URL")
     p.add_argument("--symbol", action="append", help="restrict to this symbol (repeatable where allowed)")
     p.add_argument(
@@ -348,11 +356,7 @@ def _common(p: argparse.ArgumentParser, *, grid: bool) -> None:
         p.add_argument(
             "--grid", action="append", metavar="KEY=START:STOP:STEP", help="a grid axis, STOP inclusive"
         )
-    p.add_argument("--fees", type=float, default=0.0, help="proportional fee per trade (0.001 = 10 bp)")
-    p.add_argument("--slippage", type=float, default=0.0, help="price fraction paid per fill")
-    p.add_argument("--fixed-fee", type=float, default=0.0, help="cash fee per order")
-    p.add_argument("--init-cash", type=float, default=100_000.0)
-    p.add_argument("--execution", choices=["close", "next_open"], default="next_open")
+    add_cost_flags(p)
     p.add_argument("--json", action="store_true", help="print exactly one JSON object")
 
 

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from quantray.cli._costs import add_cost_flags
+
 __all__ = ["add_lifecycle_parsers", "add_search_parsers"]
 
 
@@ -66,37 +68,11 @@ def _gates_of(args: argparse.Namespace) -> Any:
     )
 
 
-def _add_costs(p: argparse.ArgumentParser, fees: float = 0.0, *, recorded: bool = False) -> None:
-    """The cost flags; with ``recorded`` they default to None: the costs recorded with the strategy."""
-    if recorded:
-        p.add_argument("--fees", type=float, help="proportional fee per trade (default: as recorded, else 0)")
-        p.add_argument(
-            "--slippage", type=float, help="price fraction paid per fill (default: as recorded, else 0)"
-        )
-        p.add_argument(
-            "--execution", choices=["close", "next_open"], help="default: as recorded, else next_open"
-        )
-        return
+def _add_costs(p: argparse.ArgumentParser, fees: float = 0.0) -> None:
+    """The cost flags of a search (``discover``, ``tune``): the costs it measures with and records."""
     p.add_argument("--fees", type=float, default=fees, help=f"proportional fee per trade (default {fees:g})")
     p.add_argument("--slippage", type=float, default=0.0, help="price fraction paid per fill")
     p.add_argument("--execution", choices=["close", "next_open"], default="next_open")
-
-
-def _recorded_exec_config(args: argparse.Namespace, recorded: Any) -> Any:
-    """The costs a strategy was validated with (``metrics["execution"]``), each overridden by a flag given."""
-    from quantray.engine import ExecutionConfig
-    from quantray.errors import ConfigError
-
-    base = dict(recorded) if isinstance(recorded, dict) else {}
-    for key in ("execution", "fees", "slippage"):
-        if getattr(args, key) is not None:
-            base[key] = getattr(args, key)
-    try:
-        return ExecutionConfig(**base)
-    except TypeError as exc:
-        raise ConfigError(
-            f"the recorded execution settings {recorded!r} are not an ExecutionConfig: {exc}"
-        ) from None
 
 
 def _add_gates(p: argparse.ArgumentParser) -> None:
@@ -405,7 +381,8 @@ def _strategy_arg(flag: str, text: str) -> tuple[str, dict[str, Any]]:
 
 def _cmd_abtest(args: argparse.Namespace) -> int:
     import quantray
-    from quantray.cli._main import _resolve_strategy
+    from quantray.cli._costs import resolve_costs
+    from quantray.cli._main import _resolve_candidate
     from quantray.errors import ConfigError, ParameterError, StrategyError
     from quantray.search import ab_test
 
@@ -416,15 +393,21 @@ def _cmd_abtest(args: argparse.Namespace) -> int:
     rets = []
     syms: set[str] = set()
     ppy = 252.0
+    sides = []
     for flag, text in (("--a", args.a), ("--b", args.b)):
         name, params = _strategy_arg(flag, text)
+        strategy, recorded = _resolve_candidate(name, args.registry)
+        sides.append((flag, text, name, params, strategy, recorded))
+    # both sides at the same costs: the flags given, else those a registered candidate was validated with
+    config, note = resolve_costs(args, [(name, rec) for _f, _t, name, _p, _s, rec in sides], "abtest")
+    for flag, text, _name, params, strategy, _rec in sides:
         try:
             res = quantray.backtest(
                 _data(args.data),
-                _resolve_strategy(name, args.registry),
+                strategy,
                 params=params or None,
                 symbols=[args.symbol] if args.symbol else None,
-                config=_exec_config(args),
+                config=config,
             )
         except (StrategyError, ParameterError) as exc:  # which of the two specs is wrong
             raise type(exc)(f"abtest {flag} {text!r}: {exc}") from None
@@ -457,7 +440,14 @@ def _cmd_abtest(args: argparse.Namespace) -> int:
         ):
             msg = msg.replace(arg, flag)
         raise ParameterError(f"abtest: {msg}") from None
-    payload = {"a": args.a, "b": args.b, "symbol": next(iter(syms)), **out.to_dict()}
+    payload = {
+        "a": args.a,
+        "b": args.b,
+        "symbol": next(iter(syms)),
+        "costs": {k: getattr(config, k) for k in ("fees", "slippage", "fixed_fee", "init_cash", "execution")},
+        "costs_note": note,
+        **out.to_dict(),
+    }
     text = (
         f"A/B {args.a} vs {args.b} on {payload['symbol']} ({out.n} bars): Sharpe {out.sharpe_a:.3f} vs "
         f"{out.sharpe_b:.3f} (diff {out.diff:+.3f}); JK-Memmel z={out.jk_z:.3f} p={out.jk_p:.4f}"
@@ -472,7 +462,7 @@ def _cmd_abtest(args: argparse.Namespace) -> int:
             else ""
         )
         + f"; bars to detect a Sharpe difference of {out.min_effect:g}: {out.min_n:g} (the observed one: "
-        f"{out.min_n_observed:g})\nverdict: {out.verdict} ({_verdict_strength(out)}, by {out.method})"
+        f"{out.min_n_observed:g})\n{note}\nverdict: {out.verdict} ({_verdict_strength(out)}, by {out.method})"
     )
     return _emit(args, payload, text)
 
@@ -564,6 +554,7 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
     import numpy as np
 
     import quantray
+    from quantray.cli._costs import resolve_costs
     from quantray.errors import ConfigError
     from quantray.research._common import shared_returns
     from quantray.search import MonitorConfig, rule_spec
@@ -594,10 +585,11 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
                         else "records no symbols"
                     )
                 )
-        res = quantray.backtest(
-            data, spec, params=rec.params or None, symbols=symbols,
-            config=_recorded_exec_config(args, rec.metrics.get("execution")),
-        )  # fmt: skip
+        recorded = rec.metrics.get("execution")
+        config, _note = resolve_costs(
+            args, [(args.name, recorded if isinstance(recorded, dict) else None)], "monitor"
+        )
+        res = quantray.backtest(data, spec, params=rec.params or None, symbols=symbols, config=config)
         # validation averaged the symbols' per-bar returns (each symbol run with its own capital) on the bars they
         # share, a return on a bar another symbol lacks compounded into the next shared one: the same here
         eqs = {sym: res.detail(sym, rec.params or None).equity for sym in symbols}
@@ -780,7 +772,7 @@ def add_search_parsers(subparsers: Any, parser_class: type[argparse.ArgumentPars
     a.add_argument(
         "--registry", help="registry URL for discovered rules (gp_...; default sqlite under $QUANTRAY_HOME)"
     )
-    _add_costs(a)
+    add_cost_flags(a, ("fees", "slippage", "execution"))
     a.add_argument("--json", action="store_true")
     a.set_defaults(func=_cmd_abtest)
 
@@ -834,6 +826,6 @@ def add_lifecycle_parsers(subparsers: Any, parser_class: type[argparse.ArgumentP
     m.add_argument("--alpha", type=float, default=0.05, help="Sharpe-decay test level")
     m.add_argument("--dry-run", action="store_true", help="report without retiring")
     m.add_argument("--registry")
-    _add_costs(m, recorded=True)
+    add_cost_flags(m, ("fees", "slippage", "execution"))
     m.add_argument("--json", action="store_true")
     m.set_defaults(func=_cmd_monitor)

@@ -69,7 +69,14 @@ def test_discover_registers_survivors_and_the_lifecycle_verbs_walk_them(
     )
     assert proc.returncode == 0, proc.stderr
     got = json.loads(proc.stdout)["results"][0]
-    ref = quantray.backtest(sample_path(), rule_spec(one["rule"], name=name), symbols=["JPM"]).table
+    # at the costs discover validated it with (DiscoverConfig's 5 bp fees), not the flags' 0
+    from quantray.engine import ExecutionConfig
+
+    recorded = ExecutionConfig.from_dict(one["metrics"]["execution"])
+    assert recorded.fees == 0.0005 and f"as recorded with {name}" in json.loads(proc.stdout)["costs_note"]
+    ref = quantray.backtest(
+        sample_path(), rule_spec(one["rule"], name=name), symbols=["JPM"], config=recorded
+    ).table
     assert got["final_equity"] == pytest.approx(float(ref["final_equity"][0]), rel=1e-12)
     assert got["num_trades"] == int(ref["num_trades"][0])
     # without the registry the name is unknown: the usual one-line error listing the valid names
@@ -381,3 +388,95 @@ def test_research_verbs_take_a_registered_candidate_by_name(
         by_name.pop("strategy", None)
         want.pop("strategy", None)
         assert by_name == want, verb
+
+
+def test_a_registered_candidate_runs_at_the_costs_it_was_validated_with(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """backtest, the research verbs and abtest run a candidate named by its registry name at the costs recorded
+    with it (they ran it at the flags' 0 fees: a strategy validated at 10 bp looked better than it was); a flag
+    given overrides its one field; abtest runs both sides at the same costs and refuses two candidates recorded
+    with different ones unless a flag settles it."""
+    import dataclasses
+
+    import quantray
+    from quantray.data import sample_path
+    from quantray.engine import ExecutionConfig
+    from quantray.search import Registry
+
+    costs = ExecutionConfig(fees=0.001, slippage=0.0005)
+    reg_url = f"sqlite:///{tmp_path / 'r.db'}"
+    with Registry(reg_url) as reg:
+        reg.add_candidate("pair_10bp", strategy="sma_cross", params={"fast": 10, "slow": 50}, source="tune",
+                          metrics={"execution": dataclasses.asdict(costs)})  # fmt: skip
+        reg.add_candidate("pair_5bp", strategy="sma_cross", params={"fast": 20, "slow": 50}, source="tune",
+                          metrics={"execution": dataclasses.asdict(ExecutionConfig(fees=0.0005))})  # fmt: skip
+
+    def table(**kw: Any) -> Any:
+        return quantray.backtest(
+            sample_path(), "sma_cross", params={"fast": 10, "slow": 50}, symbols=["MSFT"], **kw
+        ).table
+
+    at_costs, free = table(config=costs), table()
+    assert float(at_costs["final_equity"][0]) < float(free["final_equity"][0])  # the costs matter here
+    base = [
+        "backtest",
+        "--data",
+        "sample",
+        "--symbol",
+        "MSFT",
+        "--strategy",
+        "pair_10bp",
+        "--registry",
+        reg_url,
+    ]
+    rc, doc, _ = _run([*base, "--json"], capsys)
+    assert rc == 0 and doc["costs"]["fees"] == 0.001 and doc["costs"]["slippage"] == 0.0005
+    assert doc["results"][0]["final_equity"] == pytest.approx(float(at_costs["final_equity"][0]), rel=1e-12)
+    rc, _, err = _run(base, capsys)
+    assert (
+        rc == 0
+        and "costs: fees=0.001 slippage=0.0005 fixed_fee=0 execution=next_open (as recorded with pair_10bp)"
+        in err
+    )
+    # a flag overrides its one field; the others stay as recorded
+    rc, doc, _ = _run([*base, "--fees", "0", "--json"], capsys)
+    want = table(config=dataclasses.replace(costs, fees=0.0))
+    assert rc == 0 and doc["costs"] == {
+        "fees": 0.0,
+        "slippage": 0.0005,
+        "fixed_fee": 0.0,
+        "init_cash": 100000.0,
+    }
+    assert doc["results"][0]["final_equity"] == pytest.approx(float(want["final_equity"][0]), rel=1e-12)
+    # a research verb: the candidate by name equals the strategy with its parameters at the recorded costs
+    rc, by_name, _ = _run(["regimes", "--data", "sample", "--symbol", "MSFT", "--strategy", "pair_10bp",
+                           "--registry", reg_url, "--json"], capsys)  # fmt: skip
+    rc2, explicit, _ = _run(["regimes", "--data", "sample", "--symbol", "MSFT", "--strategy", "sma_cross",
+                             "--param", "fast=10", "--param", "slow=50", "--fees", "0.001", "--slippage", "0.0005",
+                             "--json"], capsys)  # fmt: skip
+    rc3, free_doc, _ = _run(["regimes", "--data", "sample", "--symbol", "MSFT", "--strategy", "sma_cross",
+                             "--param", "fast=10", "--param", "slow=50", "--json"], capsys)  # fmt: skip
+    assert rc == rc2 == rc3 == 0
+    assert by_name["results"] == explicit["results"] != free_doc["results"]
+    # abtest: both sides at the candidate's costs (buy_and_hold records none)
+    rc, ab, _ = _run(["abtest", "--data", "sample", "--symbol", "MSFT", "--a", "pair_10bp", "--b", "buy_and_hold",
+                      "--registry", reg_url, "--method", "jobson_korkie", "--json"], capsys)  # fmt: skip
+    bh = quantray.backtest(sample_path(), "buy_and_hold", symbols=["MSFT"], config=costs).table
+    assert rc == 0 and ab["costs"]["fees"] == 0.001 and "as recorded with pair_10bp" in ab["costs_note"]
+    assert ab["sharpe_a"] == pytest.approx(float(at_costs["sharpe"][0]), rel=1e-9)
+    assert ab["sharpe_b"] == pytest.approx(float(bh["sharpe"][0]), rel=1e-9)
+    # two candidates recorded with different fees: refused, one line, unless --fees settles it
+    two = ["abtest", "--data", "sample", "--symbol", "MSFT", "--a", "pair_10bp", "--b", "pair_5bp",
+           "--registry", reg_url, "--method", "jobson_korkie"]  # fmt: skip
+    rc, _, err = _run(two, capsys)
+    assert rc == 2 and err.count("\n") == 1
+    assert (
+        "pair_10bp and pair_5bp were validated with different costs: fees 0.001 (pair_10bp) vs 0.0005 (pair_5bp); "
+        "slippage 0.0005 (pair_10bp) vs 0.0 (pair_5bp); give --fees and --slippage" in err
+    )
+    rc, _, err = _run([*two, "--fees", "0.0005"], capsys)  # slippage still differs
+    assert rc == 2 and "costs: slippage 0.0005 (pair_10bp) vs 0.0 (pair_5bp); give --slippage to" in err
+    rc, ab2, _ = _run([*two, "--fees", "0.0005", "--slippage", "0", "--json"], capsys)
+    assert rc == 0 and ab2["costs"]["fees"] == 0.0005 and ab2["costs"]["slippage"] == 0.0
+    assert ab2["costs_note"].endswith("(as recorded with pair_10bp and pair_5bp; --fees, --slippage given)")
