@@ -13,9 +13,11 @@ fx         260 per year (weekly 52,     260 × 24 h / interval (a 24-hour, 5-day
 ========== ============================ ===================================================
 
 ``calendar="auto"`` infers the calendar from the timestamps: ``crypto`` when the market trades at weekends,
-i.e. both Saturday and Sunday (UTC) are trading days (see :func:`trading_weekdays`), else ``equities``. One
-weekend day is not enough: FX and futures sessions open on Sunday evening, and MetaTrader exports in broker
-time carry Saturday bars. FX cannot be told apart from equities by its timestamps; pass ``calendar="fx"``.
+i.e. both Saturday and Sunday (UTC) are trading days (see :func:`trading_weekdays`); ``fx`` for intraday bars
+that fill at least 20 of the 24 hours of the day on weekdays (:func:`trading_hours`; equities' session is 6.5
+hours, 16 with extended trading); else ``equities``. One weekend day is not enough for crypto: FX and futures
+sessions open on Sunday evening, and MetaTrader exports in broker time carry Saturday bars. Daily FX cannot be
+told apart from daily equities by its timestamps; pass ``calendar="fx"`` (260 days a year against 252).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ __all__ = [
     "periods_per_year",
     "to_ns_array",
     "to_timedelta",
+    "trading_hours",
     "trading_weekdays",
 ]
 
@@ -127,16 +130,49 @@ def trading_weekdays(ts: Any) -> np.ndarray:
 
 
 def infer_calendar(ts: Any) -> str:
-    """``"crypto"`` when Saturday and Sunday are both trading days (:func:`trading_weekdays`), else equities.
+    """``"crypto"`` when Saturday and Sunday are both trading days (:func:`trading_weekdays`); ``"fx"`` for
+    intraday bars of a weekday market that trades around the clock (at least 20 of the 24 hours of the day
+    hold bars, :func:`trading_hours`: FX, or futures on a 23-hour session), which equities' 6.5-hour session,
+    16 hours with extended trading, never reaches; else equities. Daily FX bars cannot be told from equities
+    (pass ``calendar="fx"``: 260 days a year against 252), but intraday ones can, and there the difference is
+    ~3.8x in the annualisation factor (6,240 hourly bars a year against 1,638), ~1.95x in a Sharpe ratio.
 
     Example:
         >>> infer_calendar(pd.date_range("2024-01-01", periods=14, freq="D"))
         'crypto'
         >>> infer_calendar(pd.bdate_range("2024-01-01", periods=14))
         'equities'
+        >>> hours = pd.date_range("2024-01-01", periods=24 * 28, freq="h")
+        >>> infer_calendar(hours[hours.day_of_week < 5])
+        'fx'
     """
     days = trading_weekdays(ts)
-    return "crypto" if bool(days[5] and days[6]) else "equities"
+    if bool(days[5] and days[6]):
+        return "crypto"
+    ns = sorted_unique(to_ns_array(ts))
+    if ns.size > 1 and np.median(np.diff(ns)) < _NS_PER_DAY and int(trading_hours(ns).sum()) >= _FX_HOURS:
+        return "fx"
+    return "equities"
+
+
+#: Hours of the day (of 24) a weekday market must trade in for intraday bars to count as a 24-hour market.
+_FX_HOURS = 20
+
+
+def trading_hours(ts: Any) -> np.ndarray:
+    """Which hours of the day (UTC, 0-23) hold bars: a boolean array of 24, an hour counting when it holds at
+    least 25 % as many bars as the busiest hour (so that a few stray prints do not make a session).
+
+    Example:
+        >>> trading_hours(pd.date_range("2024-01-01 14:00", periods=8, freq="h")).nonzero()[0].tolist()
+        [14, 15, 16, 17, 18, 19, 20, 21]
+    """
+    ns = to_ns_array(ts)
+    if ns.size == 0:
+        raise DataError("cannot infer trading hours from zero timestamps")
+    hour = np.floor_divide(np.mod(ns, _NS_PER_DAY), 3_600 * 10**9)
+    counts = np.bincount(hour, minlength=24)
+    return np.asarray(counts >= _WEEKDAY_SHARE * counts.max())
 
 
 def to_timedelta(interval: Any, *, name: str = "interval") -> pd.Timedelta:
