@@ -82,10 +82,16 @@ def main(argv: list[str] | None = None) -> int:
         resume=args.resume,
         overwrite=args.overwrite,
     )
-    registered = name if name is not None and register_tuned(res, cfg, name, registry) else None
+    registered = (
+        name
+        if name is not None and not res.interrupted and register_tuned(res, cfg, name, registry)
+        else None
+    )
     summary = {
         "experiment": res.path,
         "restored": res.restored,
+        "interrupted": res.interrupted,
+        "expected_trials": res.expected_trials,
         "trials": len(res.trials),
         "best": res.best,
         "best_score": res.best_score,
@@ -97,16 +103,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(to_json(summary))
     else:
+        sched = f", {cfg.scheduler}" if cfg.scheduler != "none" else ""
         print(
-            f"tune {cfg.strategy} ({cfg.searcher}): {len(res.trials)} trials in {res.elapsed_s:.1f}s -> {res.path}"
+            f"tune {cfg.strategy} ({cfg.searcher}{sched}): {len(res.trials)} trials in {res.elapsed_s:.1f}s -> "
+            f"{res.path}"
         )
         print(f"best {res.best} score {res.best_score}; holdout {res.holdout}")
-        if name is not None:
+        if res.interrupted:
+            print(
+                f"INTERRUPTED: {len(res.trials)} of {res.expected_trials} trials finished; nothing registered; "
+                "run the job again with --resume to finish it"
+            )
+        elif name is not None:
             print(
                 f"registered: {registered or 'none (no valid trial)'}"
                 + (f" in {registry}" if registry else "")
             )
-    return 0
+    return 130 if res.interrupted else 0
 
 
 if __name__ == "__main__":

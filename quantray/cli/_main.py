@@ -524,6 +524,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``quantray`` console script; returns the exit status."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="quantray: %(message)s")
     warnings.simplefilter("default")
+    # unclosed files are reported at exit by whoever left them open: Ray Tune leaves its trial logs open when a
+    # search is interrupted, and the user can do nothing about it
+    warnings.simplefilter("ignore", ResourceWarning)
     try:
         args = build_parser().parse_args(argv)
         if getattr(args, "data", None) == "sample" and not Path("sample").exists():

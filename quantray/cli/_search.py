@@ -313,7 +313,11 @@ def _cmd_tune(args: argparse.Namespace) -> int:
         address=args.address, num_cpus=args.num_cpus,
     )  # fmt: skip
     registered = None
-    if args.register is not None and register_tuned(res, cfg, args.register, args.registry):
+    if (
+        args.register is not None
+        and not res.interrupted
+        and register_tuned(res, cfg, args.register, args.registry)
+    ):
         registered = args.register
     payload = {
         "strategy": cfg.strategy,
@@ -321,6 +325,8 @@ def _cmd_tune(args: argparse.Namespace) -> int:
         "objectives": [list(o) for o in cfg.objectives_or_metric()],
         "experiment": res.path,
         "restored": res.restored,
+        "interrupted": res.interrupted,
+        "expected_trials": res.expected_trials,
         "n_trials": len(res.trials),
         "best": res.best,
         "best_score": res.best_score,
@@ -346,6 +352,17 @@ def _cmd_tune(args: argparse.Namespace) -> int:
         )
     else:
         text += "no valid trial (every one broke a constraint or traded too little): no best"
+    if res.interrupted:
+        # a stopped search is not a result: said on every output, nothing registered, a non-zero exit
+        text = (
+            f"INTERRUPTED: {len(res.trials)} of {res.expected_trials} trials finished; the figures below are those "
+            f"of the finished trials only.\n"
+            + text
+            + f"\nnothing registered; finish the search with the same "
+            f"command and --resume (experiment {res.path})"
+        )
+        _emit(args, payload, text)
+        return 130
     if args.register is not None:
         text += (
             f"\nregistered: {registered!r} as a candidate"

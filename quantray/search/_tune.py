@@ -720,6 +720,10 @@ class TuneResult:
         restored: whether this call resumed an earlier run.
         elapsed_s: wall time of the call.
         symbols: the symbols every trial evaluated.
+        interrupted: the search stopped before all its trials finished (Ctrl-C / SIGINT, or SIGUSR1, which Tune
+            turns into a clean stop): ``trials`` holds the finished ones only, the best is the best of those, and
+            :func:`register_tuned` refuses it; ``tune(..., resume=True)`` finishes it.
+        expected_trials: trials the search runs when it is not interrupted (``num_samples``, or the grid's size).
     """
 
     trials: pd.DataFrame
@@ -731,6 +735,18 @@ class TuneResult:
     restored: bool
     elapsed_s: float
     symbols: list[str] = field(default_factory=list)
+    interrupted: bool = False
+    expected_trials: int = 0
+
+
+def _unfinished(grid: Any) -> set[str]:
+    """Ids of the trials Tune left unfinished (neither terminated nor errored: running or pending when the
+    experiment was stopped)."""
+    analysis = getattr(grid, "_experiment_analysis", None)
+    trials = getattr(analysis, "trials", None)
+    if trials is None:  # pragma: no cover - Ray's ResultGrid has held its ExperimentAnalysis since 2.0
+        return set() if grid.num_terminated + grid.num_errors >= len(grid) else {"?"}
+    return {str(t.trial_id) for t in trials if t.status not in ("TERMINATED", "ERROR")}
 
 
 def pareto_front(df: pd.DataFrame, objectives: Sequence[tuple[str, str]]) -> pd.DataFrame:
@@ -913,7 +929,16 @@ def tune(
         )
     with _snapshot_period(config.snapshot_s), _env("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1"):
         grid = tuner.fit()
+    expected = (
+        math.prod(len(sp.grid()) for sp in space.values())
+        if config.searcher == "grid"
+        else config.num_samples
+    )
+    unfinished = _unfinished(grid)
     trials = _trials_frame(grid, space, objectives)
+    # a stopped search: the trials in flight run again on resume, so they are not results (one showed folds=0)
+    trials = trials[~trials["trial_id"].astype(str).isin(unfinished)].reset_index(drop=True)
+    interrupted = bool(unfinished) or len(grid) < expected
     best: dict[str, Any] | None = None
     best_score: float | None = None
     pareto = pd.DataFrame()
@@ -943,6 +968,8 @@ def tune(
         restored=restored,
         elapsed_s=time.perf_counter() - t0,
         symbols=sorted(sd.arrays),
+        interrupted=interrupted,
+        expected_trials=int(expected),
     )
 
 
@@ -981,6 +1008,11 @@ def register_tuned(result: TuneResult, config: SearchConfig, name: str, registry
     :func:`tune_candidate_metrics`; False (nothing written) when the search has no best (every trial invalid)."""
     from quantray.search._lifecycle import Registry
 
+    if result.interrupted:
+        raise ConfigError(
+            f"register {name!r}: the search was interrupted after {len(result.trials)} of {result.expected_trials} "
+            f"trials; its best is not the search's best. Finish it first (--resume), then register"
+        )
     if result.best is None:
         return False
     metrics = tune_candidate_metrics(

@@ -173,7 +173,8 @@ def test_tpe_with_asha_resumes_after_the_driver_is_interrupted(ray_local, tmp_pa
         "tune:\n  strategy: sma_cross\n  space: {fast: '5:50:5', slow: '50:200:10'}\n  searcher: optuna\n"
         "  scheduler: asha\n  num_samples: 10\n  max_concurrent: 1\n  folds: 3\n  seed: 3\n"
         f"  storage_path: {tmp_path}\n  name: exp\n"
-        "ray: {num_cpus: 1, object_store_memory_mb: 100}\n",
+        "ray: {num_cpus: 1, object_store_memory_mb: 100}\n"
+        f"register: partial\nregistry: {tmp_path / 'reg.db'}\n",
         encoding="utf-8",
     )
     import ray
@@ -182,8 +183,8 @@ def test_tpe_with_asha_resumes_after_the_driver_is_interrupted(ray_local, tmp_pa
     env = dict(os.environ, RAY_AUTH_MODE="disabled", TUNE_GLOBAL_CHECKPOINT_S="0")
     env["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jobs.tune", "--config", str(cfg_file)],
-        cwd=REPO, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "jobs.tune", "--config", str(cfg_file), "--json"],
+        cwd=REPO, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )  # fmt: skip
     exp = tmp_path / "exp"
     t0 = time.monotonic()
@@ -197,7 +198,7 @@ def test_tpe_with_asha_resumes_after_the_driver_is_interrupted(ray_local, tmp_pa
             os.kill(
                 proc.pid, signal.SIGINT
             )  # Ctrl+C on the driver mid-experiment: Tune saves its state and exits
-            proc.wait(timeout=60)
+            out, _ = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -206,18 +207,32 @@ def test_tpe_with_asha_resumes_after_the_driver_is_interrupted(ray_local, tmp_pa
             os.killpg(proc.pid, signal.SIGKILL)  # leftovers of its embedded Ray, if any
     before = _complete(exp, 3)
     assert interrupted, "the job finished before it could be interrupted"
+    # a stopped search says so, exits 130 and registers nothing (it used to exit 0 and register its partial best,
+    # and the name then blocked registering the finished search)
+    summary = json.loads(out)
+    assert proc.returncode == 130 and summary["interrupted"] is True and summary["registered"] is None
+    assert summary["expected_trials"] == 10 and summary["trials"] < 10
+    assert not (tmp_path / "reg.db").exists()
     cfg = SearchConfig.from_dict(
         {"strategy": "sma_cross", "space": {"fast": "5:50:5", "slow": "50:200:10"}, "scheduler": "asha",
          "num_samples": 10, "max_concurrent": 1, "folds": 3, "seed": 3, "storage_path": str(tmp_path), "name": "exp"}
     )  # fmt: skip
     res = tune(sample_path(), cfg, symbols=["AAPL", "MSFT"], resume=True)
-    assert res.restored
+    assert res.restored and not res.interrupted and res.expected_trials == 10
     t = res.trials
     assert len(t) == 10 and t["trial_id"].is_unique  # every trial once: none lost, none run twice
     assert set(t["folds"]) <= {1, 2, 3}  # ASHA stops only at its rungs (max_t = 3 folds)
     for tid, sharpe in before.items():  # trials finished before the kill are kept, not re-run
         assert t.loc[t["trial_id"] == tid, "sharpe"].iloc[0] == pytest.approx(sharpe, rel=1e-12)
     assert res.best is not None and set(res.best) == {"fast", "slow"} and "dsr" in res.holdout
+    # the library refuses to register a stopped search's best, writing nothing
+    from quantray.search import register_tuned
+
+    partial = dataclasses.replace(res, interrupted=True, expected_trials=12)
+    with pytest.raises(ConfigError, match="interrupted after 10 of 12 trials"):
+        register_tuned(partial, cfg, "partial", str(tmp_path / "reg.db"))
+    assert not (tmp_path / "reg.db").exists()
+    assert register_tuned(res, cfg, "partial", str(tmp_path / "reg.db"))  # the finished search registers
 
 
 # ------------------------------------------------------------------------------ SIGKILL, s3:// and state repair
