@@ -145,16 +145,33 @@ class GrammarConfig:
             if bad:
                 raise ConfigError(f"grammar `{name}`: unknown name(s) {bad}; valid: {list(valid)}")
             object.__setattr__(self, name, tuple(dict.fromkeys(val)))
+        # a scalar (YAML `windows: 5`) is refused by name, not left to fail in tuple() as a TypeError
+        if isinstance(self.windows, str) or not isinstance(self.windows, Iterable):
+            raise ConfigError(f"grammar `windows` must be a list of integers >= 1, got {self.windows!r}")
         wins = tuple(self.windows)
         if any(isinstance(w, bool) or not isinstance(w, int | np.integer) or w < 1 for w in wins):
             raise ConfigError(f"grammar `windows` must be integers >= 1, got {list(wins)}")
         object.__setattr__(self, "windows", tuple(sorted({int(w) for w in wins})))
+        if isinstance(self.levels, str) or not isinstance(self.levels, Iterable):
+            raise ConfigError(f"grammar `levels` must be a list of numbers in [0, 100], got {self.levels!r}")
         lev = tuple(self.levels)
         if any(
             isinstance(x, bool) or not isinstance(x, int | float) or not 0 <= float(x) <= 100 for x in lev
         ):
             raise ConfigError(f"grammar `levels` must be numbers in [0, 100], got {list(lev)}")
         object.__setattr__(self, "levels", tuple(sorted({float(x) for x in lev})))
+        # an empty set would silently drop every block that takes one from the primitive set
+        if not self.windows and self.indicators:
+            raise ConfigError(
+                f"grammar `windows` is empty but indicators {list(self.indicators)} need a lookback; give windows "
+                "or drop the indicators"
+            )
+        level_cmps = [c for c in self.comparisons if PRIMITIVES[c].args[1] is Level]
+        if not self.levels and level_cmps:
+            raise ConfigError(
+                f"grammar `levels` is empty but comparisons {level_cmps} need a threshold; give levels or drop "
+                f"{'/'.join(level_cmps)}"
+            )
         for name in ("init_min_depth", "init_max_depth", "max_height"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -187,6 +204,34 @@ class GrammarConfig:
     def primitive_names(self) -> tuple[str, ...]:
         return self.indicators + self.arithmetic + self.comparisons + self.logic
 
+    def constant_rules(self) -> str | None:
+        """Why every rule this grammar can build is a constant signal, or None when some rule can vary.
+
+        A comparison of a series with itself (``gt(close,close)``) is constant. It is the only comparison a
+        grammar can build when it has a single series terminal, no usable block returning a Series (an
+        indicator with a window, arithmetic) to tell two series apart, and no usable level comparison
+        (``above``/``below`` of ``rsi``); ``and``/``or``/``not`` of constants are constant too.
+        """
+        h = min_heights(self)
+
+        def usable(name: str) -> bool:
+            return all(math.isfinite(h[a.__name__]) for a in PRIMITIVES[name].args)
+
+        usable_cmps = [c for c in self.comparisons if usable(c)]
+        if any(PRIMITIVES[c].args[1] is Level for c in usable_cmps):
+            return None  # above/below(rsi(s,w), level) varies
+        series_makers = [
+            n for n in self.indicators + self.arithmetic if PRIMITIVES[n].ret is Series and usable(n)
+        ]
+        if len(self.series) != 1 or series_makers or not usable_cmps:
+            return None  # two distinct series exist (or no comparison at all: min_heights' check says so)
+        s = self.series[0]
+        leaves = ", ".join(f"{c}({s},{s})" for c in usable_cmps)
+        return (
+            f"grammar: every rule it can build compares a series with itself ({leaves}), a constant signal; add "
+            "series, indicators or arithmetic (or rsi with levels and above/below)"
+        )
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GrammarConfig:
         """Build from a mapping (YAML), rejecting unknown keys with the valid ones."""
@@ -195,7 +240,13 @@ class GrammarConfig:
         if unknown:
             raise ConfigError(f"unknown grammar key(s) {unknown}; valid keys: {valid}")
         conv = {key: tuple(v) if isinstance(v, list) else v for key, v in data.items()}
-        return cls(**conv)  # type: ignore[arg-type]
+        cfg = cls(**conv)  # type: ignore[arg-type]
+        # refused for a written config (YAML: `quantray discover` has no grammar flags) but not in the
+        # constructor: tests build such grammars on purpose to exercise discovery's penalty on constant rules
+        why = cfg.constant_rules()
+        if why:
+            raise ConfigError(why)
+        return cfg
 
 
 def terminals_of(cfg: GrammarConfig, t: type) -> list[Any]:
