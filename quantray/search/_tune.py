@@ -23,6 +23,7 @@ import json
 import logging
 import math
 import os
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -117,6 +118,12 @@ class SearchConfig:
             raise ConfigError(f"`seed` must be an integer >= 0, got {self.seed!r}")
         if self.name is not None and (not isinstance(self.name, str) or not self.name.strip()):
             raise ConfigError(f"`name` must be a non-empty string, got {self.name!r}")
+        if self.name is not None and not _NAME.fullmatch(self.name):
+            # the experiment's folder under the storage path: '../x', '/abs' or 'a/b' would write elsewhere
+            raise ConfigError(
+                f"`name` must be one folder name (letters, digits and _ . - = +, not starting with '.'; it is "
+                f"the experiment's folder under the storage path), got {self.name!r}"
+            )
         if not isinstance(self.fixed, Mapping):
             raise ConfigError(f"`fixed` must be a mapping of parameter -> value, got {self.fixed!r}")
         if not isinstance(self.execution, ExecutionConfig):
@@ -195,6 +202,9 @@ class SearchConfig:
     @property
     def storage(self) -> str:
         return self.storage_path or str(_home() / "tune")
+
+
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.=+-]{0,127}")
 
 
 def parse_range(name: str, value: Any) -> tuple[float, ...]:
@@ -844,8 +854,6 @@ def tune(
         objectives,
         float(config.min_trades),
     )
-    connect(address, num_cpus=num_cpus)
-    trainable = rt.with_parameters(_trainable, data=tdata)
     name = config.experiment_name
     store = experiment_store(config.storage, config.storage_options)
     path = store.url_of(name)
@@ -854,6 +862,20 @@ def tune(
         exists = rt.Tuner.can_restore(fs_path, storage_filesystem=store.fs)
     except OSError as exc:  # an unreachable endpoint, denied credentials, a missing bucket
         raise ConfigError(f"tune storage {path}: cannot be read: {str(exc).splitlines()[0][:300]}") from None
+    if resume and overwrite:
+        raise ConfigError(
+            "resume and overwrite exclude each other: --resume continues an experiment, --overwrite deletes it"
+        )
+    if resume and not exists:
+        # a mistyped --name must not start a new search under the wrong name
+        known = [n for n in store.listdir(store.root) if not n.startswith(".")][:20]
+        raise ConfigError(
+            f"resume: no experiment {name!r} under {store.url} ("
+            + (f"experiments there: {', '.join(known)}" if known else "nothing there yet")
+            + "); check --storage and --name, or drop --resume to start it"
+        )
+    connect(address, num_cpus=num_cpus)
+    trainable = rt.with_parameters(_trainable, data=tdata)
     metric_names = [m for m, _ in objectives]
     modes = [mode for _, mode in objectives]
     run_cfg = rt.RunConfig(
@@ -865,10 +887,6 @@ def tune(
         callbacks=_logger_callbacks(config.tensorboard),
     )
     restored = False
-    if resume and overwrite:
-        raise ConfigError(
-            "resume and overwrite exclude each other: --resume continues an experiment, --overwrite deletes it"
-        )
     fingerprint = _fingerprint(config, sorted(sd.arrays))
     if resume and exists:
         _check_fingerprint(store, fs_path, path, fingerprint)

@@ -152,6 +152,9 @@ def test_discover_registers_survivors_and_the_lifecycle_verbs_walk_them(
             "s3:// storage only",
         ),
         (["tune", "--data", "sample", "--strategy", "sma_cross", "--snapshot-s", "-1"], "snapshot_s"),
+        (["tune", "--data", "sample", "--strategy", "sma_cross", "--name", "../evil"], "`name` (--name) must be one folder name"),
+        (["tune", "--data", "sample", "--strategy", "sma_cross", "--name", "/tmp/abs"], "got '/tmp/abs'"),
+        (["tune", "--data", "sample", "--strategy", "sma_cross", "--name", "a/b"], "one folder name"),
         (["strategies", "retire", "ghost", "--reason", "x", "--registry", "sqlite:///:memory:"], "unknown"),
         (["strategies", "status", "--registry", "/tmp"], "is a directory"),
         (["strategies", "status", "--registry", "sqlite:///"], "names no file"),
@@ -480,3 +483,23 @@ def test_a_registered_candidate_runs_at_the_costs_it_was_validated_with(
     rc, ab2, _ = _run([*two, "--fees", "0.0005", "--slippage", "0", "--json"], capsys)
     assert rc == 0 and ab2["costs"]["fees"] == 0.0005 and ab2["costs"]["slippage"] == 0.0
     assert ab2["costs_note"].endswith("(as recorded with pair_10bp and pair_5bp; --fees, --slippage given)")
+
+
+def test_resuming_an_experiment_that_does_not_exist_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--resume with a mistyped --name is an error naming the experiments there (it started a new search)."""
+    store = tmp_path / "st"
+    base = ["tune", "--data", "sample", "--symbol", "MSFT", "--strategy", "sma_cross", "--space", "fast=5:10:5",
+            "--space", "slow=50:100:50", "--searcher", "grid", "--scheduler", "none", "--storage", str(store)]  # fmt: skip
+    rc, _, err = _run([*base, "--name", "nothere", "--resume"], capsys)
+    assert rc == 2 and "resume: no experiment 'nothere' under" in err and "nothing there yet" in err
+    assert not store.exists()  # nothing written
+    rc, doc, _ = _run([*base, "--name", "real", "--json"], capsys)
+    assert rc == 0 and doc["n_trials"] == 4 and doc["interrupted"] is False
+    rc, _, err = _run([*base, "--name", "rael", "--resume"], capsys)
+    assert (
+        rc == 2 and "(experiments there: real); check --storage and --name" in err and sorted(p.name for p in store.iterdir()) == ["real"]
+    )
+    rc, doc, _ = _run([*base, "--name", "real", "--resume", "--json"], capsys)
+    assert rc == 0 and doc["restored"] is True and doc["n_trials"] == 4
