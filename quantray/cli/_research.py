@@ -84,11 +84,16 @@ def _grid(args: argparse.Namespace) -> dict[str, list[int | float]]:
 
 
 def _one_symbol(args: argparse.Namespace) -> str | None:
+    return one_symbol(args.verb, args.symbol)
+
+
+def one_symbol(verb: str, given: list[str] | None) -> str | None:
+    """The one ``--symbol`` (repeatable flag) of a verb that works on one series; two are an error."""
     from quantray.errors import ConfigError
 
-    syms = args.symbol or []
+    syms = given or []
     if len(syms) > 1:
-        raise ConfigError(f"{args.verb}: takes one --symbol, got {len(syms)}: {syms}")
+        raise ConfigError(f"{verb}: takes one --symbol, got {len(syms)}: {syms}")
     return syms[0] if syms else None
 
 

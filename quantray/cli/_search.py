@@ -150,14 +150,14 @@ def _cmd_discover(args: argparse.Namespace) -> int:
         connect(args.address, num_cpus=args.num_cpus)
     # checked now (creating nothing); the file is only created when a survivor is registered
     registry = None if args.no_register else check_registry(args.registry)
+    pine_dir = _check_out_dir(args.pine_dir, "--pine-dir") if args.pine_dir else None
     res = discover(
         _data(args.data), symbols=args.symbol, config=cfg, registry=registry, progress=not args.json
     )
-    if args.pine_dir:
-        out = Path(args.pine_dir)
-        out.mkdir(parents=True, exist_ok=True)
+    if pine_dir is not None:
+        pine_dir.mkdir(parents=True, exist_ok=True)
         for name, text in res.pine.items():
-            (out / f"{name}.pine").write_text(text, encoding="utf-8")
+            (pine_dir / f"{name}.pine").write_text(text, encoding="utf-8")
     payload = {
         "seed": res.seed,
         "symbols": res.symbols,
@@ -191,6 +191,25 @@ def _cmd_discover(args: argparse.Namespace) -> int:
         f"({cfg.gates.describe()}), " + reg_text + "\n" + validation_view(res.validation)
     )
     return _emit(args, payload, text)
+
+
+def _check_out_dir(path: str, flag: str) -> Path:
+    """An output folder checked before the work that fills it, creating nothing: it is a folder, or its nearest
+    existing ancestor is one, and that can be written (a run must not end in a traceback after registering)."""
+    import os
+
+    from quantray.errors import ConfigError
+
+    out = Path(path).expanduser()
+    anc = out
+    while not anc.exists() and anc != anc.parent:
+        anc = anc.parent
+    if not anc.is_dir():
+        what = "it is a file" if anc == out else f"{str(anc)!r} is a file"
+        raise ConfigError(f"{flag} {path!r}: {what}, not a folder")
+    if not os.access(anc, os.W_OK | os.X_OK):
+        raise ConfigError(f"{flag} {path!r}: {str(anc)!r} is not writable")
+    return out
 
 
 def _default_url() -> str:
@@ -400,9 +419,11 @@ def _cmd_abtest(args: argparse.Namespace) -> int:
     import quantray
     from quantray.cli._costs import resolve_costs
     from quantray.cli._main import _resolve_candidate
+    from quantray.cli._research import one_symbol
     from quantray.errors import ConfigError, ParameterError, StrategyError
     from quantray.search import ab_test
 
+    args.symbol = one_symbol("abtest", args.symbol)  # given twice, the last one used to win silently
     if args.boot < 100:
         raise ConfigError(f"abtest: --boot must be an integer >= 100, got {args.boot}")
     if args.block is not None and not args.block >= 1:
@@ -572,10 +593,12 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
 
     import quantray
     from quantray.cli._costs import resolve_costs
+    from quantray.cli._research import one_symbol
     from quantray.errors import ConfigError
     from quantray.research._common import shared_returns
     from quantray.search import MonitorConfig, rule_spec
 
+    args.symbol = one_symbol("strategies monitor", args.symbol)
     if args.last_bars is not None and args.last_bars < 1:
         raise ConfigError(f"monitor: --last-bars must be an integer >= 1, got {args.last_bars}")
     with _registry(args, f"monitor {args.name!r}") as reg:
@@ -769,7 +792,9 @@ def add_search_parsers(subparsers: Any, parser_class: type[argparse.ArgumentPars
 
     a = subparsers.add_parser("abtest", help="A/B test two strategies' Sharpe ratios on the same bars")
     a.add_argument("--data", required=True)
-    a.add_argument("--symbol", help="the symbol (required when the data holds several)")
+    a.add_argument(
+        "--symbol", action="append", help="the symbol, once (required when the data holds several)"
+    )
     a.add_argument("--a", required=True, metavar="STRATEGY[:K=V,...]", help="e.g. sma_cross:fast=10,slow=50")
     a.add_argument("--b", required=True, metavar="STRATEGY[:K=V,...]", help="e.g. buy_and_hold")
     a.add_argument("--method", choices=["both", "bootstrap", "jobson_korkie"], default="both")
@@ -830,7 +855,7 @@ def add_lifecycle_parsers(subparsers: Any, parser_class: type[argparse.ArgumentP
     m = subparsers.add_parser("monitor", help="judge a live strategy on new bars; retire it on a breach")
     m.add_argument("name")
     m.add_argument("--data", required=True)
-    m.add_argument("--symbol")
+    m.add_argument("--symbol", action="append", help="judge one symbol (default: the symbols validated on)")
     m.add_argument("--last-bars", type=int, help="judge only the last N bars")
     m.add_argument(
         "--drawdown-alpha",

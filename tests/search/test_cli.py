@@ -170,6 +170,10 @@ def test_discover_registers_survivors_and_the_lifecycle_verbs_walk_them(
         (["abtest", "--data", "sample", "--symbol", "MSFT", "--a", "sma_cross", "--b", "buy_and_hold", "--block", "5000"],
          "--block must be in [1, n/4]"),
         (["abtest", "--data", "sample", "--symbol", "MSFT", "--a", "buy_and_hold", "--b", "buy_and_hold"], "identical"),
+        (["abtest", "--data", "sample", "--symbol", "MSFT", "--symbol", "AAPL", "--a", "sma_cross", "--b", "buy_and_hold"],
+         "abtest: takes one --symbol, got 2: ['MSFT', 'AAPL']"),
+        (["strategies", "monitor", "s", "--data", "sample", "--symbol", "MSFT", "--symbol", "AAPL"],
+         "strategies monitor: takes one --symbol, got 2"),
     ],
 )  # fmt: skip
 def test_bad_input_is_one_line_and_exit_2(
@@ -499,7 +503,32 @@ def test_resuming_an_experiment_that_does_not_exist_is_refused(
     assert rc == 0 and doc["n_trials"] == 4 and doc["interrupted"] is False
     rc, _, err = _run([*base, "--name", "rael", "--resume"], capsys)
     assert (
-        rc == 2 and "(experiments there: real); check --storage and --name" in err and sorted(p.name for p in store.iterdir()) == ["real"]
+        rc == 2
+        and "(experiments there: real); check --storage and --name" in err
+        and sorted(p.name for p in store.iterdir()) == ["real"]
     )
     rc, doc, _ = _run([*base, "--name", "real", "--resume", "--json"], capsys)
     assert rc == 0 and doc["restored"] is True and doc["n_trials"] == 4
+
+
+def test_an_unusable_pine_dir_is_refused_before_the_search(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--pine-dir naming a file (or a folder under one) is one line before the evolution, nothing registered (it
+    was a FileExistsError traceback after the survivors had been written to the registry)."""
+    afile = tmp_path / "g.yaml"
+    afile.write_text("a file")
+    reg = tmp_path / "r.db"
+    argv = ["discover", "--data", "sample", "--symbol", "AAPL", "--population", "8", "--generations", "1", "--local",
+            "--min-dsr", "0", "--max-pbo", "1", "--min-oos-trades", "0", "--min-oos-sharpe", "-100",
+            "--registry", str(reg)]  # fmt: skip
+    for bad, fragment in (
+        (afile, "it is a file, not a folder"),
+        (afile / "sub", f"{str(afile)!r} is a file"),
+    ):
+        rc, _, err = _run([*argv, "--pine-dir", str(bad)], capsys)
+        assert rc == 2 and fragment in err and err.count("\n") == 1 and "gen 0" not in err
+    assert not reg.exists() and afile.read_text() == "a file"
+    rc, doc, _ = _run([*argv, "--pine-dir", str(tmp_path / "new" / "pine"), "--json"], capsys)
+    assert rc == 0 and doc["registered"]
+    assert sorted(p.stem for p in (tmp_path / "new" / "pine").iterdir()) == sorted(doc["survivors"])
