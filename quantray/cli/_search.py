@@ -305,8 +305,9 @@ def _holdout_line(h: dict[str, Any]) -> str:
     return (
         f"holdout {h['bars']} bars: sharpe {num(h['sharpe'], '.2f')}, total return {num(h['total_return'], '.1%')} "
         f"(mean {num(h['mean_return'], '.1%')}/yr), max drawdown {num(h['max_drawdown'], '.1%')}, "
-        f"{trades} trade{'' if trades == 1 else 's'}; DSR {num(h['dsr'], '.2f')} over {h['n_trials']} trials, "
-        f"PBO {num(h['pbo'], '.2f')} over {h['n_configs']} configurations (ranked by {h['pbo_metric']})"
+        f"{trades} trade{'' if trades == 1 else 's'}; DSR {num(h['dsr'], '.2f')} over {h['n_trials']} distinct "
+        f"configurations (Sharpe variance over the {h.get('n_full', '?')} that ran every fold), "
+        f"PBO {num(h['pbo'], '.2f')} over the same (ranked by {h['pbo_metric']})"
     )
 
 

@@ -1265,9 +1265,10 @@ def _holdout(
     Holdout: the bars every symbol has after its own ``hstart`` (matched by timestamp, :func:`common_bars`; a
     symbol is simulated from the first shared bar, signals warmed up on the history before it, starting flat in
     cash), returns averaged over symbols; trades summed over the same bars. DSR deflates its Sharpe for the trials
-    run. PBO (CSCV, ranking by Sharpe) is over the search's configurations: the matrix of every distinct valid
-    trial's returns over the search segment (:func:`search_matrix`), so a candidate registered from a search
-    carries the statistics the validation gates need."""
+    run: N (``n_trials``) the distinct valid configurations, the variance of their Sharpes over the ``n_full``
+    that ran every fold. PBO (CSCV, ranking by Sharpe) is over the same configurations: the matrix of their
+    returns over the search segment (:func:`search_matrix`), so a candidate registered from a search carries the
+    statistics the validation gates need. ``trials_run`` counts every trial, repeats and invalid ones included."""
     from quantray.engine import max_drawdown, sharpe_ratio
     from quantray.research import deflated_sharpe_ratio, probability_of_backtest_overfitting
     from quantray.research._common import holdout_matrix
@@ -1277,24 +1278,32 @@ def _holdout(
         sd.arrays, [(spec, params)], hstart, config.execution, ppy, sd.bars_per_day, what="tune holdout"
     )
     r, trades, length = R[:, 0], int(n_trades[0]), R.shape[0]
-    sharpes = trials.loc[trials["valid"], "sharpe"].to_numpy(float)
-    var = float(np.var(sharpes[np.isfinite(sharpes)], ddof=1)) if np.isfinite(sharpes).sum() > 1 else 0.0
-    try:
-        dsr = deflated_sharpe_ratio(r, n_trials=max(len(trials), 1), sr_variance=var, periods_per_year=ppy)
-    except ParameterError:
-        dsr = float("nan")
-    # PBO of the search's choice: every distinct valid configuration's returns over the search segment
+    # the search's distinct valid configurations (a searcher may propose one twice: one trial, not two), each
+    # with its trial that ran the most folds
     sets: list[dict[str, Any]] = []
-    seen: set[str] = set()
+    scored: dict[str, tuple[int, float]] = {}
     for _, row in trials[trials["valid"]].iterrows():
         try:
             p = spec.validate_params(_row_params(row, space, config.fixed))
         except (ParameterError, TypeError, ValueError):
             continue
         key = json.dumps(p, sort_keys=True, default=str)
-        if key not in seen:
-            seen.add(key)
+        if key not in scored:
             sets.append(p)
+        folds, sharpe = int(row["folds"]), float(row["sharpe"])
+        if key not in scored or folds > scored[key][0]:
+            scored[key] = (folds, sharpe)
+    # DSR: N = the distinct configurations tried (those ASHA stopped early included: they were tried and
+    # dropped on their scores); the variance of their Sharpes over those that ran every fold, whose scores are
+    # comparable (a 1-fold running mean is noisier, and inflated the variance: a DSR 0.935 instead of 0.962)
+    full = [sr for f, sr in scored.values() if f == config.folds and math.isfinite(sr)]
+    pool = full if len(full) > 1 else [sr for _f, sr in scored.values() if math.isfinite(sr)]
+    var = float(np.var(pool, ddof=1)) if len(pool) > 1 else 0.0
+    try:
+        dsr = deflated_sharpe_ratio(r, n_trials=max(len(sets), 1), sr_variance=var, periods_per_year=ppy)
+    except ParameterError:
+        dsr = float("nan")
+    # PBO of the search's choice: every distinct valid configuration's returns over the search segment
     # one configuration: no selection to overfit; none: nothing to say
     pbo = 0.0 if len(sets) == 1 else float("nan")
     agg = 1
@@ -1318,5 +1327,7 @@ def _holdout(
         "pbo_metric": pbo_metric,
         "pbo_bars_per_row": agg,
         "n_configs": len(sets),
-        "n_trials": len(trials),
+        "n_trials": len(sets),
+        "n_full": len(full),
+        "trials_run": len(trials),
     }

@@ -482,7 +482,10 @@ def test_a_tuned_candidate_carries_the_gate_statistics_and_walks_the_lifecycle(r
     h = doc["holdout"]  # the text output's line reads the same figures, rounded
     line = _holdout_line(h)
     assert f"holdout {h['bars']} bars: sharpe {h['sharpe']:.2f}, total return {h['total_return']:.1%}" in line
-    assert f"DSR {h['dsr']:.2f} over 12 trials, PBO {h['pbo']:.2f} over 12 configurations" in line
+    assert (
+        f"DSR {h['dsr']:.2f} over 12 distinct configurations (Sharpe variance over the 12 that ran every fold), "
+        f"PBO {h['pbo']:.2f} over the same" in line
+    )
     with Registry(reg) as r:
         rec = r.get("tuned")
     m = rec.metrics
@@ -723,3 +726,44 @@ def test_the_tune_job_registers_its_best_as_a_candidate(ray_local, tmp_path, cap
     # a second run may not take the name again: refused before the search, nothing written
     with pytest.raises(ConfigError, match="already in the registry"):
         tune_job.main(["--config", str(cfg), "--overwrite"])
+
+
+def test_the_holdout_dsr_counts_distinct_configurations_and_compares_full_fold_sharpes() -> None:
+    """DSR's N is the distinct valid configurations (a configuration proposed twice is one trial) and its Sharpe
+    variance is over those that ran every fold: a 1-fold running mean left by ASHA is a noisier estimate and
+    inflated the variance (the DSR was over every trial row, repeats and partial folds included)."""
+    import pandas as pd
+
+    from quantray.engine import ExecutionConfig
+    from quantray.research import deflated_sharpe_ratio, trial_simulations
+    from quantray.research._common import load_symbols
+    from quantray.search._tune import _holdout
+
+    spec = get_strategy("sma_cross")
+    cfg = SearchConfig(
+        strategy="sma_cross", folds=3, holdout=0.25, space={"fast": (5, 20, 5), "slow": (50, 100, 50)}
+    )
+    space = search_space(spec, cfg.space, cfg.fixed)
+    sd = load_symbols(sample_path(), ["MSFT"])
+    n = sd.arrays["MSFT"][4].size
+    hstart = {"MSFT": round(n * 0.75)}
+    rows = [  # (fast, slow, folds, sharpe): two repeats and two configurations ASHA stopped after 1 fold
+        (5, 50, 3, 0.40), (5, 50, 3, 0.40), (10, 50, 3, 0.10), (15, 100, 3, 0.55), (20, 100, 1, -2.0),
+        (10, 100, 1, 3.0), (20, 50, 3, 0.25), (20, 50, 3, 0.25),
+    ]  # fmt: skip
+    trials = pd.DataFrame(
+        [{"trial_id": f"t{i}", "fast": f, "slow": sl, "sharpe": sr, "folds": k, "valid": True}
+         for i, (f, sl, k, sr) in enumerate(rows)]
+    )  # fmt: skip
+    best = {"fast": 15, "slow": 100}
+    h = _holdout(spec, best, sd, hstart, cfg, trials, space)
+    r, _ = trial_simulations(sd.arrays["MSFT"], "sma_cross", [best], config=ExecutionConfig(), start=hstart["MSFT"],
+                             periods_per_year=sd.periods_per_year)  # fmt: skip
+    full = [0.40, 0.10, 0.55, 0.25]  # the distinct configurations that ran all 3 folds
+    want = deflated_sharpe_ratio(r[:, 0], n_trials=6, sr_variance=float(np.var(full, ddof=1)),
+                                 periods_per_year=sd.periods_per_year)  # fmt: skip
+    assert h["n_trials"] == h["n_configs"] == 6 and h["n_full"] == 4 and h["trials_run"] == 8
+    assert h["dsr"] == pytest.approx(want, rel=1e-12)
+    every_row = deflated_sharpe_ratio(r[:, 0], n_trials=8, sr_variance=float(np.var(trials["sharpe"], ddof=1)),
+                                      periods_per_year=sd.periods_per_year)  # fmt: skip
+    assert abs(h["dsr"] - every_row) > 1e-3  # the old count would be caught
