@@ -105,7 +105,11 @@ def _resolve_candidate(name: str, registry: str | None) -> tuple[Any, dict[str, 
     url = registry or default_registry_url()
     path = registry_file(url)
     if path is not None and not path.exists():
-        return name, None  # a strategy of the table, else the usual unknown-strategy error listing the names
+        if (
+            not known
+        ):  # the usual unknown-strategy error listing the names, and where candidates were looked for
+            _unknown(name, f"and no registry at {url} to hold a candidate of that name")
+        return name, None
     try:
         with Registry(url) as reg:
             rec = reg.get(name) if name in reg else None
@@ -114,12 +118,26 @@ def _resolve_candidate(name: str, registry: str | None) -> tuple[Any, dict[str, 
             return name, None
         raise
     if rec is None:
+        if not known:
+            _unknown(name, f"nor a candidate in the registry {url}")
         return name, None
     execution = rec.metrics.get("execution")
     recorded = dict(execution) if isinstance(execution, dict) else None
     if rec.rule:
         return rule_spec(rec.rule, name=rec.name), recorded
     return with_defaults(rec.strategy, rec.params), recorded
+
+
+def _unknown(name: str, where: str) -> None:
+    """Raise the strategy table's unknown-name error (close matches, the valid names) saying where else the
+    name was looked for."""
+    from quantray.errors import StrategyError
+    from quantray.strategies import get_strategy
+
+    try:
+        get_strategy(name)
+    except StrategyError as exc:
+        raise StrategyError(f"{exc} ({where})") from None
 
 
 def with_defaults(strategy: str, params: dict[str, Any]) -> Any:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import math
 import re
@@ -435,7 +436,10 @@ def _cmd_abtest(args: argparse.Namespace) -> int:
     sides = []
     for flag, text in (("--a", args.a), ("--b", args.b)):
         name, params = _strategy_arg(flag, text)
-        strategy, recorded = _resolve_candidate(name, args.registry)
+        try:
+            strategy, recorded = _resolve_candidate(name, args.registry)
+        except StrategyError as exc:
+            raise StrategyError(f"abtest {flag} {text!r}: {exc}") from None
         sides.append((flag, text, name, params, strategy, recorded))
     # both sides at the same costs: the flags given, else those a registered candidate was validated with
     config, note = resolve_costs(args, [(name, rec) for _f, _t, name, _p, _s, rec in sides], "abtest")
@@ -548,6 +552,12 @@ def _cmd_promote(args: argparse.Namespace) -> int:
 
 
 def _cmd_retire(args: argparse.Namespace) -> int:
+    from quantray.errors import ConfigError
+
+    if not args.reason.strip():
+        raise ConfigError(
+            f"retire {args.name!r}: --reason must not be empty (it is recorded with the retirement)"
+        )
     with _registry(args, f"retire {args.name!r}") as reg:
         rec = reg.retire(args.name, reason=args.reason)
     return _emit(args, rec.to_dict(), f"{rec.name}: live -> retired ({args.reason})")
@@ -576,11 +586,24 @@ def _cmd_status(args: argparse.Namespace) -> int:
             payload = {
                 **rec.to_dict(),
                 "history": [
-                    {"at": e.at, "from": e.from_state, "to": e.to_state, "reason": e.reason} for e in hist
+                    {
+                        "at": e.at,
+                        "from": e.from_state,
+                        "to": e.to_state,
+                        "reason": e.reason,
+                        "details": e.details,
+                    }
+                    for e in hist
                 ],
             }
             text = f"{rec.name}: {rec.state} ({rec.source}, {rec.strategy} {rec.params})\n" + "\n".join(
-                f"  {e.at}  {e.from_state or '-'} -> {e.to_state}: {e.reason}" for e in hist
+                f"  {e.at}  {e.from_state or '-'} -> {e.to_state}: {e.reason}"
+                + (
+                    f" (gates {_gates_text(e.details['gates'])})"
+                    if isinstance(e.details.get("gates"), dict)
+                    else ""
+                )
+                for e in hist
             )
             return _emit(args, payload, text)
         recs = reg.list(args.state)
@@ -598,21 +621,29 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
     from quantray.errors import ConfigError
     from quantray.research._common import shared_returns
     from quantray.search import MonitorConfig, rule_spec
+    from quantray.search._lifecycle import LifecycleError
 
     args.symbol = one_symbol("strategies monitor", args.symbol)
     if args.last_bars is not None and args.last_bars < 1:
         raise ConfigError(f"monitor: --last-bars must be an integer >= 1, got {args.last_bars}")
+    with _flags_named(_MONITOR_FLAGS):  # the flags are checked before any data is read
+        cfg = MonitorConfig(
+            drawdown_alpha=args.drawdown_alpha, max_drawdown=args.max_drawdown, decay_alpha=args.alpha
+        )
     with _registry(args, f"monitor {args.name!r}") as reg:
         rec = reg.get(args.name)
+        if rec.state != "live":
+            raise LifecycleError(f"strategy {args.name!r} is {rec.state}: only live strategies are monitored")
         spec: Any = rule_spec(rec.rule, name=rec.name) if rec.rule else rec.strategy
         expected_on = [str(x) for x in rec.metrics.get("symbols") or []]
-        data = _data(args.data)
+        data: Any = _data(args.data)
         if args.symbol:
             symbols = [args.symbol]
         else:
-            from quantray.research._common import load_symbols
+            from quantray._backtest import _to_panel
 
-            held = sorted(load_symbols(data, None).arrays)
+            data = _to_panel(data, None)  # read once: the symbols held, then the backtest on the same panel
+            held = sorted(data.symbols)
             if len(held) == 1:
                 symbols = held
             elif expected_on and set(expected_on) <= set(held):
@@ -659,16 +690,11 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
         # expectations measured on the average of other symbols: judged (drawdowns at these symbols' own
         # volatility) and reported, never retired on that: one stock of twenty is not the strategy validated
         other = bool(expected_on) and sorted(symbols) != sorted(expected_on)
-        with _flags_named(_MONITOR_FLAGS):
-            cfg = MonitorConfig(
-                drawdown_alpha=args.drawdown_alpha, max_drawdown=args.max_drawdown, decay_alpha=args.alpha,
-                volatility="realised" if other else "validated",
-            )  # fmt: skip
         rep = reg.monitor(
             args.name,
             r,
             periods_per_year=res.periods_per_year,
-            config=cfg,
+            config=dataclasses.replace(cfg, volatility="realised" if other else "validated"),
             retire=not (args.dry_run or other),
         )
     notes = list(rep.notes)
@@ -682,9 +708,35 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
     text = (
         f"{args.name} on {len(r)} bars of {', '.join(symbols)}: {status}"
         + (" -> retired" if rep.retired else "")
+        + f"\n  {_monitor_figures(rep)}"
         + "".join(f"\n  note: {n}" for n in notes)
     )
     return _emit(args, {**rep.to_dict(), "symbols": symbols, "notes": notes}, text)
+
+
+def _gates_text(gates: dict[str, Any]) -> str:
+    """The gates a validation was judged under, as recorded in its event, as discover's header names them
+    (``dsr >= 0.6, pbo <= 0.5, ...``); the raw mapping if it is not a Gates' fields."""
+    from quantray.search import Gates
+
+    try:
+        return str(Gates(**gates).describe())
+    except (TypeError, ValueError):
+        return ", ".join(f"{k}={v}" for k, v in gates.items())
+
+
+def _monitor_figures(rep: Any) -> str:
+    """The figures a monitor verdict rests on, as one line (``--json`` has them unrounded)."""
+
+    def f(x: Any, fmt: str) -> str:
+        return "n/a" if x is None or not math.isfinite(x) else format(x, fmt)
+
+    return (
+        f"Sharpe {f(rep.realised_sharpe, '.2f')} realised vs {f(rep.expected_sharpe, '.2f')} expected "
+        f"(decay p={f(rep.decay_p_value, '.3f')}); mean return {f(rep.realised_return, '.1%')}/yr vs "
+        f"{f(rep.expected_return, '.1%')}; max drawdown {f(rep.realised_max_drawdown, '.1%')} "
+        f"(p={f(rep.drawdown_p_value, '.3f')}, limit {f(rep.drawdown_limit, '.1%')})"
+    )
 
 
 # ------------------------------------------------------------------------------------------------ parsers

@@ -232,7 +232,7 @@ class _Registry:
             close = difflib.get_close_matches(name, list(self._specs), n=3)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise StrategyError(
-                f"unknown strategy {name!r}{hint} valid strategies: {sorted(self._specs)}"
+                f"unknown strategy {name!r}{hint or ';'} valid strategies: {sorted(self._specs)}"
             ) from None
 
     def names(self) -> list[str]:

@@ -52,6 +52,10 @@ def test_discover_registers_survivors_and_the_lifecycle_verbs_walk_them(
     assert rc == 0 and out["state"] == "retired"
     rc, one, _ = _run(["strategies", "status", name, "--registry", reg, "--json"], capsys)
     assert [h["to"] for h in one["history"]] == ["candidate", "validated", "live", "retired"]
+    # the gates a rule was validated under are shown (they were in the registry only)
+    assert one["history"][1]["details"]["gates"]["min_dsr"] == 0.3
+    assert main(["strategies", "status", name, "--registry", reg]) == 0
+    assert "(gates dsr >= 0.3, pbo <= 1, oos_trades >= 1, oos_sharpe >= 0)" in capsys.readouterr().out
     assert one["history"][-1]["reason"] == "decayed" and one["rule"]
     # a fresh process knows the rule only through the registry: it backtests it by name, equal to rule_spec
     import os
@@ -270,6 +274,27 @@ def test_monitor_judges_the_portfolio_validation_measured(
         capsys,
     )
     assert rc == 0 and doc["symbols"] == ["AAPL", "MSFT"] and not doc["notes"]
+    # the text shows the figures the verdict rests on (it said only "healthy")
+    rc = main(["strategies", "monitor", "pair", "--data", "sample", "--registry", reg_url, "--dry-run"])
+    text = capsys.readouterr().out
+    assert (
+        f"Sharpe {doc['realised_sharpe']:.2f} realised vs 0.50 expected (decay p={doc['decay_p_value']:.3f})"
+        in text
+        and f"max drawdown {doc['realised_max_drawdown']:.1%} (p={doc['drawdown_p_value']:.3f}" in text
+    )
+    # bad flags and a strategy that is not live are refused before any data is read
+    for argv, fragment in (
+        (["--drawdown-alpha", "2"], "(--drawdown-alpha)"),
+        (["--alpha", "0"], "(--alpha)"),
+    ):
+        rc, _, err = _run(["strategies", "monitor", "pair", "--data", str(tmp_path / "none.parquet"),
+                           "--registry", reg_url, *argv], capsys)  # fmt: skip
+        assert rc == 2 and fragment in err and "none.parquet" not in err
+    with Registry(reg_url) as reg:
+        reg.add_candidate("cand", strategy="sma_cross", params={"fast": 10, "slow": 50})
+    rc, _, err = _run(["strategies", "monitor", "cand", "--data", str(tmp_path / "none.parquet"), "--registry",
+                       reg_url], capsys)  # fmt: skip
+    assert rc == 2 and "strategy 'cand' is candidate: only live strategies are monitored" in err
     res = quantray.backtest(
         sample_path(), "sma_cross", params={"fast": 10, "slow": 50}, symbols=["AAPL", "MSFT"]
     )
