@@ -557,7 +557,35 @@ def search_space(
         )
     if not out:
         raise ParameterError(f"nothing to search: every parameter of strategy {spec.name!r} is fixed")
+    _check_feasible(spec, out, fixed)
     return out
+
+
+def _check_feasible(spec: StrategySpec, space: Mapping[str, ParamSpace], fixed: Mapping[str, Any]) -> None:
+    """Refuse a space none of whose points the strategy accepts (``--param fast=60 --space slow=10:50`` under
+    fast < slow: every trial would be invalid). Looks at up to 2,000 grid points (all of them, or a seeded
+    sample) and stops at the first valid one."""
+    import itertools
+    import random
+
+    grids = [sp.grid() for sp in space.values()]
+    total = math.prod(len(g) for g in grids)
+    if total <= 2000:
+        points: Any = itertools.product(*grids)
+    else:
+        rng = random.Random(0)
+        points = ([rng.choice(g) for g in grids] for _ in range(2000))
+    first: str | None = None
+    for point in points:
+        try:
+            spec.validate_params({**fixed, **dict(zip(space, point, strict=True))})
+            return
+        except ParameterError as exc:
+            first = first or str(exc)
+    raise ParameterError(
+        f"no point of the search space satisfies strategy {spec.name!r}'s constraints "
+        f"({min(total, 2000)} grid points tried; e.g. {first}): every trial would be invalid"
+    )
 
 
 def tune_param_space(

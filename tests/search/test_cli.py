@@ -159,6 +159,8 @@ def test_discover_registers_survivors_and_the_lifecycle_verbs_walk_them(
         (["tune", "--data", "sample", "--strategy", "sma_cross", "--name", "../evil"], "`name` (--name) must be one folder name"),
         (["tune", "--data", "sample", "--strategy", "sma_cross", "--name", "/tmp/abs"], "got '/tmp/abs'"),
         (["tune", "--data", "sample", "--strategy", "sma_cross", "--name", "a/b"], "one folder name"),
+        (["tune", "--data", "sample", "--strategy", "sma_cross", "--param", "fast=60", "--space", "slow=10:50"],
+         "`slow > fast` must hold, got fast=60, slow=10): every trial would be invalid"),
         (["strategies", "retire", "ghost", "--reason", "x", "--registry", "sqlite:///:memory:"], "unknown"),
         (["strategies", "status", "--registry", "/tmp"], "is a directory"),
         (["strategies", "status", "--registry", "sqlite:///"], "names no file"),

@@ -563,19 +563,39 @@ def test_a_tuned_candidate_carries_the_gate_statistics_and_walks_the_lifecycle(r
 
 
 def test_a_search_without_a_valid_trial_has_no_best_and_registers_nothing(ray_local, tmp_path, capsys):  # type: ignore[no-untyped-def]
-    """Every configuration breaks fast < slow: the search ends with its trials written, no best, and --register
-    writes nothing (it used to crash after the search, or register an invalid configuration)."""
+    """A space where every configuration breaks fast < slow is refused before anything runs (it ran every trial
+    invalid, rc 0); a search whose every trial trades too little (--min-trades) ends with its trials written,
+    no best, and --register writes nothing (it used to crash after the search, or register an invalid one)."""
     from quantray.cli._main import main
     from quantray.search import Registry
 
     reg = f"sqlite:///{tmp_path / 'r.db'}"
-    rc = main(["tune", "--data", "sample", "--symbol", "AAPL", "--strategy", "sma_cross", "--space",
-               "fast=60:100:20", "--space", "slow=50:60:10", "--searcher", "grid", "--scheduler", "none",
-               "--storage", str(tmp_path), "--name", "bad", "--register", "nope", "--registry", reg])  # fmt: skip
+    base = ["tune", "--data", "sample", "--symbol", "AAPL", "--strategy", "sma_cross", "--searcher", "grid",
+            "--scheduler", "none", "--storage", str(tmp_path), "--register", "nope", "--registry", reg]  # fmt: skip
+    rc = main([*base, "--space", "fast=60:100:20", "--space", "slow=50:60:10", "--name", "bad"])
+    err = capsys.readouterr().err
+    assert (
+        rc == 2 and "no point of the search space satisfies strategy 'sma_cross''s constraints (6 grid" in err
+    )
+    assert not (tmp_path / "bad").exists() and not (tmp_path / "r.db").exists()
+    rc = main(
+        [
+            *base,
+            "--space",
+            "fast=5:10:5",
+            "--space",
+            "slow=50:100:50",
+            "--min-trades",
+            "1000",
+            "--name",
+            "few",
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0 and "no valid trial" in out and "registered: none" in out
-    trials = (tmp_path / "bad" / "trials.csv").read_text().splitlines()
-    assert len(trials) == 1 + 6  # header + every configuration, each marked invalid
+    trials = (tmp_path / "few" / "trials.csv").read_text().splitlines()
+    assert len(trials) == 1 + 4  # header + every configuration, each marked invalid
+    assert all(line.split(",")[-2] == "False" for line in trials[1:])
     with Registry(reg) as r:
         assert "nope" not in r
 
