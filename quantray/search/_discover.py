@@ -133,7 +133,8 @@ class DiscoverConfig:
         population, generations: DEAP population size and number of generations.
         seed: the run is bit-for-bit reproducible for a seed.
         algorithm: ``"simple"`` (tournament selection, one objective, elitism) or ``"nsga2"`` (objectives:
-            score up, discovery max drawdown down).
+            score up, discovery max drawdown down; a rule scored PENALTY has the worst drawdown, 1, so that one
+            that never trades, drawdown 0, is not on the front).
         cx_prob, mut_prob: crossover and mutation probabilities per offspring.
         tournament: tournament size.
         parsimony: fitness penalty per tree node (Sharpe units).
@@ -865,6 +866,10 @@ def _evolve(
             key = text_of(ind)[0]
             asks[key] = asks.get(key, 0) + 1
             score, _raw, mdd = cache[key]
+            if cfg.algorithm == "nsga2" and is_penalised(score, first_gen[key][1], cfg):
+                # the penalty on the score alone left a rule that never trades (drawdown 0) undominated: it sat
+                # on every front and in the hall of fame, and took population slots. Its drawdown counts as the worst.
+                mdd = 1.0
             ind.fitness.values = (score, mdd) if cfg.algorithm == "nsga2" else (score,)
         return len(todo)
 
@@ -969,7 +974,7 @@ def _evolve(
                 metrics = {key: _scalar(row[key]) for key in _METRIC_KEYS}
                 metrics.update(
                     seed=cfg.seed, symbols=list(sd.arrays), n_evaluated=len(cache),
-                    execution=dataclasses.asdict(cfg.execution),
+                    execution=dataclasses.asdict(cfg.execution), periods_per_year=float(sd.periods_per_year),
                 )  # fmt: skip
                 reg.add_candidate(
                     spec.name,
@@ -980,7 +985,9 @@ def _evolve(
                     source="discover",
                     reason=f"discovered (seed {cfg.seed})",
                 )
-                reg.promote(spec.name, reason="passed the validation gates on the holdout")
+                # judged by the gates discover validated with, not a passed Registry's own (its defaults would
+                # refuse a survivor of looser gates after the whole run, leaving it a candidate)
+                reg.promote(spec.name, reason="passed the validation gates on the holdout", gates=cfg.gates)
                 registered.append(spec.name)
         finally:
             if not isinstance(registry, Registry):
@@ -992,7 +999,15 @@ def _evolve(
         generations=pd.DataFrame(stats),
         n_evaluated=len(cache),
         registered=registered,
-        pine={s.name: render_pine(s, fees=cfg.execution.fees) for s in survivors},
+        pine={
+            s.name: render_pine(
+                s,
+                fees=cfg.execution.fees,
+                init_cash=cfg.execution.init_cash,
+                execution=cfg.execution.execution,
+            )
+            for s in survivors
+        },
         seed=cfg.seed,
         elapsed_s=time.perf_counter() - t0,
         tasks=batched.tasks,

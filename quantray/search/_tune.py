@@ -1100,6 +1100,7 @@ def tune_candidate_metrics(
         "pbo_metric": holdout.get("pbo_metric", "sharpe"),
         "symbols": list(symbols),
         "execution": dict(execution) if execution else None,
+        "periods_per_year": holdout.get("periods_per_year"),
     }
 
 
@@ -1358,4 +1359,5 @@ def _holdout(
         "n_trials": len(sets),
         "n_full": len(full),
         "trials_run": len(trials),
+        "periods_per_year": float(ppy),
     }

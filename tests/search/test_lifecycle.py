@@ -16,7 +16,14 @@ from scipy.stats import norm
 
 from quantray.search import Gates, LifecycleError, MonitorConfig, Registry
 
-GOOD = {"dsr": 0.97, "pbo": 0.2, "oos_trades": 12, "oos_sharpe": 1.5, "oos_max_drawdown": 0.10}
+GOOD = {
+    "dsr": 0.97,
+    "pbo": 0.2,
+    "oos_trades": 12,
+    "oos_sharpe": 1.5,
+    "oos_max_drawdown": 0.10,
+    "periods_per_year": 252.0,
+}
 
 
 @pytest.fixture(scope="module")
