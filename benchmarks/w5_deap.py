@@ -195,8 +195,7 @@ def _pd_node(n: Any, df: pd.DataFrame) -> pd.Series:
         d = x.diff()
         up = _seeded(d.clip(lower=0.0), w, 1.0 / w)
         dn = _seeded((-d).clip(lower=0.0), w, 1.0 / w)
-        den = up + dn
-        return (100.0 * (up / den)).mask(den == 0.0, 50.0)
+        return (100.0 * (up / (up + dn))).mask(dn == 0.0, 100.0)  # ta.rsi: 100 when the average loss is 0
     if nm in ("above", "below"):
         x = _pd_node(a[0], df)
         return x > a[1].value if nm == "above" else x < a[1].value

@@ -7,7 +7,8 @@ Conventions follow TradingView's Pine ``ta.*`` functions so that exported Pine S
 * ``rma(x, n)``: Wilder's moving average, alpha = 1 / n, seeded with the SMA of the first n values (``ta.rma``).
 * ``rsi(close, n)``: Wilder RSI over close-to-close changes; the first value is at t = n. Computed as
   100·g/(g + l) from the average gain g and loss l (:func:`rsi_value`: Pine's 100 − 100/(1 + g/l) with one
-  division instead of two; 100 when l = 0, 50 when both are 0).
+  division instead of two); as ``ta.rsi``, 100 when l = 0, including when g = 0 too (a flat stretch), and 0 when
+  only g = 0.
 * ``atr(high, low, close, n)``: RMA of the true range; TR[0] = high[0] - low[0].
 * ``rolling_std(x, n)``: population standard deviation (ddof=0), as ``ta.stdev`` and Bollinger bands use.
 * ``bollinger(x, n, k)``: (middle = SMA, upper = SMA + k·std, lower = SMA − k·std).
@@ -72,9 +73,9 @@ def rma_kernel(x, n):
 
 @njit(cache=True, inline="always")
 def rsi_value(g, lo):
-    """RSI from the average gain and loss (both >= 0): 100·g/(g + lo), one division; 50 when both are 0."""
-    den = g + lo
-    return 100.0 * (g / den) if den > 0.0 else 50.0
+    """RSI from the average gain and loss (both >= 0): 100·g/(g + lo), one division; 100 when lo is 0, whatever g
+    (``ta.rsi``: ``down == 0 ? 100 : up == 0 ? 0 : 100 - 100 / (1 + up / down)``; 100·0/lo is already 0)."""
+    return 100.0 if lo == 0.0 else 100.0 * (g / (g + lo))
 
 
 @njit(cache=True)

@@ -43,7 +43,8 @@ def ref_rma(x: np.ndarray, n: int) -> np.ndarray:
 
 
 def ref_rsi(c: np.ndarray, n: int) -> np.ndarray:
-    """Wilder's RSI: average gain/loss seeded with the mean of the first n changes, then RMA."""
+    """Wilder's RSI: average gain/loss seeded with the mean of the first n changes, then RMA; TradingView's
+    ``ta.rsi`` value: 100 when the average loss is 0 (whatever the gain), 0 when only the gain is 0."""
     out = np.full(len(c), np.nan)
     if len(c) <= n:
         return out
@@ -57,7 +58,9 @@ def ref_rsi(c: np.ndarray, n: int) -> np.ndarray:
             ag = (ag * (n - 1) + gains[t - 1]) / n
             al = (al * (n - 1) + losses[t - 1]) / n
         if al == 0.0:
-            out[t] = 100.0 if ag > 0 else 50.0
+            out[t] = 100.0
+        elif ag == 0.0:
+            out[t] = 0.0
         else:
             out[t] = 100.0 - 100.0 / (1.0 + ag / al)
     return out

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from quantray.data import Panel, read_bars
+from quantray.data import Panel, load_sample, read_bars
 from quantray.engine import (
     atr,
     bollinger,
@@ -240,3 +240,97 @@ def test_macd_hypothesis(x: np.ndarray, fast: int, gap: int, signal: int) -> Non
     for got, expected in zip(macd(x, fast, slow, signal), ref_macd(x, fast, slow, signal), strict=True):
         _same_nan(got, expected)
         np.testing.assert_allclose(got, expected, rtol=1e-8, atol=1e-10 * x.max())
+
+
+# ------------------------------------------------------ RSI when the average loss is 0 (TradingView's ta.rsi)
+
+
+def _tv_rsi(x: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """TradingView's ``ta.rsi`` written out in pure Python: ``up``/``down`` are Wilder's RMA (``ta.rma``: seeded
+    with the SMA of the first n changes, then ``alpha·x + (1 − alpha)·prev``, alpha = 1/n) of the positive and
+    negative close-to-close changes; the value is ``down == 0 ? 100 : up == 0 ? 0 : 100 − 100/(1 + up/down)``.
+    Returns (rsi, up, down), NaN before t = n."""
+    m = len(x)
+    out, ups, downs = np.full(m, np.nan), np.full(m, np.nan), np.full(m, np.nan)
+    changes = [float(x[t]) - float(x[t - 1]) for t in range(1, m)]
+    alpha = 1.0 / n
+    up = down = 0.0
+    for t in range(n, m):
+        if t == n:
+            up = sum(max(d, 0.0) for d in changes[:n]) / n
+            down = sum(max(-d, 0.0) for d in changes[:n]) / n
+        else:
+            d = changes[t - 1]
+            up = alpha * max(d, 0.0) + (1.0 - alpha) * up
+            down = alpha * max(-d, 0.0) + (1.0 - alpha) * down
+        out[t] = 100.0 if down == 0 else 0.0 if up == 0 else 100.0 - 100.0 / (1.0 + up / down)
+        ups[t], downs[t] = up, down
+    return out, ups, downs
+
+
+@pytest.fixture(scope="module")
+def sample_panel() -> Panel:
+    return Panel.from_bars(load_sample())
+
+
+def test_rsi_is_100_where_the_average_loss_is_0_as_tradingview(sample_panel: Panel) -> None:
+    """On the bundled sample: highest(high, 200) only rises or stays flat for long stretches (average loss 0,
+    and both averages 0 after a flat seed: the reviewer's case, 612 bars for n = 2), lowest(low, 200) only
+    falls or stays flat (average gain 0), and a close series that starts with a flat stretch of its first price
+    seeds both averages at 0. The engine's rsi is TradingView's there (100 when the loss is 0, gain 0 or not;
+    0 when only the gain is 0) and equals the pure-Python ``ta.rsi`` to 1e-12 everywhere it is defined."""
+    both_zero: dict[int, int] = {2: 0, 14: 0}
+    loss_zero = gain_zero = 0
+    for sym in sample_panel.symbols:
+        _, _, h, lo, c, _ = sample_panel.arrays(sym)
+        highest = pd.Series(h).rolling(200).max().to_numpy()[199:]
+        lowest = pd.Series(lo).rolling(200).min().to_numpy()[199:]
+        flat_start = np.concatenate([np.full(30, c[0]), c])
+        for x in (highest, lowest, flat_start, c):
+            assert np.isfinite(x).all()
+            for n in (2, 14):
+                got = rsi(x, n)
+                expected, up, down = _tv_rsi(x, n)
+                _same_nan(got, expected)
+                np.testing.assert_allclose(got, expected, rtol=0.0, atol=1e-12)
+                defined = ~np.isnan(expected)
+                no_loss = defined & (down == 0.0)
+                only_no_gain = defined & (up == 0.0) & (down > 0.0)
+                assert (got[no_loss] == 100.0).all()
+                assert (got[only_no_gain] == 0.0).all()
+                loss_zero += int(no_loss.sum())
+                gain_zero += int(only_no_gain.sum())
+                if x is highest:
+                    both_zero[n] += int((no_loss & (up == 0.0)).sum())
+        # the flat start: both averages are 0 from the seed until the first change
+        r = rsi(flat_start, 14)
+        assert (r[14:30] == 100.0).all()
+    assert both_zero[2] == 612 and both_zero[14] > 0  # was 50 before: 612 of 25,180 bars for rsi(highest, 2)
+    assert loss_zero > 0 and gain_zero > 0
+
+
+def _pd_rma(s: pd.Series, n: int) -> pd.Series:
+    """``ta.rma`` with pandas: the mean of the first n defined values, then ``ewm(alpha=1/n, adjust=False)``."""
+    v = s.dropna()
+    seeded = pd.concat([pd.Series([v.iloc[:n].mean()], index=[v.index[n - 1]]), v.iloc[n:]])
+    return seeded.ewm(alpha=1.0 / n, adjust=False).mean().reindex(s.index)
+
+
+def test_reviewers_rule_signal_matches_pandas_with_the_tradingview_convention(sample_panel: Panel) -> None:
+    """``below(rsi(highest(high,200),2),80)`` as exported to Pine (``ta.rsi(ta.highest(high, 200), 2) < 80``):
+    quantray's signal on every sample symbol equals a pandas evaluation with TradingView's RSI, including the
+    bars where highest() has been flat since the RSI's seed (RSI 100: flat, not long)."""
+    from quantray.search import rule_spec
+
+    spec = rule_spec("below(rsi(highest(high,200),2),80)")
+    flat_bars = 0
+    for sym in sample_panel.symbols:
+        _, o, h, lo, c, v = sample_panel.arrays(sym)
+        d = pd.Series(h).rolling(200).max().diff()
+        up, down = _pd_rma(d.clip(lower=0.0), 2), _pd_rma((-d).clip(lower=0.0), 2)
+        r = np.where(down == 0.0, 100.0, np.where(up == 0.0, 0.0, 100.0 - 100.0 / (1.0 + up / down)))
+        r[(up.isna() | down.isna()).to_numpy()] = np.nan
+        expected = (r < 80.0).astype(np.int8)  # NaN compares false: flat during the warm-up
+        np.testing.assert_array_equal(spec.signal(o, h, lo, c, v), expected, err_msg=sym)
+        flat_bars += int(((up == 0.0) & (down == 0.0)).sum())
+    assert flat_bars == 612

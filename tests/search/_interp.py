@@ -88,7 +88,7 @@ def _rsi(x: list[float], n: int) -> list[float]:
             dn = -ch if ch < 0.0 else 0.0
             g = (1.0 / n) * up + (1.0 - 1.0 / n) * g
             lo = (1.0 / n) * dn + (1.0 - 1.0 / n) * lo
-        out.append(_fin(100.0 * (g / (g + lo))) if g + lo > 0.0 else 50.0)
+        out.append(100.0 if lo == 0.0 else _fin(100.0 * (g / (g + lo))))  # ta.rsi: 100 when down == 0
     return out
 
 
