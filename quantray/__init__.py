@@ -14,9 +14,13 @@ Example:
 
 from __future__ import annotations
 
-from quantray._backtest import BacktestDetail, BacktestResult, backtest
-from quantray._sweep import SweepResult, sweep
-from quantray.errors import QuantrayError
+from quantray._kernel_cache import drop_stale
+
+drop_stale()  # numba caches compiled against a kernel module's older source (see quantray._kernel_cache)
+
+from quantray._backtest import BacktestDetail, BacktestResult, backtest  # noqa: E402
+from quantray._sweep import SweepResult, sweep  # noqa: E402
+from quantray.errors import QuantrayError  # noqa: E402
 
 __version__ = "0.1.0"
 
