@@ -1005,6 +1005,7 @@ def _evolve(
                 fees=cfg.execution.fees,
                 init_cash=cfg.execution.init_cash,
                 execution=cfg.execution.execution,
+                slippage=cfg.execution.slippage,
             )
             for s in survivors
         },

@@ -203,11 +203,16 @@ def render_pine(
     fees: float = 0.0,
     init_cash: float = 100_000.0,
     execution: str = "next_open",
+    slippage: float = 0.0,
 ) -> str:
     """Render the strategy's Pine Script v6 template with ``params`` as the ``input.*`` defaults.
 
     ``execution="close"`` sets ``process_orders_on_close=true`` (fill on the signal bar's close), matching
-    the backtest convention; fees are given as a fraction and written as a percent.
+    the backtest convention; fees are given as a fraction and written as a percent. ``slippage`` (a price
+    fraction per fill; Pine's own ``slippage`` is a number of ticks, which a fraction cannot be written as) is
+    added to the commission percent, with a comment saying so: paying s on the fill price and paying s of the
+    traded value as commission differ only in second-order terms (s × fees), so TradingView's tester charges
+    what the backtest charged.
 
     Example:
         >>> from quantray.strategies import get_strategy
@@ -223,13 +228,19 @@ def render_pine(
     mapping.update(
         title=_pine_string(title or f"quantray {spec.name}"),
         symbol=symbol,
-        fees_percent=_pine_literal(round(fees * 100.0, 10)),
+        fees_percent=_pine_literal(round((fees + slippage) * 100.0, 10)),
         init_cash=_pine_literal(init_cash),
         on_close="true" if execution == "close" else "false",
     )
     out = spec.pine_template
     for key, val in mapping.items():
         out = out.replace("{{" + key + "}}", val)
+    if slippage:
+        head, sep, rest = out.partition("\n")
+        out = (
+            f"{head}{sep}// commission_value = fees {fees * 100:g}% + slippage {slippage * 100:g}% of the traded value "
+            f"(quantray's slippage is a price fraction; Pine's slippage= is in ticks)\n{rest}"
+        )
     return out
 
 

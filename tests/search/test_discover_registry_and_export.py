@@ -61,7 +61,8 @@ def test_pine_exports_carry_the_execution_and_capital_they_were_validated_with()
     assert res.pine
     for text in res.pine.values():
         assert "process_orders_on_close=true" in text and "initial_capital=5000.0" in text
-        assert "commission_value=0.1" in text  # 0.001 as a percent
+        # fees 0.1% + slippage 0.05% as Pine's commission (its slippage= is in ticks), said in a comment
+        assert "commission_value=0.15," in text and "// commission_value = fees 0.1% + slippage 0.05%" in text
 
 
 def test_the_monitor_judges_returns_at_the_bar_frequency_recorded_with_the_strategy(tmp_path: Path) -> None:

@@ -353,6 +353,7 @@ def export_tradingview(
             fees=fees,
             init_cash=float(cfg.init_cash),
             execution=str(cfg.execution),
+            slippage=float(cfg.slippage),
         )
         _, can_short = target_rule(rendered, spec.name)
         for c in [*conditions(can_short), ORDER_FILL]:
