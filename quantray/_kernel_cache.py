@@ -62,11 +62,21 @@ def drop_stale(root: Path = _ROOT) -> bool:
         digest = _kernel_sources_digest(root)
         dropped = False
         if stamp.get("digest") != digest:  # no stamp yet: caches of unknown provenance are dropped too
-            for cache in root.rglob("__pycache__"):
-                for f in [*cache.glob("*.nbi"), *cache.glob("*.nbc")]:
-                    with contextlib.suppress(OSError):
-                        f.unlink()
-                        dropped = True
+            files = [
+                f for cache in root.rglob("__pycache__") for f in [*cache.glob("*.nbi"), *cache.glob("*.nbc")]
+            ]
+            if os.environ.get("NUMBA_CACHE_DIR"):  # numba's folder there for a source folder d:
+                for d in {p.parent for p in root.rglob("*.py")}:  # "<name of d>_<sha1 of d's absolute path>"
+                    sub = os.path.abspath(d)
+                    where = (
+                        Path(os.environ["NUMBA_CACHE_DIR"])
+                        / f"{os.path.basename(sub)}_{hashlib.sha1(sub.encode()).hexdigest()}"
+                    )
+                    files += [*where.glob("*.nbi"), *where.glob("*.nbc")]
+            for f in files:
+                with contextlib.suppress(OSError):
+                    f.unlink()
+                    dropped = True
         stamp_path.parent.mkdir(exist_ok=True)
         tmp = stamp_path.with_name(f".{_STAMP}.{os.getpid()}")
         tmp.write_text(json.dumps({"digest": digest, "stats": stats}), encoding="utf-8")

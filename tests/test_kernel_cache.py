@@ -39,3 +39,16 @@ def test_caches_are_dropped_when_a_kernel_source_changes_and_only_then(tmp_path:
 
 def test_an_unwritable_package_is_left_as_it_is(tmp_path: Path) -> None:
     assert drop_stale(tmp_path / "missing") is False
+
+
+def test_caches_under_numba_cache_dir_are_dropped_too(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    pkg = tmp_path / "pkg"
+    _tree(pkg)
+    import hashlib
+
+    sub = os.path.abspath(pkg / "sub")  # numba's folder for sources in pkg/sub (numba.core.caching)
+    mirror = tmp_path / "nc" / f"sub_{hashlib.sha1(sub.encode()).hexdigest()}"
+    mirror.mkdir(parents=True)
+    (mirror / "k.nbc").write_bytes(b"code")
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "nc"))
+    assert drop_stale(pkg) and not (mirror / "k.nbc").exists()
