@@ -34,10 +34,20 @@ def _pair(a: ArrayLike, b: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         bad = np.flatnonzero(~np.isfinite(r))
         if bad.size:
             raise ParameterError(f"returns of {label} must be finite: bar {int(bad[0])} is {r[bad[0]]}")
-        if not r.std() > 0:
+        # relative to the returns' size: 0.001 repeated has a std of ~1e-19 from rounding, not 0, which made a
+        # Sharpe of 3.7e16 and a confident verdict
+        if not r.std() > 1e-12 * float(np.abs(r).max()):
             raise ParameterError(f"returns of {label} are constant: its Sharpe ratio is undefined")
     if np.array_equal(x, y):
         raise ParameterError("returns of A and B are identical: there is nothing to test")
+    rho = float(np.corrcoef(x, y)[0, 1])
+    sx, sy = x.mean() / x.std(ddof=1), y.mean() / y.std(ddof=1)
+    if rho > 1.0 - 1e-12 and math.isclose(sx, sy, rel_tol=1e-9, abs_tol=1e-12):
+        # the Jobson-Korkie variance is 0 here (0/0)
+        raise ParameterError(
+            "returns of A are a positive multiple of B's (correlation 1, the same Sharpe ratio): there is nothing "
+            "to test"
+        )
     return x, y
 
 

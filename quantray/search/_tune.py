@@ -721,7 +721,11 @@ def _trainable(config: dict[str, Any], data: TrialData) -> None:
         for name, v in sc.items():
             sums[name] = sums.get(name, 0.0) + (v if math.isfinite(v) else 0.0)
         means = {name: s / (i + 1) for name, s in sums.items()}
-        valid = means["num_trades"] >= data.min_trades and means["num_trades"] > 0.0
+        # trading enough is judged on all the folds: a slow configuration with no entry in the first fold yet
+        # reported INVALID there, and ASHA stopped it at its first rung (and it left the DSR's count and PBO).
+        # Until the last fold the running mean is reported (an idle symbol scoring a flat 0, fold_scores).
+        last = i + 1 == n_folds
+        valid = (means["num_trades"] >= data.min_trades and means["num_trades"] > 0.0) if last else True
         report = {
             m: (means[m] if valid else (INVALID_SCORE if mode == "max" else -INVALID_SCORE))
             for m, mode in objectives
@@ -983,7 +987,10 @@ def tune(
     unfinished = _unfinished(grid)
     trials = _trials_frame(grid, space, objectives)
     # a stopped search: the trials in flight run again on resume, so they are not results (one showed folds=0)
-    trials = trials[~trials["trial_id"].astype(str).isin(unfinished)].reset_index(drop=True)
+    # (and a trial that reported no fold: stopped before its first, its parameters unknown to the table)
+    trials = trials[~trials["trial_id"].astype(str).isin(unfinished) & (trials["folds"] > 0)].reset_index(
+        drop=True
+    )
     interrupted = bool(unfinished) or len(grid) < expected
     best: dict[str, Any] | None = None
     best_score: float | None = None

@@ -93,6 +93,18 @@ def test_bad_input() -> None:
         ab_test(np.zeros(20), np.ones(20) * 0.01)
     with pytest.raises(ParameterError, match="n_boot"):
         ab_test(np.random.default_rng(0).normal(size=50), np.random.default_rng(1).normal(size=50), n_boot=5)
+    # a constant non-zero series has a rounding-noise std (~1e-19), not 0: it gave Sharpe 3.7e16 and "A better"
+    noise = np.random.default_rng(5).normal(0, 0.01, 500)
+    with pytest.raises(ParameterError, match="returns of A are constant"):
+        ab_test(np.full(500, 0.001), noise, n_boot=200)
+    with pytest.raises(ParameterError, match="returns of B are constant"):
+        ab_test(noise, np.full(500, 0.002), n_boot=200)
+    # a scaled copy: correlation 1 and equal Sharpes, the Jobson-Korkie variance 0 (it returned NaN silently)
+    x = np.random.default_rng(6).normal(0.001, 0.01, 500)
+    with pytest.raises(ParameterError, match="positive multiple"):
+        ab_test(x, 2 * x, n_boot=200)
+    out = ab_test(x, 2 * x + 0.0005, n_boot=200)  # correlation 1, different Sharpes: a real difference
+    assert math.isfinite(out.jk_z) and out.verdict == "B better"
 
 
 def test_no_significant_difference_is_reached_when_the_test_has_power() -> None:

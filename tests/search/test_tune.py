@@ -787,3 +787,20 @@ def test_the_holdout_dsr_counts_distinct_configurations_and_compares_full_fold_s
     every_row = deflated_sharpe_ratio(r[:, 0], n_trials=8, sr_variance=float(np.var(trials["sharpe"], ddof=1)),
                                       periods_per_year=sd.periods_per_year)  # fmt: skip
     assert abs(h["dsr"] - every_row) > 1e-3  # the old count would be caught
+
+
+def test_asha_does_not_stop_a_trial_as_invalid_before_its_last_fold(ray_local, tmp_path):  # type: ignore[no-untyped-def]
+    """A slow configuration with no entry in its first fold yet reported -10 (invalid) there, and ASHA stopped it
+    at its first rung: judged on one fold of a four-fold rule, and left out of the DSR's count and PBO. Trading
+    enough is judged on all the folds now; before the last, the running mean is reported."""
+    cfg = SearchConfig(strategy="sma_cross", space={"fast": (5, 50, 5), "slow": (50, 200, 10)}, searcher="random",
+                       num_samples=16, folds=4, holdout=0.2, seed=7, scheduler="asha", max_concurrent=1,
+                       storage_path=str(tmp_path))  # fmt: skip
+    res = tune(sample_path(), cfg, symbols=["AAPL", "MSFT"])
+    t = res.trials
+    runnable = t["fast"] < t["slow"]
+    early = t[runnable & (t["folds"] < 4)]
+    assert len(early) and early["valid"].all()  # stopped by ASHA on a score, never for "no trade yet"
+    assert (t.loc[runnable & ~t["valid"], "folds"] == 4).all()  # invalid only when judged on every fold
+    assert res.holdout["n_trials"] == len({(f, s) for f, s in zip(t.loc[runnable & t["valid"], "fast"],
+                                                                  t.loc[runnable & t["valid"], "slow"], strict=True)})  # fmt: skip
