@@ -816,6 +816,9 @@ class Registry:
                 "(252 bars a year)"
             )
         sr_real: float | None = None
+        # constant returns (relative to their size: 0.001 repeated has a ~1e-19 rounding std) have no Sharpe; it
+        # was reported as 7e16
+        flat = not r.size or not float(np.std(r)) > 1e-12 * float(np.abs(r).max())
         pval: float | None = None
         dd_p: float | None = None
         limit: float | None = None
@@ -828,7 +831,7 @@ class Registry:
             and exp_sr > 0 < exp_ret
         ):
             vol = exp_ret / exp_sr / math.sqrt(ppy)
-        elif r.size >= cfg.min_bars and float(np.std(r, ddof=1)) > 0:
+        elif r.size >= cfg.min_bars and not flat:
             vol = float(np.std(r, ddof=1))
         if exp_sr is None:
             notes.append("no drawdown test: no expected oos_sharpe recorded")
@@ -858,7 +861,7 @@ class Registry:
             notes.append(f"no Sharpe-decay test: {r.size} bars < min_bars {cfg.min_bars}")
         else:
             try:
-                st = sharpe_stats(r)
+                st = None if flat else sharpe_stats(r)
             except ParameterError:
                 st = None
             if st is not None:

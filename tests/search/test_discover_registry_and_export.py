@@ -107,3 +107,15 @@ def test_registered_rules_record_their_bar_frequency(tmp_path: Path, algorithm: 
     res = discover(sample_path(), symbols=["AAPL"], config=cfg, registry=url)
     with Registry(url) as reg:
         assert res.registered and all(reg.get(n).metrics["periods_per_year"] == 252.0 for n in res.registered)
+
+
+def test_constant_realised_returns_have_no_sharpe(tmp_path: Path) -> None:
+    """0.001 every bar has a rounding-noise std (~1e-19), not 0: the monitor reported a realised Sharpe of 7e16."""
+    with Registry(f"sqlite:///{tmp_path / 'r.db'}") as reg:
+        reg.add_candidate("c", strategy="sma_cross", metrics={"dsr": 1, "pbo": 0, "oos_trades": 9, "oos_sharpe": 1.0,
+                                                               "periods_per_year": 252.0})  # fmt: skip
+        reg.promote("c")
+        reg.promote("c")
+        rep = reg.monitor("c", np.full(30, 0.001), retire=False)
+    assert rep.realised_sharpe is None and rep.decay_p_value is None
+    assert "no Sharpe-decay test: the realised returns are constant" in rep.notes
