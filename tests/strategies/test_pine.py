@@ -59,7 +59,9 @@ def test_costs_capital_and_execution_are_rendered() -> None:
     assert "slippage" not in nxt.split("\n", 2)[1]
     # slippage (a price fraction; Pine's slippage= is in ticks) is charged as commission, and the script says so
     slip = render_pine(spec, {"fast": 7, "slow": 33}, fees=0.0005, slippage=0.001)
-    assert slip.startswith("//@version=6\n// commission_value = fees 0.05% + slippage 0.1% of the traded value")
+    assert slip.startswith(
+        "//@version=6\n// commission_value = fees 0.05% + slippage 0.1% of the traded value"
+    )
     assert "commission_value=0.15," in slip
 
 
