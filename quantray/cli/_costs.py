@@ -64,18 +64,27 @@ def resolve_costs(
                 conflicts.setdefault(key, f"{key} {v0!r} ({first}) vs {value!r} ({label})")
             base.setdefault(key, (label, value))
     if conflicts:
-        flags = [FLAGS[key][0] if key in FLAGS else f"execution field {key!r}" for key in conflicts]
+        flags = [FLAGS[key][0] for key in conflicts if key in FLAGS]
+        fix = (
+            f"give {' and '.join(flags)} to run both at the same values"
+            if len(flags) == len(conflicts)
+            else "compare them in Python (quantray.search.ab_test) with one ExecutionConfig for both"
+        )
         raise ConfigError(
             f"{verb}: {' and '.join(label for label, _rec in records)} were validated with different costs: "
-            f"{'; '.join(conflicts.values())}; give {' and '.join(flags)} to run both at the same values"
+            f"{'; '.join(conflicts.values())}; {fix}"
         )
     values = {key: value for key, (_label, value) in base.items()}
     values.update(given)
     for name, (_flag, default, _help) in FLAGS.items():
         values.setdefault(name, default)
+    try:  # the flags first, so that a bad flag is not blamed on a record
+        ExecutionConfig.from_dict({**{n: d for n, (_f, d, _h) in FLAGS.items()}, **given})
+    except ConfigError as exc:
+        raise ConfigError(f"{verb}: {exc}") from None
     try:
         cfg = ExecutionConfig.from_dict(values)
-    except TypeError as exc:
+    except (TypeError, ConfigError) as exc:  # a record from another version, or a value out of range
         labels = ", ".join(label for label, _rec in records)
         raise ConfigError(
             f"{verb}: the execution settings recorded with {labels} are not valid: {exc}"

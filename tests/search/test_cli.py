@@ -511,6 +511,23 @@ def test_a_registered_candidate_runs_at_the_costs_it_was_validated_with(
     )
     rc, _, err = _run([*two, "--fees", "0.0005"], capsys)  # slippage still differs
     assert rc == 2 and "costs: slippage 0.0005 (pair_10bp) vs 0.0 (pair_5bp); give --slippage to" in err
+    # a bad flag is the flag's error, not the record's; a record from another version names the candidate;
+    # a difference no flag can settle says where to compare them instead
+    rc, _, err = _run([*base, "--slippage", "2"], capsys)
+    assert rc == 2 and "backtest: `fees` and `slippage` must be < 1" in err and "recorded" not in err
+    with Registry(reg_url) as reg:
+        reg.add_candidate("odd", strategy="sma_cross", params={"fast": 10, "slow": 50}, source="tune",
+                          metrics={"execution": {**dataclasses.asdict(costs), "venue_fee_tier": 3}})  # fmt: skip
+        reg.add_candidate("impact", strategy="sma_cross", params={"fast": 10, "slow": 50}, source="tune",
+                          metrics={"execution": dataclasses.asdict(dataclasses.replace(costs, impact_k=0.1))})  # fmt: skip
+    rc, _, err = _run(["backtest", "--data", "sample", "--symbol", "MSFT", "--strategy", "odd", "--registry", reg_url],
+                      capsys)  # fmt: skip
+    assert (
+        rc == 2 and "the execution settings recorded with odd are not valid: unknown execution key(s)" in err
+    )
+    rc, _, err = _run(["abtest", "--data", "sample", "--symbol", "MSFT", "--a", "pair_10bp", "--b", "impact",
+                       "--registry", reg_url], capsys)  # fmt: skip
+    assert rc == 2 and "impact_k 0.0 (pair_10bp) vs 0.1 (impact); compare them in Python" in err
     rc, ab2, _ = _run([*two, "--fees", "0.0005", "--slippage", "0", "--json"], capsys)
     assert rc == 0 and ab2["costs"]["fees"] == 0.0005 and ab2["costs"]["slippage"] == 0.0
     assert ab2["costs_note"].endswith("(as recorded with pair_10bp and pair_5bp; --fees, --slippage given)")
