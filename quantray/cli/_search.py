@@ -197,19 +197,16 @@ def _cmd_discover(args: argparse.Namespace) -> int:
 def _check_out_dir(path: str, flag: str) -> Path:
     """An output folder checked before the work that fills it, creating nothing: it is a folder, or its nearest
     existing ancestor is one, and that can be written (a run must not end in a traceback after registering)."""
-    import os
-
     from quantray.errors import ConfigError
+    from quantray.search._lifecycle import unusable_ancestor
 
     out = Path(path).expanduser()
-    anc = out
-    while not anc.exists() and anc != anc.parent:
-        anc = anc.parent
-    if not anc.is_dir():
-        what = "it is a file" if anc == out else f"{str(anc)!r} is a file"
+    bad = unusable_ancestor(out)
+    if bad is not None and bad[1] == "is not a folder":
+        what = "it is a file" if bad[0] == out else f"{str(bad[0])!r} is a file"
         raise ConfigError(f"{flag} {path!r}: {what}, not a folder")
-    if not os.access(anc, os.W_OK | os.X_OK):
-        raise ConfigError(f"{flag} {path!r}: {str(anc)!r} is not writable")
+    if bad is not None:
+        raise ConfigError(f"{flag} {path!r}: {str(bad[0])!r} {bad[1]}")
     return out
 
 

@@ -326,19 +326,29 @@ def registry_file(url: str) -> Path | None:
     return Path(path).expanduser() if path and path != ":memory:" else None
 
 
+def unusable_ancestor(path: Path) -> tuple[Path, str] | None:
+    """Why ``path`` (a file or folder to be created, or a folder that exists) could not be written, looking
+    only: ``(its nearest existing ancestor, "is not a folder" | "is not writable")``, or None if it could. The
+    path itself counts as its own nearest ancestor when it exists."""
+    anc = path
+    while not anc.exists() and anc != anc.parent:
+        anc = anc.parent
+    if not anc.is_dir():
+        return anc, "is not a folder"
+    if not os.access(anc, os.W_OK | os.X_OK):
+        return anc, "is not writable"
+    return None
+
+
 def check_creatable(url: str) -> None:
     """Refuse, without creating anything, a SQLite registry file that could not be created: its nearest existing
     ancestor is not a folder, or cannot be written. A file that exists, or a server URL, passes."""
     path = registry_file(url)
     if path is None or path.exists():
         return
-    anc = path.parent
-    while not anc.exists() and anc != anc.parent:
-        anc = anc.parent
-    if not anc.is_dir():
-        raise ConfigError(f"registry {url!r}: cannot create {str(path)!r}: {str(anc)!r} is not a folder")
-    if not os.access(anc, os.W_OK | os.X_OK):
-        raise ConfigError(f"registry {url!r}: cannot create {str(path)!r}: {str(anc)!r} is not writable")
+    bad = unusable_ancestor(path)
+    if bad is not None:
+        raise ConfigError(f"registry {url!r}: cannot create {str(path)!r}: {str(bad[0])!r} {bad[1]}")
 
 
 def check_registry(url: str | None = None) -> str:
