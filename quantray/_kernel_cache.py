@@ -22,19 +22,19 @@ _ROOT = Path(__file__).resolve().parent
 _STAMP = "quantray-kernels.json"
 
 
-def _stats(root: Path) -> list[list[object]]:
+def _stats(root: Path, sources: list[Path]) -> list[list[object]]:
     out: list[list[object]] = []
-    for p in sorted(root.rglob("*.py")):
+    for p in sources:
         with contextlib.suppress(OSError):
             st = p.stat()
             out.append([str(p.relative_to(root)), st.st_mtime_ns, st.st_size])
     return out
 
 
-def _kernel_sources_digest(root: Path) -> str:
+def _kernel_sources_digest(root: Path, sources: list[Path]) -> str:
     """sha256 over the sources of the modules that define numba kernels (those that mention ``njit``)."""
     h = hashlib.sha256()
-    for p in sorted(root.rglob("*.py")):
+    for p in sources:
         try:
             data = p.read_bytes()
         except OSError:
@@ -42,6 +42,19 @@ def _kernel_sources_digest(root: Path) -> str:
         if b"njit" in data:
             h.update(str(p.relative_to(root)).encode() + b"\0" + data + b"\0")
     return h.hexdigest()
+
+
+def _cache_dirs(sources: list[Path]) -> list[Path]:
+    """Where numba keeps the caches of these sources: each folder's ``__pycache__``, and with
+    ``NUMBA_CACHE_DIR`` the folder numba names ``<folder name>_<sha1 of its absolute path>`` there."""
+    out = []
+    for d in sorted({p.parent for p in sources}):
+        out.append(d / "__pycache__")
+        if os.environ.get("NUMBA_CACHE_DIR"):
+            sub = os.path.abspath(d)
+            name = f"{os.path.basename(sub)}_{hashlib.sha1(sub.encode()).hexdigest()}"
+            out.append(Path(os.environ["NUMBA_CACHE_DIR"]) / name)
+    return out
 
 
 def drop_stale(root: Path = _ROOT) -> bool:
@@ -52,31 +65,22 @@ def drop_stale(root: Path = _ROOT) -> bool:
     """
     stamp_path = root / "__pycache__" / _STAMP
     try:
-        stats = _stats(root)
+        sources = sorted(root.rglob("*.py"))
+        stats = _stats(root, sources)
         try:
             stamp = json.loads(stamp_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             stamp = {}
         if stamp.get("stats") == stats:
             return False
-        digest = _kernel_sources_digest(root)
+        digest = _kernel_sources_digest(root, sources)
         dropped = False
         if stamp.get("digest") != digest:  # no stamp yet: caches of unknown provenance are dropped too
-            files = [
-                f for cache in root.rglob("__pycache__") for f in [*cache.glob("*.nbi"), *cache.glob("*.nbc")]
-            ]
-            if os.environ.get("NUMBA_CACHE_DIR"):  # numba's folder there for a source folder d:
-                for d in {p.parent for p in root.rglob("*.py")}:  # "<name of d>_<sha1 of d's absolute path>"
-                    sub = os.path.abspath(d)
-                    where = (
-                        Path(os.environ["NUMBA_CACHE_DIR"])
-                        / f"{os.path.basename(sub)}_{hashlib.sha1(sub.encode()).hexdigest()}"
-                    )
-                    files += [*where.glob("*.nbi"), *where.glob("*.nbc")]
-            for f in files:
-                with contextlib.suppress(OSError):
-                    f.unlink()
-                    dropped = True
+            for cache in _cache_dirs(sources):
+                for f in [*cache.glob("*.nbi"), *cache.glob("*.nbc")]:
+                    with contextlib.suppress(OSError):
+                        f.unlink()
+                        dropped = True
         stamp_path.parent.mkdir(exist_ok=True)
         tmp = stamp_path.with_name(f".{_STAMP}.{os.getpid()}")
         tmp.write_text(json.dumps({"digest": digest, "stats": stats}), encoding="utf-8")
