@@ -96,18 +96,16 @@ def _resolve_candidate(name: str, registry: str | None) -> tuple[Any, dict[str, 
     the registry); a registry that cannot be read then falls back to the table. The default SQLite registry is
     only read when its file exists (looking a name up never creates one).
     """
+    from quantray.search import Registry, default_registry_url, rule_spec
+    from quantray.search._lifecycle import registry_file
     from quantray.strategies import list_strategies
 
     known = any(s.name == name for s in list_strategies())
-    from quantray.search import Registry, default_registry_url, rule_spec
-    from quantray.search._lifecycle import registry_file
-
     url = registry or default_registry_url()
     path = registry_file(url)
     if path is not None and not path.exists():
-        if (
-            not known
-        ):  # the usual unknown-strategy error listing the names, and where candidates were looked for
+        # a name of the table; else the usual unknown-strategy error, saying where candidates were looked for
+        if not known:
             _unknown(name, f"and no registry at {url} to hold a candidate of that name")
         return name, None
     try:

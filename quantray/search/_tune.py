@@ -783,12 +783,10 @@ class TuneResult:
 
 def _unfinished(grid: Any) -> set[str]:
     """Ids of the trials Tune left unfinished (neither terminated nor errored: running or pending when the
-    experiment was stopped)."""
-    analysis = getattr(grid, "_experiment_analysis", None)
-    trials = getattr(analysis, "trials", None)
-    if trials is None:  # pragma: no cover - Ray's ResultGrid has held its ExperimentAnalysis since 2.0
-        return set() if grid.num_terminated + grid.num_errors >= len(grid) else {"?"}
-    return {str(t.trial_id) for t in trials if t.status not in ("TERMINATED", "ERROR")}
+    experiment was stopped), from the grid's ExperimentAnalysis, as ResultGrid's own ``num_terminated`` reads it."""
+    return {
+        str(t.trial_id) for t in grid._experiment_analysis.trials if t.status not in ("TERMINATED", "ERROR")
+    }
 
 
 def pareto_front(df: pd.DataFrame, objectives: Sequence[tuple[str, str]]) -> pd.DataFrame:
